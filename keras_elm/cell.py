@@ -1,0 +1,489 @@
+"""`ELMCell`: one time step of the Expressive Leaky Memory neuron."""
+
+import math as pymath
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_elm import math as elm_math
+from keras_elm import routing as elm_routing
+
+VERSIONS = (1, 2)
+
+
+def torch_linear_kernel_initializer(seed=None):
+    """PyTorch's `nn.Linear` weight initialisation: U(±1/sqrt(fan_in))."""
+    return keras.initializers.VarianceScaling(
+        scale=1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seed
+    )
+
+
+def _check_positive_int(name, value, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"Argument `{name}` must be a positive integer. "
+            f"Received: {name}={value!r}"
+        )
+    if value < 1:
+        raise ValueError(
+            f"Argument `{name}` must be a positive integer (>= 1). "
+            f"Received: {name}={value}"
+        )
+
+
+def _check_positive_float(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(
+            f"Argument `{name}` must be a positive number. "
+            f"Received: {name}={value!r}"
+        )
+    if not value > 0:
+        raise ValueError(
+            f"Argument `{name}` must be > 0. Received: {name}={value}"
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_elm")
+class ELMCell(keras.layers.Layer):
+    """Cell class for the Expressive Leaky Memory (ELM) neuron.
+
+    One time step of the ELM neuron (Spieler et al., ICLR 2024). The input
+    `x_t` is routed onto synapses, filtered by leaky traces, summed per
+    dendritic branch into `b_t`; an MLP reads `[b_t, κ_m ⊙ m_{t-1}]` and
+    proposes a memory update `Δm_t = 1.7159 tanh(2/3 MLP(·))`; the memory is
+    leaky: `m_t = κ_m ⊙ m_{t-1} + λ (1 - κ_m) ⊙ Δm_t` (version 1).
+
+    This class processes one step within a sequence; use `keras_elm.ELM` to
+    process whole sequences. The cell's output is the memory `m_t`; the
+    linear readout `y_t` lives in the `ELM` layer (`output_units`).
+
+    Traces, decays and the memory state are always computed in float32, also
+    under a mixed-precision policy, because a decay such as `exp(-1/1000)`
+    rounds to 1.0 in bfloat16. The MLP runs in the policy's compute dtype.
+
+    Args:
+        units: Positive integer, number of memory units `d_m`.
+        num_branches: Number of dendritic branches (`num_branch`). `None`
+            (default) means one branch per `synapses_per_branch` input
+            channels, which is the plain "ELM neuron" when
+            `synapses_per_branch=1`. Required when `routing` is set.
+        synapses_per_branch: Synapses on each branch
+            (`num_synapse_per_branch`). Defaults to 1.
+        routing: How synapses read input channels: `None` (synapse `i`
+            reads channel `i`; then `num_branches * synapses_per_branch`
+            must equal the number of input channels), `"random"` (each
+            synapse reads a channel drawn once, uniformly), `"neuronio"`
+            (the authors' NeuronIO routing) or a 1-D integer array of
+            length `num_branches * synapses_per_branch`.
+        routing_seed: Integer seed for `routing="random"`.
+        version: `1` for the paper's ELM (a trace per synapse, τ_s) or `2`
+            for the later variant (a trace per branch, τ_b, and
+            `κ_λ = exp(-Δt λ / τ_m)` in the memory update).
+        mlp_layers: Number of hidden layers of the MLP (`mlp_num_layers`).
+            Defaults to 1.
+        mlp_units: Width of each hidden layer (`mlp_hidden_size`).
+            Defaults to `2 * units`.
+        mlp_activation: Hidden activation of the MLP, e.g. `"relu"`
+            (default) or `"silu"`.
+        lambda_value: λ, the scale of the memory update. Defaults to 5.
+        delta_t: Δt, the time step in the units of the τ's. Defaults to 1.
+        memory_tau_min: τ_min, the smallest memory time constant.
+        memory_tau_max: τ_max, the largest memory time constant. τ_m starts
+            log-spaced in `[memory_tau_min, memory_tau_max]`.
+        learn_memory_tau: Whether τ_m is trainable. Defaults to False.
+        trace_tau: Time constant of the input traces: τ_s (version 1) or τ_b
+            (version 2). Defaults to 5.
+        synapse_weight_init: Initial synaptic weight w_s. Defaults to 0.5.
+        kernel_initializer: Initializer of the MLP kernels. Defaults to
+            PyTorch's `nn.Linear` initialisation, as in the paper's code.
+        bias_initializer: Initializer of the MLP biases. `None` (default)
+            means PyTorch's `nn.Linear` bias initialisation,
+            U(±1/sqrt(fan_in)).
+        kernel_regularizer: Regularizer of the MLP kernels.
+        bias_regularizer: Regularizer of the MLP biases.
+        seed: Integer seed of the default initializers.
+        **kwargs: Base layer keyword arguments, such as `dtype` and `name`.
+
+    Example:
+
+    >>> cell = keras_elm.ELMCell(8)
+    >>> layer = keras.layers.RNN(cell, return_sequences=True)
+    >>> layer(np.zeros((2, 5, 3), "float32")).shape
+    (2, 5, 8)
+    """
+
+    def __init__(
+        self,
+        units,
+        num_branches=None,
+        synapses_per_branch=1,
+        routing=None,
+        routing_seed=None,
+        version=1,
+        mlp_layers=1,
+        mlp_units=None,
+        mlp_activation="relu",
+        lambda_value=5.0,
+        delta_t=1.0,
+        memory_tau_min=1.0,
+        memory_tau_max=1000.0,
+        learn_memory_tau=False,
+        trace_tau=5.0,
+        synapse_weight_init=0.5,
+        kernel_initializer=None,
+        bias_initializer=None,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_positive_int("units", units)
+        _check_positive_int("num_branches", num_branches, allow_none=True)
+        _check_positive_int("synapses_per_branch", synapses_per_branch)
+        _check_positive_int("mlp_layers", mlp_layers)
+        _check_positive_int("mlp_units", mlp_units, allow_none=True)
+        for name, value in (
+            ("lambda_value", lambda_value),
+            ("delta_t", delta_t),
+            ("memory_tau_min", memory_tau_min),
+            ("memory_tau_max", memory_tau_max),
+            ("trace_tau", trace_tau),
+        ):
+            _check_positive_float(name, value)
+        if memory_tau_min >= memory_tau_max:
+            raise ValueError(
+                "Argument `memory_tau_min` must be smaller than "
+                f"`memory_tau_max`. Received: memory_tau_min={memory_tau_min}, "
+                f"memory_tau_max={memory_tau_max}"
+            )
+        if version not in VERSIONS:
+            raise ValueError(
+                f"Argument `version` must be one of {VERSIONS}. "
+                f"Received: version={version!r}"
+            )
+        if routing is not None:
+            if isinstance(routing, str):
+                if routing not in elm_routing.ROUTINGS:
+                    raise ValueError(
+                        "Argument `routing` must be None, one of "
+                        f"{elm_routing.ROUTINGS} or an array of input "
+                        f"indices. Received: routing={routing!r}"
+                    )
+            else:
+                routing = [int(i) for i in np.asarray(routing).reshape(-1)]
+            if num_branches is None:
+                raise ValueError(
+                    "Argument `num_branches` is required when `routing` is "
+                    f"set. Received: routing={routing!r}, num_branches=None"
+                )
+            if not isinstance(routing, str) and len(routing) != (
+                num_branches * synapses_per_branch
+            ):
+                raise ValueError(
+                    "Argument `routing` given as indices must have length "
+                    "num_branches * synapses_per_branch = "
+                    f"{num_branches * synapses_per_branch}. "
+                    f"Received length {len(routing)}."
+                )
+        self.units = units
+        self.num_branches = num_branches
+        self.synapses_per_branch = synapses_per_branch
+        self.routing = routing
+        self.routing_seed = routing_seed
+        self.version = version
+        self.mlp_layers = mlp_layers
+        self.mlp_units = mlp_units
+        try:
+            self.mlp_activation = keras.activations.get(mlp_activation)
+        except (ValueError, TypeError) as error:
+            raise ValueError(
+                "Argument `mlp_activation` must name a Keras activation such "
+                f"as 'relu' or 'silu'. Received: mlp_activation="
+                f"{mlp_activation!r}"
+            ) from error
+        self.lambda_value = float(lambda_value)
+        self.delta_t = float(delta_t)
+        self.memory_tau_min = float(memory_tau_min)
+        self.memory_tau_max = float(memory_tau_max)
+        self.learn_memory_tau = bool(learn_memory_tau)
+        self.trace_tau_value = float(trace_tau)
+        self.synapse_weight_init = float(synapse_weight_init)
+        self.seed = seed
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or torch_linear_kernel_initializer(seed)
+        )
+        self.bias_initializer = (
+            None
+            if bias_initializer is None
+            else keras.initializers.get(bias_initializer)
+        )
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.input_dim = None
+        self.trace_size = self._trace_size(num_branches)
+
+    def _trace_size(self, num_branches):
+        if num_branches is None:
+            return None
+        if self.version == 1:
+            return num_branches * self.synapses_per_branch
+        return num_branches
+
+    @property
+    def state_size(self):
+        """`[units, trace_size]`: the memory m and the synapse (v1) or
+        branch (v2) trace. `trace_size` is `None` until the cell is built
+        when it depends on the input's channel count."""
+        return [self.units, self.trace_size]
+
+    @property
+    def output_size(self):
+        return self.units
+
+    @property
+    def hidden_units(self):
+        """Width of each hidden layer of the MLP."""
+        return self.mlp_units if self.mlp_units is not None else 2 * self.units
+
+    @property
+    def num_synapses(self):
+        return self.resolved_num_branches * self.synapses_per_branch
+
+    @property
+    def uses_routing(self):
+        return self.routing is not None
+
+    def _resolve_branches(self, input_dim):
+        if self.routing is not None:
+            return self.num_branches
+        if self.num_branches is None:
+            if input_dim % self.synapses_per_branch:
+                raise ValueError(
+                    "Without `routing`, the number of input channels must "
+                    "be a multiple of `synapses_per_branch`. Received "
+                    f"{input_dim} input channels and "
+                    f"synapses_per_branch={self.synapses_per_branch}."
+                )
+            return input_dim // self.synapses_per_branch
+        if self.num_branches * self.synapses_per_branch != input_dim:
+            raise ValueError(
+                "Without `routing`, `num_branches * synapses_per_branch` "
+                "must equal the number of input channels. Received "
+                f"num_branches={self.num_branches}, synapses_per_branch="
+                f"{self.synapses_per_branch} "
+                f"({self.num_branches * self.synapses_per_branch} synapses) "
+                f"for {input_dim} input "
+                "channels. Set `routing` to connect a different number."
+            )
+        return self.num_branches
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(
+                "The last dimension of the inputs to `ELMCell` must be "
+                f"defined. Received input_shape={input_shape}"
+            )
+        self.input_dim = int(input_dim)
+        self.resolved_num_branches = self._resolve_branches(self.input_dim)
+        self.trace_size = self._trace_size(self.resolved_num_branches)
+        num_synapses = self.num_synapses
+
+        if self.uses_routing:
+            indices, mask = elm_routing.make_routing(
+                self.routing,
+                self.input_dim,
+                self.resolved_num_branches,
+                self.synapses_per_branch,
+                seed=self.routing_seed,
+            )
+            self.routing_indices = self.add_weight(
+                shape=(num_synapses,),
+                initializer=keras.initializers.Constant(indices),
+                dtype="int32",
+                trainable=False,
+                name="routing_indices",
+            )
+            self.routing_mask = self.add_weight(
+                shape=(num_synapses,),
+                initializer=keras.initializers.Constant(mask),
+                dtype="float32",
+                trainable=False,
+                autocast=False,
+                name="routing_mask",
+            )
+        self.synapse_weight_raw = self.add_weight(
+            shape=(num_synapses,),
+            initializer=keras.initializers.Constant(
+                elm_math.inverse_relu_init(self.synapse_weight_init)
+            ),
+            dtype="float32",
+            autocast=False,
+            name="synapse_weight_raw",
+        )
+        self.trace_tau = self.add_weight(
+            shape=(self.trace_size,),
+            initializer=keras.initializers.Constant(self.trace_tau_value),
+            dtype="float32",
+            trainable=False,
+            autocast=False,
+            name="trace_tau",
+        )
+        self.memory_tau_raw = self.add_weight(
+            shape=(self.units,),
+            initializer=keras.initializers.Constant(
+                elm_math.initial_memory_tau_raw(
+                    self.units, self.memory_tau_min, self.memory_tau_max
+                )
+            ),
+            dtype="float32",
+            trainable=self.learn_memory_tau,
+            autocast=False,
+            name="memory_tau_raw",
+        )
+        self.mlp_kernels = []
+        self.mlp_biases = []
+        fan_in = self.resolved_num_branches + self.units
+        widths = [self.hidden_units] * self.mlp_layers + [self.units]
+        for i, width in enumerate(widths):
+            self.mlp_kernels.append(
+                self.add_weight(
+                    shape=(fan_in, width),
+                    initializer=self.kernel_initializer,
+                    regularizer=self.kernel_regularizer,
+                    name=f"mlp_kernel_{i}",
+                )
+            )
+            self.mlp_biases.append(
+                self.add_weight(
+                    shape=(width,),
+                    initializer=self._bias_initializer_for(fan_in, i),
+                    regularizer=self.bias_regularizer,
+                    name=f"mlp_bias_{i}",
+                )
+            )
+            fan_in = width
+
+    def _bias_initializer_for(self, fan_in, index):
+        if self.bias_initializer is not None:
+            return self.bias_initializer
+        bound = 1.0 / pymath.sqrt(fan_in)
+        seed = None if self.seed is None else self.seed + 1 + index
+        return keras.initializers.RandomUniform(-bound, bound, seed=seed)
+
+    def memory_coefficients(self):
+        """Float32 `(κ_m, gain)` of the memory update, see `elm_math`."""
+        return elm_math.memory_coefficients(
+            self.memory_tau_raw,
+            self.memory_tau_min,
+            self.memory_tau_max,
+            self.delta_t,
+            self.lambda_value,
+            self.version,
+        )
+
+    def trace_decay(self):
+        """Float32 decay κ_s (version 1) or κ_b (version 2) of the traces."""
+        return elm_math.decay(self.trace_tau, self.delta_t)
+
+    def synaptic_input(self, inputs):
+        """`w_s ⊙ x[routing]` in float32, for any leading shape."""
+        x = ops.cast(inputs, "float32")
+        if self.uses_routing:
+            x = ops.take(x, self.routing_indices, axis=-1) * self.routing_mask
+        return x * elm_math.synapse_weight(self.synapse_weight_raw)
+
+    def branch_sum(self, synapses):
+        """Sums the last axis (synapses) into branches."""
+        shape = ops.shape(synapses)[:-1] + (
+            self.resolved_num_branches,
+            self.synapses_per_branch,
+        )
+        return ops.sum(ops.reshape(synapses, shape), axis=-1)
+
+    def memory_update(self, branches, memory, kappa_m, gain):
+        """One leaky memory step from the branch input `b_t`.
+
+        Args:
+            branches: float32 `b_t`, shape `(batch, num_branches)`.
+            memory: float32 `m_{t-1}`, shape `(batch, units)`.
+            kappa_m: float32 κ_m, shape `(units,)`.
+            gain: float32 gain of the update, shape `(units,)`.
+
+        Returns:
+            float32 `m_t`.
+        """
+        decayed = kappa_m * memory
+        hidden = ops.cast(
+            ops.concatenate([branches, decayed], axis=-1), self.compute_dtype
+        )
+        for kernel, bias in zip(self.mlp_kernels[:-1], self.mlp_biases[:-1]):
+            hidden = self.mlp_activation(ops.matmul(hidden, kernel) + bias)
+        hidden = ops.matmul(hidden, self.mlp_kernels[-1]) + self.mlp_biases[-1]
+        delta_m = elm_math.scaled_tanh(ops.cast(hidden, "float32"))
+        return decayed + gain * delta_m
+
+    def call(self, inputs, states, training=False):
+        memory, trace = states[0], states[1]
+        synaptic = self.synaptic_input(inputs)
+        decay = self.trace_decay()
+        if self.version == 1:
+            trace = decay * trace + synaptic
+            branches = self.branch_sum(trace)
+        else:
+            trace = decay * trace + self.branch_sum(synaptic)
+            branches = trace
+        kappa_m, gain = self.memory_coefficients()
+        memory = self.memory_update(branches, memory, kappa_m, gain)
+        return memory, [memory, trace]
+
+    def get_initial_state(self, batch_size=None):
+        if self.trace_size is None:
+            raise ValueError(
+                "The trace size of `ELMCell` depends on the input's channel "
+                "count; build the cell before asking for its initial state."
+            )
+        return [
+            ops.zeros((batch_size, self.units), dtype="float32"),
+            ops.zeros((batch_size, self.trace_size), dtype="float32"),
+        ]
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "num_branches": self.num_branches,
+            "synapses_per_branch": self.synapses_per_branch,
+            "routing": self.routing,
+            "routing_seed": self.routing_seed,
+            "version": self.version,
+            "mlp_layers": self.mlp_layers,
+            "mlp_units": self.mlp_units,
+            "mlp_activation": keras.activations.serialize(self.mlp_activation),
+            "lambda_value": self.lambda_value,
+            "delta_t": self.delta_t,
+            "memory_tau_min": self.memory_tau_min,
+            "memory_tau_max": self.memory_tau_max,
+            "learn_memory_tau": self.learn_memory_tau,
+            "trace_tau": self.trace_tau_value,
+            "synapse_weight_init": self.synapse_weight_init,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer
+            ),
+            "bias_initializer": (
+                None
+                if self.bias_initializer is None
+                else keras.initializers.serialize(self.bias_initializer)
+            ),
+            "kernel_regularizer": keras.regularizers.serialize(
+                self.kernel_regularizer
+            ),
+            "bias_regularizer": keras.regularizers.serialize(
+                self.bias_regularizer
+            ),
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}

@@ -1,0 +1,303 @@
+"""`ELM`: the Expressive Leaky Memory neuron as a Keras recurrent layer."""
+
+import math as pymath
+
+import keras
+from keras import ops
+
+from keras_elm.cell import ELMCell
+from keras_elm.cell import _check_positive_int
+from keras_elm.cell import torch_linear_kernel_initializer
+
+@keras.saving.register_keras_serializable(package="keras_elm")
+class ELM(keras.layers.RNN):
+    """Expressive Leaky Memory neuron layer (Spieler et al., ICLR 2024).
+
+    A recurrent layer in the manner of `keras.layers.LSTM`: it runs
+    `keras_elm.ELMCell` over a sequence and supports `return_sequences`,
+    `return_state`, `go_backwards`, `stateful`, `unroll`, masking and
+    `keras.layers.Bidirectional`. By default the output is the memory state
+    `m_t` (`units` values); with `output_units` set it is the neuron's linear
+    readout `y_t = W_y m_t + b_y`.
+
+    The states are `[m, trace]`: the memory `m` (`units` values) and the
+    synapse trace `s` (version 1, one value per synapse) or branch trace `b`
+    (version 2, one value per branch). They are float32 under every dtype
+    policy. All states start at zero.
+
+    Args:
+        units: Positive integer, number of memory units `d_m`.
+        output_units: Optional positive integer, size of the linear readout
+            `y_t = W_y m_t + b_y` (`num_output`). `None` (default) outputs
+            `m_t` itself.
+        num_branches: Number of dendritic branches. See `ELMCell`.
+        synapses_per_branch: Synapses on each branch. See `ELMCell`.
+        routing: Input-to-synapse routing: `None`, `"random"`, `"neuronio"`
+            or an index array. See `ELMCell`.
+        routing_seed: Integer seed for `routing="random"`.
+        version: `1` (the paper's ELM) or `2` (branch traces and κ_λ).
+        mlp_layers: Number of hidden layers of the MLP.
+        mlp_units: Width of the MLP's hidden layers; defaults to `2 * units`.
+        mlp_activation: Hidden activation of the MLP (`"relu"`, `"silu"`...).
+        lambda_value: λ, the scale of the memory update.
+        delta_t: Δt, the time step.
+        memory_tau_min: τ_min of the memory time constants.
+        memory_tau_max: τ_max of the memory time constants.
+        learn_memory_tau: Whether τ_m is trainable.
+        trace_tau: τ_s (version 1) or τ_b (version 2).
+        synapse_weight_init: Initial synaptic weight w_s.
+        kernel_initializer: Initializer of the MLP kernels.
+        bias_initializer: Initializer of the MLP biases.
+        kernel_regularizer: Regularizer of the MLP kernels.
+        bias_regularizer: Regularizer of the MLP biases.
+        seed: Integer seed of the default initializers.
+        output_kernel_initializer: Initializer of `W_y`; defaults to
+            PyTorch's `nn.Linear` initialisation.
+        output_bias_initializer: Initializer of `b_y`; `None` (default)
+            means PyTorch's `nn.Linear` bias initialisation.
+        return_sequences: Whether to return the whole output sequence or
+            only the last output. Defaults to False.
+        return_state: Whether to return the final states `[m, trace]` after
+            the output. Defaults to False.
+        go_backwards: Whether to process the sequence backwards and return
+            the reversed sequence. Defaults to False.
+        stateful: Whether the last states of each batch are the initial
+            states of the next batch. Defaults to False.
+        unroll: Whether to unroll the time loop. Defaults to False.
+        zero_output_for_mask: Whether masked steps output zeros instead of
+            repeating the previous output. Defaults to False.
+        **kwargs: Base layer keyword arguments, such as `dtype` and `name`.
+
+    Call arguments:
+        sequences: A 3D tensor `(batch, timesteps, features)`.
+        initial_state: Optional list `[m, trace]` of initial states.
+        mask: Optional boolean tensor `(batch, timesteps)`; `False` steps
+            are skipped.
+        training: Python boolean, training or inference mode.
+
+    Returns:
+        The output `(batch, units_out)`, or `(batch, timesteps, units_out)`
+        with `return_sequences=True`, where `units_out` is `output_units` or
+        `units`; followed by the final states with `return_state=True`.
+
+    Example:
+
+    >>> layer = keras_elm.ELM(units=16, output_units=2, return_sequences=True)
+    >>> layer(np.zeros((4, 10, 8), "float32")).shape
+    (4, 10, 2)
+    """
+
+    def __init__(
+        self,
+        units,
+        output_units=None,
+        num_branches=None,
+        synapses_per_branch=1,
+        routing=None,
+        routing_seed=None,
+        version=1,
+        mlp_layers=1,
+        mlp_units=None,
+        mlp_activation="relu",
+        lambda_value=5.0,
+        delta_t=1.0,
+        memory_tau_min=1.0,
+        memory_tau_max=1000.0,
+        learn_memory_tau=False,
+        trace_tau=5.0,
+        synapse_weight_init=0.5,
+        kernel_initializer=None,
+        bias_initializer=None,
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        seed=None,
+        output_kernel_initializer=None,
+        output_bias_initializer=None,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        _check_positive_int("output_units", output_units, allow_none=True)
+        cell = ELMCell(
+            units,
+            num_branches=num_branches,
+            synapses_per_branch=synapses_per_branch,
+            routing=routing,
+            routing_seed=routing_seed,
+            version=version,
+            mlp_layers=mlp_layers,
+            mlp_units=mlp_units,
+            mlp_activation=mlp_activation,
+            lambda_value=lambda_value,
+            delta_t=delta_t,
+            memory_tau_min=memory_tau_min,
+            memory_tau_max=memory_tau_max,
+            learn_memory_tau=learn_memory_tau,
+            trace_tau=trace_tau,
+            synapse_weight_init=synapse_weight_init,
+            kernel_initializer=kernel_initializer,
+            bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            seed=seed,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="elm_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            zero_output_for_mask=zero_output_for_mask,
+            **kwargs,
+        )
+        self.output_units = output_units
+        self.output_kernel_initializer = keras.initializers.get(
+            output_kernel_initializer
+            or torch_linear_kernel_initializer(
+                None if seed is None else seed + 100
+            )
+        )
+        self.output_bias_initializer = (
+            None
+            if output_bias_initializer is None
+            else keras.initializers.get(output_bias_initializer)
+        )
+        self.input_spec = keras.InputSpec(ndim=3)
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    @property
+    def version(self):
+        return self.cell.version
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        if len(sequences_shape) != 3:
+            raise ValueError(
+                "`ELM` expects inputs of rank 3 (batch, timesteps, "
+                f"features). Received input shape {sequences_shape}"
+            )
+        super().build(sequences_shape, initial_state_shape)
+        # The trace size is known only once the cell has seen the input.
+        self.state_size = list(self.cell.state_size)
+        self.input_spec = keras.InputSpec(
+            ndim=3, axes={-1: int(sequences_shape[-1])}
+        )
+        if self.output_units is not None:
+            units = self.cell.units
+            self.output_kernel = self.add_weight(
+                shape=(units, self.output_units),
+                initializer=self.output_kernel_initializer,
+                name="output_kernel",
+            )
+            bias_initializer = self.output_bias_initializer
+            if bias_initializer is None:
+                bound = 1.0 / pymath.sqrt(units)
+                bias_initializer = keras.initializers.RandomUniform(
+                    -bound, bound, seed=self.cell.seed
+                )
+            self.output_bias = self.add_weight(
+                shape=(self.output_units,),
+                initializer=bias_initializer,
+                name="output_bias",
+            )
+
+    def readout(self, memory):
+        """The neuron's output: `W_y m + b_y`, or `m` without a readout."""
+        memory = ops.cast(memory, self.compute_dtype)
+        if self.output_units is None:
+            return memory
+        return ops.matmul(memory, self.output_kernel) + self.output_bias
+
+    def compute_output_shape(self, sequences_shape, initial_state_shape=None):
+        batch_size, timesteps = sequences_shape[0], sequences_shape[1]
+        output_size = self.output_units or self.cell.units
+        if self.return_sequences:
+            output_shape = (batch_size, timesteps, output_size)
+        else:
+            output_shape = (batch_size, output_size)
+        if self.return_state:
+            return output_shape, *[(batch_size, s) for s in self.state_size]
+        return output_shape
+
+    def compute_output_spec(self, sequences, initial_state=None, mask=None,
+                            training=False):
+        shapes = self.compute_output_shape(sequences.shape)
+        if not self.return_state:
+            return keras.KerasTensor(shapes, dtype=self.compute_dtype)
+        output = keras.KerasTensor(shapes[0], dtype=self.compute_dtype)
+        states = [keras.KerasTensor(s, dtype="float32") for s in shapes[1:]]
+        return output, *states
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if self.unroll and sequences.shape[1] is None:
+            raise ValueError(
+                "Argument `unroll=True` needs a defined number of timesteps. "
+                f"Received input shape {sequences.shape}"
+            )
+        if initial_state is None:
+            if self.stateful:
+                initial_state = self.states
+            else:
+                initial_state = self.get_initial_state(
+                    batch_size=ops.shape(sequences)[0]
+                )
+        if not isinstance(initial_state, (list, tuple)):
+            initial_state = [initial_state]
+        if len(initial_state) != 2:
+            raise ValueError(
+                "Argument `initial_state` of `ELM` must be a list of 2 "
+                f"tensors [memory, trace]. Received {len(initial_state)}."
+            )
+        # Unlike keras.layers.RNN, keep the states float32 under any policy.
+        initial_state = [
+            ops.cast(ops.convert_to_tensor(s), "float32") for s in initial_state
+        ]
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        last_output, outputs, states = self.inner_loop(
+            sequences=sequences,
+            initial_state=initial_state,
+            mask=mask,
+            training=training,
+        )
+        if self.stateful:
+            for variable, state in zip(self.states, states):
+                variable.assign(state)
+        output = self.readout(outputs if self.return_sequences else last_output)
+        if self.return_state:
+            return output, *states
+        return output
+
+    def get_config(self):
+        config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            config.pop(key, None)
+        base_config = super().get_config()
+        del base_config["cell"]
+        return {
+            **base_config,
+            **config,
+            "output_units": self.output_units,
+            "output_kernel_initializer": keras.initializers.serialize(
+                self.output_kernel_initializer
+            ),
+            "output_bias_initializer": (
+                None
+                if self.output_bias_initializer is None
+                else keras.initializers.serialize(self.output_bias_initializer)
+            ),
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
