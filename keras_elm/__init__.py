@@ -1,10 +1,12 @@
 """keras_elm: the Expressive Leaky Memory neuron for Keras 3."""
 
 from keras_elm import convert
+from keras_elm import math
+from keras_elm import routing
 from keras_elm import pretrained
 from keras_elm.cell import ELMCell
 from keras_elm.layer import ELM
 
 __version__ = "0.1.0"
 
-__all__ = ["ELM", "ELMCell", "convert", "pretrained", "__version__"]
+__all__ = ["ELM", "ELMCell", "convert", "math", "pretrained", "routing"]

@@ -103,7 +103,7 @@ def layer_arguments(config, version=1):
     return c["num_input"], kwargs
 
 
-def _reference_entries(layer):
+def reference_variables(layer):
     """Maps reference state-dict names to the layer's variables.
 
     Kernels are stored transposed in PyTorch, so each entry also says
@@ -142,7 +142,7 @@ def load_reference_weights(layer, state_dict):
             "Argument `state_dict` must be a mapping of parameter names to "
             f"arrays. Received: {type(state_dict).__name__}"
         )
-    entries = _reference_entries(layer)
+    entries = reference_variables(layer)
     arrays = {k: np.asarray(v) for k, v in state_dict.items()}
     for name in ("input_to_synapse_indices", "valid_indices_mask"):
         # The reference keeps empty routing buffers when there is no routing.

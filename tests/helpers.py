@@ -1,0 +1,92 @@
+"""Backend-agnostic helpers shared by the tests."""
+
+import json
+import os
+
+import keras
+import numpy as np
+
+DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
+GOLDEN_CASES = (
+    "v1_small",
+    "v1_branch",
+    "v2_small",
+    "v2_neuronio_routing",
+    "pretrained_neuronio_dm15",
+)
+
+
+def load_golden(name):
+    """A golden case: `(meta, arrays, state_dict)`."""
+    with open(os.path.join(DATA_DIR, f"{name}.json")) as f:
+        meta = json.load(f)
+    with np.load(os.path.join(DATA_DIR, f"{name}.npz")) as data:
+        arrays = {k: data[k] for k in data.files}
+    state = {k[len("state/"):]: v for k, v in arrays.items() if k.startswith("state/")}
+    return meta, arrays, state
+
+
+def to_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def value_and_grads(model, x, r):
+    """Output, d sum(y*r)/d trainable weights, and d sum(y*r)/d x.
+
+    Returns:
+        `(y, weight_grads, grad_x)`, `weight_grads` aligned with
+        `model.trainable_weights`, all NumPy.
+    """
+    backend = keras.backend.backend()
+    x = np.asarray(x, "float32")
+    r = np.asarray(r, "float32")
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
+
+        def loss_fn(trainable, inputs):
+            y, _ = model.stateless_call(trainable, frozen, inputs)
+            return jnp.sum(y * r), y
+
+        (_, y), (g_w, g_x) = jax.value_and_grad(
+            loss_fn, argnums=(0, 1), has_aux=True
+        )(trainable, jnp.asarray(x))
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        inputs = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            y = model(inputs)
+            loss = tf.reduce_sum(y * r)
+        g = tape.gradient(loss, model.trainable_variables + [inputs])
+        g_w, g_x = g[:-1], g[-1]
+    elif backend == "torch":
+        import torch
+
+        inputs = torch.tensor(x, requires_grad=True)
+        y = model(inputs)
+        loss = torch.sum(y * torch.tensor(r))
+        params = [v.value for v in model.trainable_variables]
+        g = torch.autograd.grad(loss, params + [inputs], allow_unused=True)
+        g_w, g_x = g[:-1], g[-1]
+    else:
+        raise NotImplementedError(backend)
+    g_w = [
+        np.zeros(v.shape, "float32") if g is None else to_numpy(g)
+        for v, g in zip(model.trainable_variables, g_w)
+    ]
+    return to_numpy(y), g_w, to_numpy(g_x)
+
+
+def assert_close(actual, expected, rtol, name=""):
+    """Asserts agreement within `rtol` times the largest magnitude."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, (name, actual.shape, expected.shape)
+    scale = max(float(np.max(np.abs(expected))), 1e-6)
+    err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
+    assert err <= rtol * scale, f"{name}: max error {err:.3g} > {rtol:g} x {scale:.3g}"
