@@ -5,6 +5,7 @@ import math as pymath
 import keras
 from keras import ops
 
+from keras_elm import scan
 from keras_elm.cell import ELMCell
 from keras_elm.cell import _check_positive_int
 from keras_elm.cell import torch_linear_kernel_initializer
@@ -66,6 +67,16 @@ class ELM(keras.layers.RNN):
         unroll: Whether to unroll the time loop. Defaults to False.
         zero_output_for_mask: Whether masked steps output zeros instead of
             repeating the previous output. Defaults to False.
+        use_fast_path: `"auto"` (default) runs the backend's fast path
+            (`keras_elm.scan`) where it applies and the generic
+            `keras.ops` loop otherwise; `True` raises a `ValueError` where
+            no fast path applies; `False` always runs the generic loop. The
+            fast path hoists everything that does not depend on the memory
+            out of the time loop and gives the same numbers.
+        remat_chunk_size: JAX only. If set, the fast path recomputes the
+            forward pass in chunks of this many steps during the backward
+            pass, so training memory grows like `T / chunk + chunk` instead
+            of `T` (for very long sequences such as Path-X).
         **kwargs: Base layer keyword arguments, such as `dtype` and `name`.
 
     Call arguments:
@@ -119,9 +130,24 @@ class ELM(keras.layers.RNN):
         stateful=False,
         unroll=False,
         zero_output_for_mask=False,
+        use_fast_path="auto",
+        remat_chunk_size=None,
         **kwargs,
     ):
         _check_positive_int("output_units", output_units, allow_none=True)
+        _check_positive_int("remat_chunk_size", remat_chunk_size, allow_none=True)
+        if use_fast_path not in ("auto", True, False):
+            raise ValueError(
+                "Argument `use_fast_path` must be 'auto', True or False. "
+                f"Received: use_fast_path={use_fast_path!r}"
+            )
+        if remat_chunk_size is not None and keras.backend.backend() != "jax":
+            raise ValueError(
+                "Argument `remat_chunk_size` (chunked rematerialisation of "
+                "the fast path) is only available on the JAX backend. "
+                f"Received remat_chunk_size={remat_chunk_size} on "
+                f"{keras.backend.backend()!r}."
+            )
         cell = ELMCell(
             units,
             num_branches=num_branches,
@@ -159,6 +185,8 @@ class ELM(keras.layers.RNN):
             **kwargs,
         )
         self.output_units = output_units
+        self.use_fast_path = use_fast_path
+        self.remat_chunk_size = remat_chunk_size
         self.output_kernel_initializer = keras.initializers.get(
             output_kernel_initializer
             or torch_linear_kernel_initializer(
@@ -264,11 +292,8 @@ class ELM(keras.layers.RNN):
         ]
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
-        last_output, outputs, states = self.inner_loop(
-            sequences=sequences,
-            initial_state=initial_state,
-            mask=mask,
-            training=training,
+        last_output, outputs, states = self._run_loop(
+            sequences, initial_state, mask, training
         )
         if self.stateful:
             for variable, state in zip(self.states, states):
@@ -277,6 +302,42 @@ class ELM(keras.layers.RNN):
         if self.return_state:
             return output, *states
         return output
+
+    def fast_path_options(self):
+        """Backend-specific keyword arguments of the fast memory core."""
+        backend = keras.backend.backend()
+        if backend == "jax":
+            return {
+                "unroll": True if self.unroll else None,
+                "remat_chunk": self.remat_chunk_size,
+            }
+        if backend == "tensorflow":
+            return {"unroll": bool(self.unroll)}
+        return {}
+
+    def _run_loop(self, sequences, initial_state, mask, training):
+        if self.use_fast_path in ("auto", True):
+            try:
+                return scan.fast_inner_loop(
+                    self,
+                    sequences,
+                    initial_state,
+                    mask,
+                    need_states=self.return_state or self.stateful,
+                )
+            except NotImplementedError as error:
+                if self.use_fast_path is True:
+                    raise ValueError(
+                        "`use_fast_path=True`, but the fast path cannot run "
+                        f"this layer: {error}. Use use_fast_path='auto' to "
+                        "fall back to the generic loop."
+                    ) from error
+        return self.inner_loop(
+            sequences=sequences,
+            initial_state=initial_state,
+            mask=mask,
+            training=training,
+        )
 
     def get_config(self):
         config = self.cell.get_config()
@@ -288,6 +349,8 @@ class ELM(keras.layers.RNN):
             **base_config,
             **config,
             "output_units": self.output_units,
+            "use_fast_path": self.use_fast_path,
+            "remat_chunk_size": self.remat_chunk_size,
             "output_kernel_initializer": keras.initializers.serialize(
                 self.output_kernel_initializer
             ),

@@ -77,3 +77,4 @@ def initial_memory_tau_raw(units, tau_min, tau_max):
 def inverse_relu_init(value):
     """Raw synaptic weight for an initial w_s of `value` (relu is identity there)."""
     return float(value)
+

@@ -31,9 +31,10 @@ def test_trainable_weights_are_the_reference_parameters(name):
     assert sorted(trainable) == sorted(meta["trainable"])
 
 
+@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
 @pytest.mark.parametrize("name", GOLDEN_CASES)
-def test_outputs_and_gradients_match_reference(name):
-    meta, arrays, model = _reference_model(name)
+def test_outputs_and_gradients_match_reference(name, use_fast_path):
+    meta, arrays, model = _reference_model(name, use_fast_path=use_fast_path)
     layer = model.layers[-1]
     y, weight_grads, grad_x = value_and_grads(model, arrays["x"], arrays["r"])
     output_rtol = 1e-4 if name == "pretrained_neuronio_dm15" else 1e-5

@@ -1,0 +1,103 @@
+"""The fast path of the `ELM` layer: hoisted linear parts, fast memory core.
+
+`fast_inner_loop` has the contract of `keras.layers.RNN.inner_loop`: it
+returns `(last_output, outputs, states)`. It raises `NotImplementedError`
+with the reason whenever it cannot reproduce the generic loop exactly, so
+`use_fast_path="auto"` falls back and `use_fast_path=True` fails loudly.
+"""
+
+import keras
+from keras import ops
+
+from keras_elm.scan import common
+
+
+def _core(backend):
+    if backend == "jax":
+        from keras_elm.scan import jax_core
+
+        return jax_core.memory_scan
+    if backend == "tensorflow":
+        from keras_elm.scan import tensorflow_core
+
+        return tensorflow_core.memory_scan
+    if backend == "torch":
+        from keras_elm.scan import torch_core
+
+        return torch_core.memory_scan
+    raise NotImplementedError(f"No fast path for the {backend!r} backend.")
+
+
+def activation_name(cell):
+    name = keras.activations.serialize(cell.mlp_activation)
+    return name if isinstance(name, str) else None
+
+
+def unsupported_reason(layer):
+    """Why the fast path cannot run this layer now, or None if it can."""
+    cell = layer.cell
+    backend = keras.backend.backend()
+    if backend not in ("jax", "tensorflow", "torch"):
+        return f"no fast path for the {backend!r} backend"
+    if activation_name(cell) is None:
+        return "the MLP activation is a custom function"
+    return None
+
+
+def fast_inner_loop(layer, sequences, initial_state, mask, need_states=True):
+    """The fast equivalent of `keras.layers.RNN.inner_loop` for `ELM`.
+
+    Args:
+        layer: the `ELM` layer (its cell built).
+        sequences: `(B, T, features)` inputs.
+        initial_state: `[m_0, trace_0]`, float32.
+        mask: optional bool `(B, T)`.
+        need_states: whether the final trace is needed (return_state,
+            stateful); computing the version-1 synapse trace costs extra.
+
+    Returns:
+        `(last_output, outputs, [m_T, trace_T])`; `trace_T` is None when not
+        needed.
+    """
+    reason = unsupported_reason(layer)
+    if reason:
+        raise NotImplementedError(reason)
+    cell = layer.cell
+    core = _core(keras.backend.backend())
+    memory0, trace0 = initial_state
+    if mask is not None:
+        mask = ops.cast(mask, "bool")
+    if layer.go_backwards:
+        sequences = ops.flip(sequences, axis=1)
+        mask = None if mask is None else ops.flip(mask, axis=1)
+
+    branches, final_trace = common.branch_traces(
+        cell, sequences, trace0, mask, need_final=need_states
+    )
+    kappa_m, gain = cell.memory_coefficients()
+    num_branches = cell.resolved_num_branches
+    first_kernel = ops.cast(cell.mlp_kernels[0], "float32")
+    float32 = lambda v: ops.cast(v, "float32")  # noqa: E731
+    drive = ops.matmul(branches, first_kernel[:num_branches]) + float32(
+        cell.mlp_biases[0]
+    )
+    recurrent_kernel = ops.expand_dims(kappa_m, -1) * first_kernel[num_branches:]
+    memory = core(
+        drive,
+        memory0,
+        recurrent_kernel,
+        [float32(k) for k in cell.mlp_kernels[1:-1]],
+        [float32(b) for b in cell.mlp_biases[1:-1]],
+        float32(cell.mlp_kernels[-1]),
+        float32(cell.mlp_biases[-1]),
+        kappa_m,
+        gain,
+        activation_name(cell),
+        mask=mask,
+        **layer.fast_path_options(),
+    )
+    outputs = memory
+    if mask is not None and layer.zero_output_for_mask:
+        outputs = memory * ops.expand_dims(ops.cast(mask, memory.dtype), -1)
+    last_output = outputs[:, -1]
+    return last_output, outputs, [memory[:, -1], final_trace]

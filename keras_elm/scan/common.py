@@ -1,0 +1,194 @@
+"""The hoisted ELM: everything that does not depend on the memory, at once.
+
+Routing, synaptic weights, the branch sum, the (synapse or branch) trace and
+the part of the MLP's first layer that reads the branches are linear in the
+input and independent of the memory m. They are computed here for the whole
+sequence with large `keras.ops` calls; only the memory recurrence is left to
+the backend's sequential core.
+"""
+
+import numpy as np
+from keras import ops
+
+from keras_elm import math as elm_math
+
+
+def routing_matrix(cell):
+    """Dense `(num_inputs, num_branches)` matrix of routing, w_s and branch sum.
+
+    `x_t @ R` equals `branch_sum(w_s ⊙ x_t[routing])`. Built with a segment
+    sum, whose gradient is a gather over the synapses only; gathering the
+    input over the synapses instead would make the backward pass scatter
+    over every (batch, step, synapse), which is far slower on CPU.
+    """
+    num_branches = cell.resolved_num_branches
+    weights = elm_math.synapse_weight(cell.synapse_weight_raw) * cell.routing_mask
+    branch_of_synapse = np.repeat(
+        np.arange(num_branches, dtype="int32"), cell.synapses_per_branch
+    )
+    flat = cell.routing_indices * num_branches + branch_of_synapse
+    matrix = ops.segment_sum(
+        weights, flat, num_segments=cell.input_dim * num_branches
+    )
+    return ops.reshape(matrix, (cell.input_dim, num_branches))
+
+
+def branch_input(cell, sequences):
+    """`branch_sum(w_s ⊙ x_t[routing])` for every step: `(B, T, branches)`."""
+    x = ops.cast(sequences, "float32")
+    if cell.uses_routing:
+        return ops.matmul(x, routing_matrix(cell))
+    weighted = x * elm_math.synapse_weight(cell.synapse_weight_raw)
+    if cell.synapses_per_branch == 1:
+        return weighted
+    return cell.branch_sum(weighted)
+
+
+def branch_trace_tau(cell):
+    """Per-branch trace τ; in version 1 the τ_s of a branch's first synapse."""
+    tau = cell.trace_tau
+    if cell.version == 1:
+        tau = ops.reshape(
+            tau, (cell.resolved_num_branches, cell.synapses_per_branch)
+        )[:, 0]
+    return tau
+
+
+def branch_decay(cell):
+    """Per-branch trace decay κ = exp(-Δt / τ)."""
+    return elm_math.decay(branch_trace_tau(cell), cell.delta_t)
+
+
+def trace_is_branch_uniform(cell):
+    """Whether the synapse traces commute with the branch sum.
+
+    In version 1, summing traces over a branch equals the trace of the summed
+    input only if all synapses of the branch share τ_s. Version 2 has branch
+    traces and always qualifies.
+
+    Returns:
+        A Python bool when τ_s can be read now, else a boolean tensor (inside
+        a traced function), for `ops.cond`.
+    """
+    if cell.version == 2:
+        return True
+    tau = ops.reshape(
+        cell.trace_tau, (cell.resolved_num_branches, cell.synapses_per_branch)
+    )
+    uniform = ops.all(ops.equal(tau, tau[:, :1]))
+    try:
+        return bool(ops.convert_to_numpy(uniform))
+    except Exception:  # Symbolic inside a traced function.
+        return uniform
+
+
+def branch_traces(cell, sequences, initial_trace, mask=None, need_final=True):
+    """The branch input `b_t` of the MLP for all steps, and the final trace.
+
+    Version 2 and version 1 with τ_s equal within each branch take the
+    hoisted route: one `x @ R` and a trace per branch. Version 1 with τ_s
+    differing within a branch keeps a trace per synapse (a gather over the
+    synapses, slower but exact). Inside a traced function the choice is an
+    `ops.cond` on the current τ_s.
+
+    Returns:
+        `(branches, final_trace)`: `(B, T, branches)` and the trace state
+        after the last step (`None` unless `need_final`).
+    """
+    if cell.version == 2:
+        branches = linear_trace(
+            branch_input(cell, sequences), branch_decay(cell), initial_trace, mask
+        )
+        return branches, (branches[:, -1] if need_final else None)
+
+    def per_branch():
+        branches = linear_trace(
+            branch_input(cell, sequences),
+            branch_decay(cell),
+            cell.branch_sum(initial_trace),
+            mask,
+        )
+        if not need_final:
+            return branches
+        return branches, final_synapse_trace(cell, sequences, initial_trace, mask)
+
+    def per_synapse():
+        synapses = linear_trace(
+            cell.synaptic_input(sequences), cell.trace_decay(), initial_trace, mask
+        )
+        branches = cell.branch_sum(synapses)
+        return (branches, synapses[:, -1]) if need_final else branches
+
+    uniform = trace_is_branch_uniform(cell)
+    if isinstance(uniform, bool):
+        result = per_branch() if uniform else per_synapse()
+    else:
+        result = ops.cond(uniform, per_branch, per_synapse)
+    return tuple(result) if need_final else (result, None)
+
+
+def _combine(left, right):
+    decay_l, value_l = left
+    decay_r, value_r = right
+    return decay_l * decay_r, decay_r * value_l + value_r
+
+
+def linear_trace(inputs, decay, initial, mask=None):
+    """`b_t = κ ⊙ b_{t-1} + a_t` for all t, by an associative scan.
+
+    Args:
+        inputs: `a`, float32 `(B, T, C)`.
+        decay: `κ`, float32 `(C,)`.
+        initial: `b_{-1}`, float32 `(B, C)`.
+        mask: optional bool `(B, T)`; a masked step leaves `b` unchanged.
+
+    Returns:
+        `(B, T, C)` traces.
+    """
+    decays = ops.broadcast_to(decay, ops.shape(inputs))
+    if mask is not None:
+        keep = ops.expand_dims(ops.cast(mask, "float32"), -1)
+        decays = keep * decays + (1.0 - keep)
+        inputs = inputs * keep
+    cumulative, traces = ops.associative_scan(_combine, (decays, inputs), axis=1)
+    traces = traces + cumulative * ops.expand_dims(initial, 1)
+    # TensorFlow's scan can lose the static rank; restore it.
+    return ops.reshape(traces, ops.shape(inputs))
+
+
+def final_synapse_trace(cell, sequences, initial_trace, mask=None):
+    """The version-1 per-synapse trace after the last step, `(B, synapses)`.
+
+    `s_T = κ^T ⊙ s_0 + w_s ⊙ Σ_t κ^(T-t) x_t[routing]`, evaluated per branch
+    decay and gathered once per synapse (not once per step).
+    """
+    x = ops.cast(sequences, "float32")
+    log_decay = -cell.delta_t / branch_trace_tau(cell)  # (branches,)
+    steps = ops.shape(x)[1]
+    batch = ops.shape(x)[0]
+    if mask is None:
+        keep = ops.ones((batch, steps, 1), "float32")
+    else:
+        keep = ops.expand_dims(ops.cast(mask, "float32"), -1)
+    # Weight of step t in s_T: product of the decays of the kept steps after t.
+    kept_after = ops.flip(ops.cumsum(ops.flip(keep, axis=1), axis=1), axis=1) - keep
+    weights = keep * ops.exp(kept_after * log_decay)  # (B, T, branches)
+    accumulated = ops.einsum("btk,bti->bki", weights, x)  # (B, branches, inputs)
+    total_decay = ops.exp(ops.sum(keep, axis=1) * log_decay)  # (B, branches)
+    spb = cell.synapses_per_branch
+    branch_of_synapse = np.repeat(
+        np.arange(cell.resolved_num_branches, dtype="int32"), spb
+    )
+    if cell.uses_routing:
+        inputs_of_synapse = cell.routing_indices
+        connected = cell.routing_mask
+    else:
+        inputs_of_synapse = np.arange(cell.num_synapses, dtype="int32")
+        connected = 1.0
+    flat = ops.reshape(accumulated, (batch, -1))
+    picked = ops.take(
+        flat, branch_of_synapse * cell.input_dim + inputs_of_synapse, axis=1
+    )
+    weights_s = elm_math.synapse_weight(cell.synapse_weight_raw) * connected
+    decay_s = ops.take(total_decay, branch_of_synapse, axis=1)
+    return decay_s * initial_trace + weights_s * picked

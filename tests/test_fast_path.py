@@ -1,0 +1,228 @@
+"""The fast path gives the generic loop's numbers: outputs, states, gradients."""
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+import keras_elm
+from tests.helpers import assert_close
+from tests.helpers import to_numpy
+from tests.helpers import value_and_grads
+
+FEATURES = 6
+STEPS = 7
+BATCH = 3
+
+
+def _pair(layer_kwargs, masking=False, features=FEATURES, seed=0):
+    """Two models with the same weights: generic loop and fast path."""
+    models = []
+    for use_fast_path in (False, True):
+        keras.utils.set_random_seed(seed)
+        inputs = keras.Input((STEPS, features))
+        x = keras.layers.Masking(0.0)(inputs) if masking else inputs
+        layer = keras_elm.ELM(use_fast_path=use_fast_path, **layer_kwargs)
+        models.append(keras.Model(inputs, layer(x)))
+    rng = np.random.default_rng(seed)
+    generic, fast = models
+    # Move every weight away from its initial value, the same in both.
+    for wg, wf in zip(generic.weights, fast.weights):
+        value = to_numpy(wg)
+        if value.dtype.kind == "f" and "routing" not in wg.path:
+            value = value + 0.1 * rng.standard_normal(value.shape).astype(
+                value.dtype
+            )
+        wg.assign(value)
+        wf.assign(value)
+    return generic, fast
+
+
+def _inputs(rng, masking, features=FEATURES):
+    x = rng.standard_normal((BATCH, STEPS, features)).astype("float32")
+    if masking:
+        # Masked steps (all zero): one at the start, a gap, a padded tail,
+        # and one sample fully visible.
+        x[0, 0] = 0.0
+        x[1, 2:4] = 0.0
+        x[2, 5:] = 0.0
+    return x
+
+
+def _assert_same(generic, fast, x, rng):
+    y_generic = generic(x)
+    y_fast = fast(x)
+    assert_close(to_numpy(y_fast), to_numpy(y_generic), 1e-5, "output")
+    r = rng.standard_normal(to_numpy(y_generic).shape).astype("float32")
+    _, g_generic, gx_generic = value_and_grads(generic, x, r)
+    _, g_fast, gx_fast = value_and_grads(fast, x, r)
+    assert_close(gx_fast, gx_generic, 1e-4, "grad_x")
+    for variable, a, b in zip(generic.trainable_weights, g_fast, g_generic):
+        assert_close(a, b, 1e-4, variable.path)
+
+
+ROUTINGS = {
+    "none": dict(),
+    "branches": dict(num_branches=3, synapses_per_branch=2),
+    "random": dict(num_branches=4, synapses_per_branch=3, routing="random",
+                   routing_seed=1),
+    "neuronio": dict(num_branches=2, synapses_per_branch=4, routing="neuronio"),
+}
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    version=st.sampled_from([1, 2]),
+    routing=st.sampled_from(sorted(ROUTINGS)),
+    mlp_layers=st.sampled_from([1, 2]),
+    activation=st.sampled_from(["relu", "silu", "tanh"]),
+    learn_memory_tau=st.booleans(),
+    go_backwards=st.booleans(),
+    masking=st.booleans(),
+    return_sequences=st.booleans(),
+    output_units=st.sampled_from([None, 2]),
+)
+def test_fast_path_equals_generic(
+    version,
+    routing,
+    mlp_layers,
+    activation,
+    learn_memory_tau,
+    go_backwards,
+    masking,
+    return_sequences,
+    output_units,
+):
+    kwargs = dict(
+        units=4,
+        output_units=output_units,
+        version=version,
+        mlp_layers=mlp_layers,
+        mlp_units=5,
+        mlp_activation=activation,
+        learn_memory_tau=learn_memory_tau,
+        memory_tau_max=50.0,
+        go_backwards=go_backwards,
+        return_sequences=return_sequences,
+        **ROUTINGS[routing],
+    )
+    generic, fast = _pair(kwargs, masking=masking)
+    rng = np.random.default_rng(1)
+    _assert_same(generic, fast, _inputs(rng, masking), rng)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+def test_fast_path_states_and_masked_outputs(version, zero_output_for_mask):
+    kwargs = dict(
+        units=4,
+        num_branches=3,
+        synapses_per_branch=2,
+        version=version,
+        return_sequences=True,
+        return_state=True,
+        zero_output_for_mask=zero_output_for_mask,
+    )
+    generic, fast = _pair(kwargs, masking=True)
+    x = _inputs(np.random.default_rng(2), masking=True)
+    for a, b in zip(fast(x), generic(x)):
+        assert_close(to_numpy(a), to_numpy(b), 1e-5)
+
+
+def test_fast_path_with_unequal_synapse_tau_within_a_branch():
+    kwargs = dict(
+        units=4, num_branches=3, synapses_per_branch=2, return_sequences=True
+    )
+    generic, fast = _pair(kwargs)
+    tau = np.array([2.0, 9.0, 4.0, 4.0, 1.5, 30.0], "float32")
+    for model in (generic, fast):
+        model.layers[-1].cell.trace_tau.assign(tau)
+    rng = np.random.default_rng(3)
+    _assert_same(generic, fast, _inputs(rng, False), rng)
+
+
+def test_fast_path_trains_like_generic_with_unequal_tau():
+    """Inside model.fit the τ check is traced; training must still agree."""
+    x = _inputs(np.random.default_rng(4), False)
+    y = np.random.default_rng(5).standard_normal((BATCH, 2)).astype("float32")
+    tau = np.array([2.0, 9.0, 4.0, 4.0, 1.5, 30.0], "float32")
+    losses = []
+    for model in _pair(dict(units=4, output_units=2, num_branches=3,
+                            synapses_per_branch=2)):
+        model.layers[-1].cell.trace_tau.assign(tau)
+        model.compile(keras.optimizers.SGD(0.1), "mse")
+        history = model.fit(x, y, epochs=3, batch_size=BATCH, verbose=0)
+        losses.append(history.history["loss"])
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-4)
+    assert losses[0][-1] < losses[0][0]
+
+
+def test_fast_path_initial_state_and_stateful():
+    kwargs = dict(units=4, num_branches=3, synapses_per_branch=2,
+                  return_sequences=True)
+    generic, fast = _pair(kwargs)
+    x = _inputs(np.random.default_rng(6), False)
+    memory = np.full((BATCH, 4), 0.3, "float32")
+    trace = np.full((BATCH, 6), 0.2, "float32")
+    outputs = [
+        to_numpy(m.layers[-1](x, initial_state=[memory, trace]))
+        for m in (generic, fast)
+    ]
+    assert_close(outputs[1], outputs[0], 1e-5)
+    assert not np.allclose(outputs[1], to_numpy(fast(x)))
+
+    results = []
+    for use_fast_path in (False, True):
+        keras.utils.set_random_seed(0)
+        layer = keras_elm.ELM(stateful=True, use_fast_path=use_fast_path, **kwargs)
+        layer.build((BATCH, STEPS, FEATURES))
+        first = to_numpy(layer(x[:, :3]))
+        second = to_numpy(layer(x[:, 3:]))
+        results.append(np.concatenate([first, second], axis=1))
+    assert_close(results[1], results[0], 1e-5)
+
+
+def test_use_fast_path_true_fails_loudly_where_it_cannot_run():
+    layer = keras_elm.ELM(4, mlp_activation=lambda v: v * 2.0, use_fast_path=True)
+    with pytest.raises(ValueError, match="use_fast_path"):
+        layer(np.zeros((2, 3, 5), "float32"))
+    auto = keras_elm.ELM(4, mlp_activation=lambda v: v * 2.0)
+    assert to_numpy(auto(np.ones((2, 3, 5), "float32"))).shape == (2, 4)
+
+
+def test_use_fast_path_rejects_unknown_values():
+    with pytest.raises(ValueError, match="use_fast_path"):
+        keras_elm.ELM(4, use_fast_path="always")
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="rematerialisation is JAX-only"
+)
+def test_jax_remat_chunks_give_the_same_gradients():
+    kwargs = dict(units=4, num_branches=3, synapses_per_branch=2,
+                  return_sequences=True)
+    _, plain = _pair(kwargs)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((STEPS, FEATURES))
+    remat = keras.Model(
+        inputs, keras_elm.ELM(remat_chunk_size=3, **kwargs)(inputs)
+    )
+    remat.set_weights(plain.get_weights())
+    rng = np.random.default_rng(7)
+    _assert_same(plain, remat, _inputs(rng, False), rng)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax", reason="rematerialisation is JAX-only"
+)
+def test_remat_chunk_size_is_rejected_off_jax():
+    with pytest.raises(ValueError, match="remat_chunk_size"):
+        keras_elm.ELM(4, remat_chunk_size=16)
