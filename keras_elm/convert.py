@@ -106,14 +106,15 @@ def layer_arguments(config, version=1):
 def reference_variables(layer):
     """Maps reference state-dict names to the layer's variables.
 
-    Kernels are stored transposed in PyTorch, so each entry also says
-    whether to transpose.
+    Each entry also says how a reference array maps onto the variable:
+    False (as is), True (transposed: PyTorch stores kernels (out, in)) or
+    "per_branch" (version 1's per-synapse τ_s, shared within each branch).
     """
     cell = layer.cell
     trace_name = "tau_s" if cell.version == 1 else "tau_b"
     entries = {
         "_proto_w_s": (cell.synapse_weight_raw, False),
-        trace_name: (cell.trace_tau, False),
+        trace_name: (cell.trace_tau, cell.version == 1 and "per_branch"),
         "_proto_tau_m": (cell.memory_tau_raw, False),
     }
     if cell.uses_routing:
@@ -125,6 +126,18 @@ def reference_variables(layer):
     entries["w_y.weight"] = (layer.output_kernel, True)
     entries["w_y.bias"] = (layer.output_bias, False)
     return entries
+
+
+def _shared_per_branch(name, value, cell):
+    per_branch = value.reshape(cell.resolved_num_branches, cell.synapses_per_branch)
+    unequal = np.flatnonzero(np.any(per_branch != per_branch[:, :1], axis=1))
+    if unequal.size:
+        raise ValueError(
+            f"Argument `state_dict` entry '{name}' must be equal within each "
+            "branch (keras_elm shares τ_s among a branch's synapses, as every "
+            f"reference model does); branches {unequal[:5].tolist()} differ."
+        )
+    return per_branch[:, 0]
 
 
 def load_reference_weights(layer, state_dict):
@@ -161,16 +174,22 @@ def load_reference_weights(layer, state_dict):
             f"this config. Expected entries: {list(entries)}"
         )
     values = []
-    for name, (variable, transpose) in entries.items():
-        value = arrays[name].T if transpose else arrays[name]
-        if tuple(value.shape) != tuple(variable.shape):
-            expected = tuple(variable.shape)[::-1] if transpose else tuple(
-                variable.shape
-            )
+    for name, (variable, layout) in entries.items():
+        value = arrays[name]
+        expected = tuple(variable.shape)
+        if layout is True:
+            expected = expected[::-1]
+        elif layout == "per_branch":
+            expected = (layer.cell.num_synapses,)
+        if tuple(value.shape) != expected:
             raise ValueError(
                 f"Argument `state_dict` entry '{name}' has shape "
-                f"{tuple(arrays[name].shape)}; expected {expected}."
+                f"{tuple(value.shape)}; expected {expected}."
             )
+        if layout is True:
+            value = value.T
+        elif layout == "per_branch":
+            value = _shared_per_branch(name, value, layer.cell)
         values.append((variable, value.astype(variable.dtype)))
     for variable, value in values:
         variable.assign(value)

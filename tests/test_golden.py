@@ -46,7 +46,7 @@ def test_outputs_and_gradients_match_reference(name, use_fast_path):
         variable, transpose = variables[ref_name]
         grad = by_id[id(variable)]
         assert_close(
-            grad.T if transpose else grad,
+            grad.T if transpose is True else grad,
             arrays[f"grad/{ref_name}"],
             1e-4,
             ref_name,
@@ -57,3 +57,11 @@ def test_neuronio_evaluation_output_matches_reference():
     _, arrays, model = _reference_model("pretrained_neuronio_dm15")
     y_eval = keras_elm.pretrained.neuronio_evaluation_output(model(arrays["x"]))
     assert_close(to_numpy(y_eval), arrays["y_eval"], 1e-4, "y_eval")
+
+
+def test_reference_tau_s_must_be_shared_within_a_branch():
+    meta, _, state = load_golden("v1_branch")
+    tau = state["tau_s"].copy()
+    tau[1] = 7.0
+    with pytest.raises(ValueError, match="tau_s"):
+        convert.from_reference(meta["config"], {**state, "tau_s": tau})

@@ -44,87 +44,28 @@ def branch_input(cell, sequences):
     return cell.branch_sum(weighted)
 
 
-def branch_trace_tau(cell):
-    """Per-branch trace τ; in version 1 the τ_s of a branch's first synapse."""
-    tau = cell.trace_tau
-    if cell.version == 1:
-        tau = ops.reshape(
-            tau, (cell.resolved_num_branches, cell.synapses_per_branch)
-        )[:, 0]
-    return tau
-
-
-def branch_decay(cell):
-    """Per-branch trace decay κ = exp(-Δt / τ)."""
-    return elm_math.decay(branch_trace_tau(cell), cell.delta_t)
-
-
-def trace_is_branch_uniform(cell):
-    """Whether the synapse traces commute with the branch sum.
-
-    In version 1, summing traces over a branch equals the trace of the summed
-    input only if all synapses of the branch share τ_s. Version 2 has branch
-    traces and always qualifies.
-
-    Returns:
-        A Python bool when τ_s can be read now, else a boolean tensor (inside
-        a traced function), for `ops.cond`.
-    """
-    if cell.version == 2:
-        return True
-    tau = ops.reshape(
-        cell.trace_tau, (cell.resolved_num_branches, cell.synapses_per_branch)
-    )
-    uniform = ops.all(ops.equal(tau, tau[:, :1]))
-    try:
-        return bool(ops.convert_to_numpy(uniform))
-    except Exception:  # Symbolic inside a traced function.
-        return uniform
-
-
 def branch_traces(cell, sequences, initial_trace, mask=None, need_final=True):
     """The branch input `b_t` of the MLP for all steps, and the final trace.
 
-    Version 2 and version 1 with τ_s equal within each branch take the
-    hoisted route: one `x @ R` and a trace per branch. Version 1 with τ_s
-    differing within a branch keeps a trace per synapse (a gather over the
-    synapses, slower but exact). Inside a traced function the choice is an
-    `ops.cond` on the current τ_s.
+    The synapses of a branch share τ_s, so the branch sum of the synapse
+    traces is the trace of the branch sum: one `x @ R` and a trace per
+    branch, in both versions.
 
     Returns:
         `(branches, final_trace)`: `(B, T, branches)` and the trace state
         after the last step (`None` unless `need_final`).
     """
-    if cell.version == 2:
-        branches = linear_trace(
-            branch_input(cell, sequences), branch_decay(cell), initial_trace, mask
-        )
-        return branches, (branches[:, -1] if need_final else None)
-
-    def per_branch():
-        branches = linear_trace(
-            branch_input(cell, sequences),
-            branch_decay(cell),
-            cell.branch_sum(initial_trace),
-            mask,
-        )
-        if not need_final:
-            return branches
+    initial_branches = (
+        cell.branch_sum(initial_trace) if cell.version == 1 else initial_trace
+    )
+    branches = linear_trace(
+        branch_input(cell, sequences), cell.branch_decay(), initial_branches, mask
+    )
+    if not need_final:
+        return branches, None
+    if cell.version == 1:
         return branches, final_synapse_trace(cell, sequences, initial_trace, mask)
-
-    def per_synapse():
-        synapses = linear_trace(
-            cell.synaptic_input(sequences), cell.trace_decay(), initial_trace, mask
-        )
-        branches = cell.branch_sum(synapses)
-        return (branches, synapses[:, -1]) if need_final else branches
-
-    uniform = trace_is_branch_uniform(cell)
-    if isinstance(uniform, bool):
-        result = per_branch() if uniform else per_synapse()
-    else:
-        result = ops.cond(uniform, per_branch, per_synapse)
-    return tuple(result) if need_final else (result, None)
+    return branches, branches[:, -1]
 
 
 def _combine(left, right):
@@ -163,7 +104,7 @@ def final_synapse_trace(cell, sequences, initial_trace, mask=None):
     decay and gathered once per synapse (not once per step).
     """
     x = ops.cast(sequences, "float32")
-    log_decay = -cell.delta_t / branch_trace_tau(cell)  # (branches,)
+    log_decay = -cell.delta_t / cell.trace_tau  # (branches,)
     steps = ops.shape(x)[1]
     batch = ops.shape(x)[0]
     if mask is None:
