@@ -95,7 +95,9 @@ class ELMCell(keras.layers.Layer):
             log-spaced in `[memory_tau_min, memory_tau_max]`.
         learn_memory_tau: Whether τ_m is trainable. Defaults to False.
         trace_tau: Time constant of the input traces: τ_s (version 1) or τ_b
-            (version 2). Defaults to 5.
+            (version 2). Defaults to 5. Stored per branch (the
+            non-trainable weight `trace_tau`); in version 1 the synapses of
+            a branch share it.
         synapse_weight_init: Initial synaptic weight w_s. Defaults to 0.5.
         kernel_initializer: Initializer of the MLP kernels. Defaults to
             PyTorch's `nn.Linear` initialisation, as in the paper's code.
@@ -241,6 +243,14 @@ class ELMCell(keras.layers.Layer):
         return [self.units, self.trace_size]
 
     @property
+    def input_dtype(self):
+        """float32: `Layer.__call__` casts every floating argument, the
+        states included, to this dtype. The compute dtype would round the
+        float32 memory and traces to (b)float16 at every step under a mixed
+        policy; the MLP still runs in the compute dtype."""
+        return "float32"
+
+    @property
     def output_size(self):
         return self.units
 
@@ -325,8 +335,11 @@ class ELMCell(keras.layers.Layer):
             autocast=False,
             name="synapse_weight_raw",
         )
+        # One τ per branch, also in version 1 where each synapse has a trace:
+        # the synapses of a branch share τ_s (as in every reference model),
+        # which lets the fast path trace branch sums instead of synapses.
         self.trace_tau = self.add_weight(
-            shape=(self.trace_size,),
+            shape=(self.resolved_num_branches,),
             initializer=keras.initializers.Constant(self.trace_tau_value),
             dtype="float32",
             trainable=False,
@@ -386,9 +399,17 @@ class ELMCell(keras.layers.Layer):
             self.version,
         )
 
-    def trace_decay(self):
-        """Float32 decay κ_s (version 1) or κ_b (version 2) of the traces."""
+    def branch_decay(self):
+        """Float32 per-branch trace decay `exp(-Δt / τ)`, `(num_branches,)`."""
         return elm_math.decay(self.trace_tau, self.delta_t)
+
+    def trace_decay(self):
+        """Float32 decay of the trace state: κ_s per synapse (version 1,
+        shared within a branch) or κ_b per branch (version 2)."""
+        decay = self.branch_decay()
+        if self.version == 1 and self.synapses_per_branch > 1:
+            decay = ops.repeat(decay, self.synapses_per_branch, axis=0)
+        return decay
 
     def synaptic_input(self, inputs):
         """`w_s ⊙ x[routing]` in float32, for any leading shape."""
@@ -428,7 +449,8 @@ class ELMCell(keras.layers.Layer):
         return decayed + gain * delta_m
 
     def call(self, inputs, states, training=False):
-        memory, trace = states[0], states[1]
+        memory = ops.cast(states[0], "float32")
+        trace = ops.cast(states[1], "float32")
         synaptic = self.synaptic_input(inputs)
         decay = self.trace_decay()
         if self.version == 1:
