@@ -7,6 +7,7 @@ sequence with large `keras.ops` calls; only the memory recurrence is left to
 the backend's sequential core.
 """
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -91,10 +92,14 @@ def linear_trace(inputs, decay, initial, mask=None):
         keep = ops.expand_dims(ops.cast(mask, "float32"), -1)
         decays = keep * decays + (1.0 - keep)
         inputs = inputs * keep
+    if keras.backend.backend() == "tensorflow":
+        # Keras's TensorFlow associative_scan fails under XLA.
+        from keras_elm.scan import tensorflow_core
+
+        traces = tensorflow_core.linear_trace(decays, inputs, initial)
+        return ops.reshape(traces, ops.shape(inputs))
     cumulative, traces = ops.associative_scan(_combine, (decays, inputs), axis=1)
-    traces = traces + cumulative * ops.expand_dims(initial, 1)
-    # TensorFlow's scan can lose the static rank; restore it.
-    return ops.reshape(traces, ops.shape(inputs))
+    return traces + cumulative * ops.expand_dims(initial, 1)
 
 
 def final_synapse_trace(cell, sequences, initial_trace, mask=None):

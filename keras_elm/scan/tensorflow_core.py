@@ -1,4 +1,4 @@
-"""The ELM memory recurrence on TensorFlow: `tf.scan`, eager or under XLA."""
+"""The ELM recurrences on TensorFlow: `tf.while_loop`, eager or under XLA."""
 
 import tensorflow as tf
 
@@ -17,6 +17,45 @@ ACTIVATIONS = {
 }
 
 
+def time_scan(step, initial, sequences):
+    """`tf.while_loop` over the leading (time) axis of `sequences`.
+
+    Returns the stacked per-step outputs of `step(carry, xs) -> carry`. The
+    loop has a fixed trip count and a sized `TensorArray`, which XLA
+    (`jit_compile=True`) requires and `tf.scan` does not provide.
+    """
+    steps = tf.shape(tf.nest.flatten(sequences)[0])[0]
+    outputs = tf.TensorArray(initial.dtype, size=steps, element_shape=initial.shape)
+
+    def body(t, carry, outputs):
+        xs = tf.nest.map_structure(lambda s: s[t], sequences)
+        carry = step(carry, xs)
+        return t + 1, carry, outputs.write(t, carry)
+
+    _, _, outputs = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (tf.constant(0), initial, outputs),
+        maximum_iterations=steps,
+    )
+    return outputs.stack()
+
+
+def linear_trace(decays, inputs, initial):
+    """`b_t = κ_t ⊙ b_{t-1} + a_t` for batch-major `(B, T, C)` inputs."""
+
+    def step(trace, xs):
+        decay_t, input_t = xs
+        return decay_t * trace + input_t
+
+    traces = time_scan(
+        step,
+        initial,
+        (tf.transpose(decays, (1, 0, 2)), tf.transpose(inputs, (1, 0, 2))),
+    )
+    return tf.transpose(traces, (1, 0, 2))
+
+
 def memory_scan(
     drive,
     memory0,
@@ -33,10 +72,9 @@ def memory_scan(
 ):
     """Runs the memory recurrence; see `keras_elm.scan.jax_core.memory_scan`.
 
-    The carry and the per-step output are both the memory, so `tf.scan`
-    applies directly; it builds a `tf.while_loop`, which runs eagerly, in a
-    `tf.function` and under `jit_compile=True`. `unroll=True` with a static
-    number of steps unrolls the loop in Python instead.
+    A `tf.while_loop` (`time_scan`) runs eagerly, in a `tf.function` and
+    under `jit_compile=True`. `unroll=True` with a static number of steps
+    unrolls the loop in Python instead.
     """
     if activation not in ACTIVATIONS:
         raise NotImplementedError(
@@ -65,5 +103,5 @@ def memory_scan(
             memory = step(memory, (xs_drive[t], xs_mask[t]))
             outputs.append(memory)
         return tf.stack(outputs, axis=1)
-    out = tf.scan(step, (xs_drive, xs_mask), initializer=memory0)
+    out = time_scan(step, memory0, (xs_drive, xs_mask))
     return tf.transpose(out, (1, 0, 2))
