@@ -160,6 +160,7 @@ def _scan_forward(
     output_bias,
     decays,
     gains,
+    step_mask,
     activation,
     keep,
 ):
@@ -167,7 +168,8 @@ def _scan_forward(
 
     `output_kernel` and `output_bias` carry the tanh slope, and `gains` the
     tanh gain. `decays` and `gains` are `(T, B, d)` when masked (a masked
-    step has decay 1 and gain 0), else `(d,)`.
+    step has decay 1 and gain 0), else `(d,)`; `step_mask` is the bool
+    `(T, B, 1)` mask or None.
 
     Returns:
         `(memory, pre, post, tanh)`: the memory `(T + 1, B, d)` from `m_0`,
@@ -210,10 +212,12 @@ def _scan_forward(
     hidden_steps = list(
         zip(hidden_kernels, hidden_biases, pre_steps[1:], post_steps[1:])
     )
-    if decays.dim() == 1:
+    if step_mask is None:
         decays, gains = [decays] * steps, [gains] * steps
+        skipped = None
     else:
         decays, gains = decays.unbind(0), gains.unbind(0)
+        skipped = (~step_mask).unbind(0)
 
     pre0, post0 = pre_steps[0], post_steps[0]
     for t in range(steps):
@@ -229,6 +233,10 @@ def _scan_forward(
                 forward(z, h)
         th = torch.addmm(output_bias, h, output_kernel, out=tanh_steps[t])
         th.tanh_()
+        if skipped is not None:
+            # Gain 0 alone would let a non-finite input at a masked step
+            # into the memory (0 * nan); `where` in the reference does not.
+            th.masked_fill_(skipped[t], 0.0)
         m_new = torch.mul(m, decays[t], out=memory_steps[t + 1])
         m_new.addcmul_(gains[t], th)
     if not keep:
@@ -290,6 +298,7 @@ class _MemoryScan(torch.autograd.Function):
                 slope_bias,
                 decays,
                 gains,
+                step_mask,
                 activation,
                 keep=True,
             )
@@ -413,7 +422,10 @@ def _scan_backward(ctx, saved, grad_out):
         grads["drive"] = d_pre[0].transpose(0, 1)
     if need_memory0:
         grads["memory0"] = d_memory[0].clone()
-    flat = lambda x: x.reshape(rows, x.shape[-1])  # noqa: E731
+
+    def flat(x):
+        return x.reshape(rows, x.shape[-1])
+
     if need_recurrent:
         grads["recurrent_kernel"] = torch.mm(
             flat(memory[:-1]).t(), flat(d_pre[0])
@@ -432,9 +444,7 @@ def _scan_backward(ctx, saved, grad_out):
         if need_kappa:
             grads["kappa_m"] = flat(d_new * memory[:-1]).sum(0)
         if need_gain:
-            grads["gain"] = (
-                flat(d_new * tanh).sum(0).mul_(SCALED_TANH_GAIN)
-            )
+            grads["gain"] = flat(d_new * tanh).sum(0).mul_(SCALED_TANH_GAIN)
     hidden_kernel_grads = [
         torch.mm(flat(post[l]).t(), flat(d_pre[l + 1])) if need else None
         for l, need in enumerate(need_hidden_kernels)
@@ -541,7 +551,7 @@ def memory_scan(
         with torch.no_grad(), _one_thread_if_small(
             drive.device, batch, width, gain.shape[-1]
         ):
-            slope_kernel, slope_bias, decays, gains, _ = _coefficients(
+            slope_kernel, slope_bias, decays, gains, step_mask = _coefficients(
                 output_kernel, output_bias, kappa_m, gain, mask
             )
             memory, _, _, _ = _scan_forward(
@@ -554,6 +564,7 @@ def memory_scan(
                 slope_bias,
                 decays,
                 gains,
+                step_mask,
                 activation,
                 keep=False,
             )

@@ -1,0 +1,233 @@
+"""The PyTorch memory core against the per-step autograd reference."""
+
+import os
+
+import keras
+import pytest
+
+torch = pytest.importorskip("torch")
+
+if (
+    os.environ.get("KERAS_BACKEND") != "torch"
+    and keras.backend.backend() != "torch"
+):
+    pytest.skip("needs the torch backend", allow_module_level=True)
+
+from keras_elm.scan import torch_core  # noqa: E402
+
+ACTIVATIONS = [
+    "relu",
+    "silu",
+    "tanh",
+    "sigmoid",
+    "gelu",
+    "elu",
+    "softplus",
+    "linear",
+]
+NAMES = [
+    "drive",
+    "memory0",
+    "recurrent_kernel",
+    "output_kernel",
+    "output_bias",
+    "kappa_m",
+    "gain",
+]
+
+
+def make_problem(
+    batch=3, steps=7, units=4, hidden=6, num_hidden=1, dtype=None, seed=0
+):
+    """Random inputs of `memory_scan` as a dict; all require grad."""
+    gen = torch.Generator().manual_seed(seed)
+    dtype = dtype or torch.float32
+
+    def rand(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=gen) * scale).to(dtype)
+
+    problem = {
+        "drive": rand(batch, steps, hidden),
+        "memory0": rand(batch, units),
+        "recurrent_kernel": rand(units, hidden, scale=units**-0.5),
+        "hidden_kernels": [
+            rand(hidden, hidden, scale=hidden**-0.5) for _ in range(num_hidden)
+        ],
+        "hidden_biases": [rand(hidden, scale=0.5) for _ in range(num_hidden)],
+        "output_kernel": rand(hidden, units, scale=hidden**-0.5),
+        "output_bias": rand(units, scale=0.5),
+        "kappa_m": torch.rand(units, generator=gen).to(dtype),
+        "gain": torch.rand(units, generator=gen).to(dtype),
+    }
+    for value in leaves(problem):
+        value.requires_grad_(True)
+    return problem
+
+
+def leaves(problem):
+    return (
+        [problem[name] for name in NAMES]
+        + list(problem["hidden_kernels"])
+        + list(problem["hidden_biases"])
+    )
+
+
+def edge_mask(batch=3, steps=7):
+    """A mask with masked first and last steps and a fully masked row."""
+    mask = torch.ones(batch, steps, dtype=torch.bool)
+    mask[0, 0] = False
+    mask[0, -1] = False
+    mask[0, 3] = False
+    mask[1] = False
+    if batch > 2:
+        mask[2, 1:3] = False
+    return mask
+
+
+def run_with_grads(fn, problem, activation, mask, weights):
+    out = fn(**problem, activation=activation, mask=mask)
+    inputs = [x for x in leaves(problem) if x.requires_grad]
+    grads = torch.autograd.grad((out * weights).sum(), inputs)
+    return out, grads
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+@pytest.mark.parametrize("num_hidden", [0, 1, 2])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_matches_reference(activation, num_hidden, masked):
+    problem = make_problem(num_hidden=num_hidden, seed=num_hidden)
+    mask = edge_mask() if masked else None
+    weights = torch.randn(3, 7, 4, generator=torch.Generator().manual_seed(1))
+    out, grads = run_with_grads(
+        torch_core.memory_scan, problem, activation, mask, weights
+    )
+    ref_out, ref_grads = run_with_grads(
+        torch_core.memory_scan_reference, problem, activation, mask, weights
+    )
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+    names = NAMES + [
+        f"hidden_kernel_{i}" for i in range(num_hidden)
+    ] + [f"hidden_bias_{i}" for i in range(num_hidden)]
+    assert len(grads) == len(names)
+    for name, grad, ref_grad in zip(names, grads, ref_grads):
+        torch.testing.assert_close(
+            grad, ref_grad, rtol=1e-5, atol=1e-5, msg=lambda m: f"{name}: {m}"
+        )
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no_grad", "grad"])
+def test_masked_steps_keep_memory(grad):
+    problem = make_problem()
+    mask = edge_mask()
+    # Whatever a masked step holds, even nan, must not reach the memory.
+    with torch.no_grad():
+        problem["drive"][~mask] = float("nan")
+    with torch.set_grad_enabled(grad):
+        out = torch_core.memory_scan(**problem, activation="relu", mask=mask)
+    out = out.detach()
+    memory0 = problem["memory0"].detach()
+    assert torch.isfinite(out).all()
+    # The fully masked row never moves from m_0.
+    torch.testing.assert_close(out[1], memory0[1].expand(7, 4), rtol=0, atol=0)
+    torch.testing.assert_close(out[0, 0], memory0[0], rtol=0, atol=0)
+    torch.testing.assert_close(out[0, -1], out[0, -2], rtol=0, atol=0)
+
+
+def test_no_grad_forward_matches():
+    # Without gradients the forward uses scratch buffers instead of keeping
+    # every step.
+    problem = make_problem(num_hidden=2)
+    with torch.no_grad():
+        for activation in ("relu", "gelu"):
+            out = torch_core.memory_scan(**problem, activation=activation)
+            ref = torch_core.memory_scan_reference(
+                **problem, activation=activation
+            )
+            torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_partial_requires_grad():
+    problem = make_problem(num_hidden=1)
+    for name in NAMES + ["hidden_biases"]:
+        if name == "hidden_biases":
+            problem[name][0].requires_grad_(False)
+        elif name not in ("drive", "gain"):
+            problem[name].requires_grad_(False)
+    weights = torch.randn(3, 7, 4)
+    mask = edge_mask()
+    _, grads = run_with_grads(
+        torch_core.memory_scan, problem, "silu", mask, weights
+    )
+    _, ref_grads = run_with_grads(
+        torch_core.memory_scan_reference, problem, "silu", mask, weights
+    )
+    assert len(grads) == 3  # drive, gain, the hidden kernel.
+    for grad, ref_grad in zip(grads, ref_grads):
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-5)
+
+
+def test_broadcast_upstream_gradient():
+    # `out.sum()` hands the backward pass a stride-0 gradient.
+    problem = make_problem(num_hidden=0)
+    inputs = leaves(problem)
+    out = torch_core.memory_scan(**problem, activation="tanh")
+    grads = torch.autograd.grad(out.sum(), inputs)
+    ref = torch_core.memory_scan_reference(**problem, activation="tanh")
+    ref_grads = torch.autograd.grad(ref.sum(), inputs)
+    for grad, ref_grad in zip(grads, ref_grads):
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-5)
+
+
+def test_zero_steps():
+    problem = make_problem(steps=0)
+    out = torch_core.memory_scan(**problem, activation="relu")
+    assert out.shape == (3, 0, 4)
+    grads = torch.autograd.grad(out.sum(), leaves(problem), allow_unused=True)
+    for grad in grads:
+        assert grad is None or not torch.any(grad)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_gradcheck_float64(masked):
+    problem = make_problem(
+        batch=2, steps=4, units=3, hidden=4, num_hidden=1, dtype=torch.float64
+    )
+    mask = edge_mask(batch=2, steps=4) if masked else None
+    num_hidden = len(problem["hidden_kernels"])
+
+    def fn(*tensors):
+        named = dict(zip(NAMES, tensors[:7]))
+        return torch_core.memory_scan(
+            hidden_kernels=tensors[7 : 7 + num_hidden],
+            hidden_biases=tensors[7 + num_hidden :],
+            activation="silu",
+            mask=mask,
+            **named,
+        )
+
+    assert torch.autograd.gradcheck(fn, tuple(leaves(problem)))
+
+
+def test_unknown_activation():
+    problem = make_problem()
+    with pytest.raises(NotImplementedError, match="swish_custom"):
+        torch_core.memory_scan(**problem, activation="swish_custom")
+
+
+def test_unknown_option():
+    problem = make_problem()
+    with pytest.raises(NotImplementedError, match="unroll"):
+        torch_core.memory_scan(**problem, activation="relu", unroll=True)
+
+
+def test_thread_count_restored():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        problem = make_problem()
+        out = torch_core.memory_scan(**problem, activation="relu")
+        assert torch.get_num_threads() == 2
+        out.sum().backward()
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
