@@ -59,6 +59,12 @@ def matched_units(kind, inputs, target):
     return best
 
 
+def trainable_params(model):
+    import numpy as np
+
+    return int(sum(np.prod(w.shape) for w in model.trainable_weights))
+
+
 def median_time(fn, repeats, warmup=2):
     for _ in range(warmup):
         fn()
@@ -184,14 +190,12 @@ def worker(backend, name, repeats):
     for kind in kinds:
         model = build(kind)
         if kind == "elm_fast":
-            elm_params = model.count_params() - sum(
-                int(np.prod(w.shape)) for w in model.non_trainable_weights
-            )
+            elm_params = trainable_params(model)
         reps = 1 if name in SLOW_MODELS_SKIPPED_FOR else repeats
         forward = median_time(lambda: model.predict_on_batch(x), reps, 1)
         train = median_time(lambda: model.train_on_batch(x, y), reps, 2)
         rows.append(
-            dict(model=kind, params=int(model.count_params()), forward=forward,
+            dict(model=kind, params=trainable_params(model), forward=forward,
                  train=train)
         )
     if backend == "torch" and name not in SLOW_MODELS_SKIPPED_FOR:
