@@ -176,7 +176,21 @@ class ELMCell(keras.layers.Layer):
                         f"indices. Received: routing={routing!r}"
                     )
             else:
-                routing = [int(i) for i in np.asarray(routing).reshape(-1)]
+                try:
+                    indices = np.asarray(routing)
+                except ValueError as error:  # A ragged nested sequence.
+                    raise ValueError(
+                        "Argument `routing` given as indices must be a 1-D "
+                        f"array of integers. Received: routing={routing!r}"
+                    ) from error
+                if indices.size and not np.issubdtype(indices.dtype, np.integer):
+                    # int() would silently truncate 1.7 to 1.
+                    raise TypeError(
+                        "Argument `routing` given as indices must hold "
+                        f"integers. Received dtype {indices.dtype}: "
+                        f"routing={routing!r}"
+                    )
+                routing = [int(i) for i in indices.reshape(-1)]
             if num_branches is None:
                 raise ValueError(
                     "Argument `num_branches` is required when `routing` is "
