@@ -205,6 +205,14 @@ class ELM(keras.layers.RNN):
         return self.cell.units
 
     @property
+    def input_dtype(self):
+        """float32: `Layer.__call__` would otherwise cast an explicit
+        `initial_state` to (b)float16 under a mixed policy. The sequences
+        are read in float32 by the cell anyway; the MLP and the readout
+        still run in the compute dtype."""
+        return "float32"
+
+    @property
     def version(self):
         return self.cell.version
 
@@ -217,6 +225,8 @@ class ELM(keras.layers.RNN):
         super().build(sequences_shape, initial_state_shape)
         # The trace size is known only once the cell has seen the input.
         self.state_size = list(self.cell.state_size)
+        if self.stateful:
+            self._use_float32_state_variables()
         self.input_spec = keras.InputSpec(
             ndim=3, axes={-1: int(sequences_shape[-1])}
         )
@@ -239,12 +249,41 @@ class ELM(keras.layers.RNN):
                 name="output_bias",
             )
 
+    def _use_float32_state_variables(self):
+        # keras.layers.RNN creates the stateful variables with autocast, so
+        # under a mixed policy they would be read, and carried between
+        # batches, in (b)float16. Like RNN, keep them out of the layer's
+        # tracked weights (they are not saved).
+        states = [
+            keras.Variable(
+                ops.convert_to_numpy(state),
+                trainable=False,
+                dtype="float32",
+                autocast=False,
+                name="rnn_state",
+            )
+            for state in self.states
+        ]
+        object.__setattr__(self, "states", states)
+
     def readout(self, memory):
         """The neuron's output: `W_y m + b_y`, or `m` without a readout."""
         memory = ops.cast(memory, self.compute_dtype)
         if self.output_units is None:
             return memory
         return ops.matmul(memory, self.output_kernel) + self.output_bias
+
+    def _zero_masked_readout(self, output, mask):
+        """Zeros at masked steps also after the readout (`b_y` otherwise)."""
+        if self.output_units is None:
+            return output
+        mask = ops.cast(mask, output.dtype)
+        if self.go_backwards:
+            # Outputs come in processing order, last input step first.
+            mask = ops.flip(mask, axis=1)
+        if self.return_sequences:
+            return output * ops.expand_dims(mask, -1)
+        return output * mask[:, -1:]
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch_size, timesteps = sequences_shape[0], sequences_shape[1]
@@ -299,6 +338,8 @@ class ELM(keras.layers.RNN):
             for variable, state in zip(self.states, states):
                 variable.assign(state)
         output = self.readout(outputs if self.return_sequences else last_output)
+        if self.zero_output_for_mask and mask is not None:
+            output = self._zero_masked_readout(output, mask)
         if self.return_state:
             return output, *states
         return output

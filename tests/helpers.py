@@ -51,8 +51,8 @@ def value_and_grads(model, x, r):
             y, _ = model.stateless_call(trainable, frozen, inputs)
             return jnp.sum(y * r), y
 
-        (_, y), (g_w, g_x) = jax.value_and_grad(
-            loss_fn, argnums=(0, 1), has_aux=True
+        (_, y), (g_w, g_x) = jax.jit(
+            jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
         )(trainable, jnp.asarray(x))
     elif backend == "tensorflow":
         import tensorflow as tf

@@ -220,6 +220,8 @@ def check_masking(layer, input_data, unpadded_outputs):
                     err_msg=f"{how}: final state of sample {i}",
                 )
             if not layer.return_sequences:
+                if zero_output and length < steps:
+                    expected = np.zeros_like(expected)  # The last step is masked.
                 np.testing.assert_allclose(
                     output, expected, **close,
                     err_msg=f"{how}: last output of sample {i}",
@@ -235,15 +237,15 @@ def check_masking(layer, input_data, unpadded_outputs):
                     output[:length], expected, **close,
                     err_msg=f"{how}: unmasked outputs of sample {i}",
                 )
-                if not zero_output:
-                    # Masked steps repeat the last unmasked output.
-                    repeated = np.broadcast_to(
-                        expected[-1], output[length:].shape
-                    )
-                    np.testing.assert_allclose(
-                        output[length:], repeated, rtol=1e-6, atol=1e-7,
-                        err_msg=f"{how}: masked outputs of sample {i}",
-                    )
+                # Masked steps repeat the last unmasked output, or are zero.
+                repeated = np.broadcast_to(
+                    0.0 if zero_output else expected[-1],
+                    output[length:].shape,
+                )
+                np.testing.assert_allclose(
+                    output[length:], repeated, rtol=1e-6, atol=1e-7,
+                    err_msg=f"{how}: masked outputs of sample {i}",
+                )
 
 
 def run_layer_test(

@@ -57,13 +57,12 @@ def test_get_initial_state(policy):
         assert np.all(to_numpy(state) == 0)
 
 
-@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-def test_cell_keeps_states_float32_under_mixed_precision(policy):
+def test_cell_keeps_states_float32_under_mixed_precision():
     # With the MLP's last layer zeroed, Δm = 0 and, for a zero input, each
     # state is decayed: m_1 = κ_m m_0, s_1 = κ_s s_0, in float32. 1/3 is not
-    # representable in (b)float16, so a state cast to the compute dtype on
-    # the way into the cell is off by ~1e-3 (bfloat16) or ~1e-4 (float16).
-    keras.config.set_dtype_policy(policy)
+    # representable in bfloat16, so a state cast to the compute dtype on the
+    # way into the cell is off by ~2e-3. (test_layer.py checks float16 too.)
+    keras.config.set_dtype_policy("mixed_bfloat16")
     cell = keras_elm.ELMCell(3, memory_tau_max=10.0)
     cell.build((2, 4))
     cell.mlp_kernels[-1].assign(np.zeros(cell.mlp_kernels[-1].shape, "float32"))

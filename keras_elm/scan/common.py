@@ -98,6 +98,10 @@ def linear_trace(inputs, decay, initial, mask=None):
 
         traces = tensorflow_core.linear_trace(decays, inputs, initial)
         return ops.reshape(traces, ops.shape(inputs))
+    if keras.backend.backend() == "jax":
+        from keras_elm.scan import jax_core
+
+        return jax_core.linear_trace(decays, inputs, initial)
     cumulative, traces = ops.associative_scan(_combine, (decays, inputs), axis=1)
     return traces + cumulative * ops.expand_dims(initial, 1)
 

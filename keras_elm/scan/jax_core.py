@@ -1,5 +1,7 @@
 """The ELM memory recurrence on JAX: `lax.scan`, tuned unroll, optional remat."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -20,6 +22,28 @@ ACTIVATIONS = {
 DEFAULT_UNROLL = 4
 
 
+def _combine(left, right):
+    decay_l, value_l = left
+    decay_r, value_r = right
+    return decay_l * decay_r, decay_r * value_l + value_r
+
+
+@jax.jit
+def linear_trace(decays, inputs, initial):
+    """`b_t = κ_t ⊙ b_{t-1} + a_t` for batch-major `(B, T, C)` inputs.
+
+    An associative scan, jitted so that eager calls do not dispatch its
+    O(log T) levels op by op.
+    """
+    cumulative, traces = jax.lax.associative_scan(
+        _combine, (decays, inputs), axis=1
+    )
+    return traces + cumulative * initial[:, None, :]
+
+
+@functools.partial(
+    jax.jit, static_argnames=("activation", "unroll", "remat_chunk")
+)
 def memory_scan(
     drive,
     memory0,
