@@ -1,5 +1,7 @@
 """The ELM recurrences on TensorFlow: `tf.while_loop`, eager or under XLA."""
 
+import functools
+
 import tensorflow as tf
 
 from keras_elm.math import SCALED_TANH_GAIN
@@ -41,19 +43,75 @@ def time_scan(step, initial, sequences):
     return outputs.stack()
 
 
-def linear_trace(decays, inputs, initial):
-    """`b_t = κ_t ⊙ b_{t-1} + a_t` for batch-major `(B, T, C)` inputs."""
-
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _time_major_trace(decays, inputs, initial):
     def step(trace, xs):
         decay_t, input_t = xs
         return decay_t * trace + input_t
 
-    traces = time_scan(
-        step,
-        initial,
-        (tf.transpose(decays, (1, 0, 2)), tf.transpose(inputs, (1, 0, 2))),
-    )
-    return tf.transpose(traces, (1, 0, 2))
+    return time_scan(step, initial, (decays, inputs))
+
+
+def _stop(*tensors):
+    return [tf.stop_gradient(t) for t in tensors]
+
+
+def linear_trace(decays, inputs, initial):
+    """`b_t = κ_t ⊙ b_{t-1} + a_t` for batch-major `(B, T, C)` inputs.
+
+    Forward and backward are each an XLA-compiled loop joined by
+    `tf.custom_gradient` (TensorFlow's while-loop gradient cannot cross an
+    XLA boundary). The backward is the same recurrence run in reverse:
+    `G_t = g_t + κ_{t+1} G_{t+1}`, `da_t = G_t`, `dκ_t = G_t b_{t-1}`.
+    """
+
+    @tf.custom_gradient
+    def trace(decays, inputs, initial):
+        # Inputs cut from the tape: otherwise TensorFlow asks the compiled
+        # loop for its own gradient intermediates, which XLA cannot export.
+        decays, inputs, initial = _stop(decays, inputs, initial)
+        decays_tm = tf.transpose(decays, (1, 0, 2))
+        traces_tm = _time_major_trace(
+            decays_tm, tf.transpose(inputs, (1, 0, 2)), initial
+        )
+
+        def grad(d_traces):
+            d_traces = tf.stop_gradient(d_traces)
+            next_decays = tf.concat(
+                [decays_tm[1:], tf.ones_like(decays_tm[:1])], axis=0
+            )
+            totals = tf.reverse(
+                _time_major_trace(
+                    tf.reverse(next_decays, [0]),
+                    tf.reverse(tf.transpose(d_traces, (1, 0, 2)), [0]),
+                    tf.zeros_like(initial),
+                ),
+                [0],
+            )
+            previous = tf.concat([initial[None], traces_tm[:-1]], axis=0)
+            d_decays = tf.transpose(totals * previous, (1, 0, 2))
+            d_inputs = tf.transpose(totals, (1, 0, 2))
+            return d_decays, d_inputs, decays_tm[0] * totals[0]
+
+        return tf.transpose(traces_tm, (1, 0, 2)), grad
+
+    return trace(decays, inputs, initial)
+
+
+ACTIVATION_DERIVATIVES = {
+    # d act / d z from the pre-activation z and the activation a = act(z).
+    "relu": lambda z, a: tf.cast(z > 0, z.dtype),
+    "silu": lambda z, a: tf.sigmoid(z) * (1.0 + z * (1.0 - tf.sigmoid(z))),
+    "tanh": lambda z, a: 1.0 - a * a,
+    "sigmoid": lambda z, a: a * (1.0 - a),
+    "gelu": lambda z, a: (
+        0.5 * (1.0 + tf.math.erf(z / 2**0.5))
+        + z * tf.exp(-0.5 * z * z) / (2.0 * 3.141592653589793) ** 0.5
+    ),
+    "elu": lambda z, a: tf.where(z > 0, tf.ones_like(z), a + 1.0),
+    "softplus": lambda z, a: tf.sigmoid(z),
+    "linear": lambda z, a: tf.ones_like(z),
+}
 
 
 def memory_scan(
@@ -72,36 +130,160 @@ def memory_scan(
 ):
     """Runs the memory recurrence; see `keras_elm.scan.jax_core.memory_scan`.
 
-    A `tf.while_loop` (`time_scan`) runs eagerly, in a `tf.function` and
-    under `jit_compile=True`. `unroll=True` with a static number of steps
-    unrolls the loop in Python instead.
+    The forward loop and a hand-written backward pass through time are each
+    one `tf.function(jit_compile=True)`, joined by `tf.custom_gradient`: XLA
+    compiles the recurrence also when the Keras model runs without XLA (the
+    default on CPU), and TensorFlow's own while-loop gradient, which cannot
+    cross an XLA boundary and is slow in graph mode, is not used. Weight
+    gradients are large matmuls over all steps after the reverse loop.
+    `unroll` does not change the computation here.
     """
     if activation not in ACTIVATIONS:
         raise NotImplementedError(
             f"The TensorFlow fast path has no activation {activation!r}."
         )
-    act = ACTIVATIONS[activation]
-    xs_drive = tf.transpose(drive, (1, 0, 2))
     if mask is None:
-        xs_mask = tf.ones(tf.shape(xs_drive)[:2], tf.bool)[..., None]
-    else:
-        xs_mask = tf.transpose(mask, (1, 0))[..., None]
+        mask = tf.ones(tf.shape(drive)[:2], tf.bool)
+    keep = tf.transpose(tf.cast(mask, drive.dtype), (1, 0))[..., None]
+    forward, backward = _compiled(activation)
+    num_hidden = len(hidden_kernels)
 
-    def step(memory, xs):
-        drive_t, mask_t = xs
-        h = act(drive_t + tf.matmul(memory, recurrent_kernel))
-        for kernel, bias in zip(hidden_kernels, hidden_biases):
-            h = act(tf.matmul(h, kernel) + bias)
-        out = tf.matmul(h, output_kernel) + output_bias
-        delta = SCALED_TANH_GAIN * tf.tanh(SCALED_TANH_SLOPE * out)
-        new = kappa_m * memory + gain * delta
-        return tf.where(mask_t, new, memory)
+    @tf.custom_gradient
+    def scan(drive, memory0, recurrent_kernel, output_kernel, output_bias,
+             kappa_m, gain, *hidden):
+        (drive, memory0, recurrent_kernel, output_kernel, output_bias,
+         kappa_m, gain, *hidden) = _stop(
+            drive, memory0, recurrent_kernel, output_kernel, output_bias,
+            kappa_m, gain, *hidden)
+        kernels, biases = list(hidden[:num_hidden]), list(hidden[num_hidden:])
+        memory, saved = forward(
+            drive, memory0, recurrent_kernel, kernels, biases, output_kernel,
+            output_bias, kappa_m, gain, keep,
+        )
 
-    if unroll is True and drive.shape[1] is not None:
-        memory, outputs = memory0, []
-        for t in range(drive.shape[1]):
-            memory = step(memory, (xs_drive[t], xs_mask[t]))
-            outputs.append(memory)
-        return tf.stack(outputs, axis=1)
-    out = time_scan(step, memory0, (xs_drive, xs_mask))
-    return tf.transpose(out, (1, 0, 2))
+        def grad(d_memory):
+            return backward(
+                tf.stop_gradient(d_memory), saved, memory0, recurrent_kernel, kernels,
+                output_kernel, kappa_m, gain, keep,
+            )
+
+        return tf.transpose(memory, (1, 0, 2)), grad
+
+    return scan(
+        drive, memory0, recurrent_kernel, output_kernel, output_bias,
+        kappa_m, gain, *hidden_kernels, *hidden_biases,
+    )
+
+
+_COMPILED = {}
+
+
+def _compiled(activation):
+    if activation not in _COMPILED:
+        _COMPILED[activation] = (
+            tf.function(
+                functools.partial(_forward, ACTIVATIONS[activation]),
+                jit_compile=True,
+                reduce_retracing=True,
+            ),
+            tf.function(
+                functools.partial(
+                    _backward, ACTIVATION_DERIVATIVES[activation]
+                ),
+                jit_compile=True,
+                reduce_retracing=True,
+            ),
+        )
+    return _COMPILED[activation]
+
+
+def _forward(act, drive, memory0, recurrent_kernel, kernels, biases,
+             output_kernel, output_bias, kappa_m, gain, keep):
+    """Time-major forward pass; saves what the backward pass needs."""
+    steps = tf.shape(drive)[1]
+    xs_drive = tf.transpose(drive, (1, 0, 2))
+    layers = len(kernels) + 1
+    arrays = [tf.TensorArray(drive.dtype, size=steps) for _ in range(2 * layers + 2)]
+
+    def body(t, memory, arrays):
+        z = xs_drive[t] + tf.matmul(memory, recurrent_kernel)
+        a = act(z)
+        new_arrays = [arrays[0].write(t, z), arrays[1].write(t, a)]
+        for i, (kernel, bias) in enumerate(zip(kernels, biases)):
+            z = tf.matmul(a, kernel) + bias
+            a = act(z)
+            new_arrays += [arrays[2 + 2 * i].write(t, z),
+                           arrays[3 + 2 * i].write(t, a)]
+        th = tf.tanh(SCALED_TANH_SLOPE * (tf.matmul(a, output_kernel) + output_bias))
+        new = kappa_m * memory + gain * (SCALED_TANH_GAIN * th)
+        memory = keep[t] * new + (1.0 - keep[t]) * memory
+        new_arrays += [arrays[-2].write(t, th), arrays[-1].write(t, memory)]
+        return t + 1, memory, new_arrays
+
+    _, _, arrays = tf.while_loop(
+        lambda t, *_: t < steps, body, (tf.constant(0), memory0, arrays),
+        maximum_iterations=steps,
+    )
+    stacked = [array.stack() for array in arrays]
+    return stacked[-1], stacked
+
+
+def _backward(act_derivative, d_memory, saved, memory0, recurrent_kernel,
+              kernels, output_kernel, kappa_m, gain, keep):
+    """Hand-written backward pass through time of `_forward`."""
+    *layer_arrays, th, memory = saved
+    zs, activations = layer_arrays[0::2], layer_arrays[1::2]
+    derivatives = [act_derivative(z, a) for z, a in zip(zs, activations)]
+    d_memory = tf.transpose(d_memory, (1, 0, 2))
+    steps = tf.shape(d_memory)[0]
+    d_tanh_out = SCALED_TANH_GAIN * SCALED_TANH_SLOPE * (1.0 - th * th)
+    output_kernel_t = tf.transpose(output_kernel)
+    recurrent_kernel_t = tf.transpose(recurrent_kernel)
+    kernels_t = [tf.transpose(k) for k in kernels]
+    d_out_array = tf.TensorArray(d_memory.dtype, size=steps)
+    d_new_array = tf.TensorArray(d_memory.dtype, size=steps)
+    dz_arrays = [tf.TensorArray(d_memory.dtype, size=steps) for _ in zs]
+
+    def body(i, carry, d_out_array, d_new_array, dz_arrays):
+        t = steps - 1 - i
+        total = d_memory[t] + carry
+        d_new = keep[t] * total
+        d_out = gain * d_new * d_tanh_out[t]
+        da = tf.matmul(d_out, output_kernel_t)
+        dz_arrays = list(dz_arrays)
+        for layer in range(len(zs) - 1, -1, -1):
+            dz = da * derivatives[layer][t]
+            dz_arrays[layer] = dz_arrays[layer].write(t, dz)
+            if layer:
+                da = tf.matmul(dz, kernels_t[layer - 1])
+        carry = (
+            (1.0 - keep[t]) * total + kappa_m * d_new
+            + tf.matmul(dz, recurrent_kernel_t)
+        )
+        return (i + 1, carry, d_out_array.write(t, d_out),
+                d_new_array.write(t, d_new), dz_arrays)
+
+    _, d_memory0, d_out, d_new, dz_arrays = tf.while_loop(
+        lambda i, *_: i < steps,
+        body,
+        (tf.constant(0), tf.zeros_like(memory0), d_out_array, d_new_array,
+         dz_arrays),
+        maximum_iterations=steps,
+    )
+    d_out, d_new = d_out.stack(), d_new.stack()
+    dzs = [array.stack() for array in dz_arrays]
+    previous = tf.concat([memory0[None], memory[:-1]], axis=0)
+
+    def weight_grad(inputs, grads):
+        return tf.einsum("tbi,tbo->io", inputs, grads)
+
+    d_drive = tf.transpose(dzs[0], (1, 0, 2))
+    d_recurrent = weight_grad(previous, dzs[0])
+    d_kernels = [weight_grad(a, dz) for a, dz in zip(activations[:-1], dzs[1:])]
+    d_biases = [tf.reduce_sum(dz, axis=(0, 1)) for dz in dzs[1:]]
+    d_output_kernel = weight_grad(activations[-1], d_out)
+    d_output_bias = tf.reduce_sum(d_out, axis=(0, 1))
+    d_kappa = tf.reduce_sum(previous * d_new, axis=(0, 1))
+    d_gain = tf.reduce_sum(SCALED_TANH_GAIN * th * d_new, axis=(0, 1))
+    return (d_drive, d_memory0, d_recurrent, d_output_kernel, d_output_bias,
+            d_kappa, d_gain, *d_kernels, *d_biases)
