@@ -24,6 +24,13 @@ from tests.layer_test_case import run_layer_test
 from tests.layer_test_case import to_numpy
 
 BATCH, STEPS, FEATURES, UNITS = 3, 6, 6, 4
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    # Unseeded initializers draw from keras' global seed: same weights on
+    # every run.
+    keras.utils.set_random_seed(0)
 BRANCHES = dict(num_branches=3, synapses_per_branch=2)
 
 

@@ -6,6 +6,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 import keras_elm
 from tests.layer_test_case import to_numpy
@@ -13,6 +14,13 @@ from tests.layer_test_case import to_numpy
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("jax", "tensorflow", "torch")
 BATCH, STEPS, FEATURES = 3, 6, 6
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    # Unseeded initializers draw from keras' global seed: same weights on
+    # every run.
+    keras.utils.set_random_seed(0)
 
 
 def _data(seed=0):
