@@ -35,6 +35,7 @@ CONFIGS = {
 }
 OUTPUTS = 2
 BACKENDS = ("jax", "tensorflow", "torch")
+MODELS = ("elm_fast", "elm_generic", "lstm", "gru", "torch_per_step_loop")
 # Generic loops and per-step baselines at 16,384 steps take minutes a step.
 SLOW_MODELS_SKIPPED_FOR = ("pathx",)
 
@@ -140,7 +141,7 @@ def torch_reference_step(config, repeats):
     return median_time(infer, repeats, 1), median_time(train, repeats, 1)
 
 
-def worker(backend, name, repeats):
+def worker(backend, name, repeats, models=MODELS):
     import numpy as np
 
     import keras
@@ -184,8 +185,8 @@ def worker(backend, name, repeats):
 
     rows = []
     elm_params = None
-    kinds = ["elm_fast", "elm_generic", "lstm", "gru"]
-    if name in SLOW_MODELS_SKIPPED_FOR:
+    kinds = [k for k in models if k != "torch_per_step_loop"]
+    if name in SLOW_MODELS_SKIPPED_FOR and "elm_generic" in kinds:
         kinds.remove("elm_generic")
     for kind in kinds:
         model = build(kind)
@@ -202,7 +203,11 @@ def worker(backend, name, repeats):
             dict(model=kind, params=trainable_params(model), forward=forward,
                  train=train)
         )
-    if backend == "torch" and name not in SLOW_MODELS_SKIPPED_FOR:
+    if (
+        backend == "torch"
+        and "torch_per_step_loop" in models
+        and name not in SLOW_MODELS_SKIPPED_FOR
+    ):
         import torch
 
         torch.set_num_threads(os.cpu_count() or 1)
@@ -255,6 +260,8 @@ def main():
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help="subset of " + ",".join(MODELS))
     parser.add_argument("--quick", action="store_true", help="3 repeats")
     parser.add_argument("--output", default=os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
@@ -263,7 +270,7 @@ def main():
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
     if args.worker:
-        worker(*args.worker, repeats)
+        worker(*args.worker, repeats, args.models.split(","))
         return
     results = []
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -273,7 +280,8 @@ def main():
                    "TF_CPP_MIN_LOG_LEVEL": "3"}
             proc = subprocess.run(
                 [sys.executable, os.path.abspath(__file__), "--worker",
-                 backend, name, "--repeats", str(repeats)],
+                 backend, name, "--repeats", str(repeats),
+                 "--models", args.models],
                 env=env, cwd=root, capture_output=True, text=True)
             line = [l for l in proc.stdout.splitlines() if l.startswith("{")]
             if proc.returncode or not line:

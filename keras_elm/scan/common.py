@@ -69,7 +69,8 @@ def branch_traces(cell, sequences, initial_trace, mask=None, need_final=True):
     return branches, branches[:, -1]
 
 
-def _combine(left, right):
+def combine_linear_steps(left, right):
+    """Composes two steps `b -> κ b + a` of a linear recurrence."""
     decay_l, value_l = left
     decay_r, value_r = right
     return decay_l * decay_r, decay_r * value_l + value_r
@@ -102,7 +103,9 @@ def linear_trace(inputs, decay, initial, mask=None):
         from keras_elm.scan import jax_core
 
         return jax_core.linear_trace(decays, inputs, initial)
-    cumulative, traces = ops.associative_scan(_combine, (decays, inputs), axis=1)
+    cumulative, traces = ops.associative_scan(
+        combine_linear_steps, (decays, inputs), axis=1
+    )
     return traces + cumulative * ops.expand_dims(initial, 1)
 
 

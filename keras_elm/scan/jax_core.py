@@ -7,6 +7,7 @@ import jax.numpy as jnp
 
 from keras_elm.math import SCALED_TANH_GAIN
 from keras_elm.math import SCALED_TANH_SLOPE
+from keras_elm.scan.common import combine_linear_steps
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -22,12 +23,6 @@ ACTIVATIONS = {
 DEFAULT_UNROLL = 4
 
 
-def _combine(left, right):
-    decay_l, value_l = left
-    decay_r, value_r = right
-    return decay_l * decay_r, decay_r * value_l + value_r
-
-
 @jax.jit
 def linear_trace(decays, inputs, initial):
     """`b_t = κ_t ⊙ b_{t-1} + a_t` for batch-major `(B, T, C)` inputs.
@@ -36,7 +31,7 @@ def linear_trace(decays, inputs, initial):
     O(log T) levels op by op.
     """
     cumulative, traces = jax.lax.associative_scan(
-        _combine, (decays, inputs), axis=1
+        combine_linear_steps, (decays, inputs), axis=1
     )
     return traces + cumulative * initial[:, None, :]
 
