@@ -352,8 +352,6 @@ class ELM(keras.layers.RNN):
                 "unroll": True if self.unroll else None,
                 "remat_chunk": self.remat_chunk_size,
             }
-        if backend == "tensorflow":
-            return {"unroll": bool(self.unroll)}
         return {}
 
     def _run_loop(self, sequences, initial_state, mask, training):

@@ -36,9 +36,6 @@ def activation_name(cell):
 def unsupported_reason(layer):
     """Why the fast path cannot run this layer now, or None if it can."""
     cell = layer.cell
-    backend = keras.backend.backend()
-    if backend not in ("jax", "tensorflow", "torch"):
-        return f"no fast path for the {backend!r} backend"
     if activation_name(cell) is None:
         return "the MLP activation is a custom function"
     return None

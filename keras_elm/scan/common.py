@@ -14,6 +14,14 @@ from keras import ops
 from keras_elm import math as elm_math
 
 
+def branch_of_synapse(cell):
+    """The branch index of every synapse, as a NumPy int32 array."""
+    return np.repeat(
+        np.arange(cell.resolved_num_branches, dtype="int32"),
+        cell.synapses_per_branch,
+    )
+
+
 def routing_matrix(cell):
     """Dense `(num_inputs, num_branches)` matrix of routing, w_s and branch sum.
 
@@ -24,10 +32,7 @@ def routing_matrix(cell):
     """
     num_branches = cell.resolved_num_branches
     weights = elm_math.synapse_weight(cell.synapse_weight_raw) * cell.routing_mask
-    branch_of_synapse = np.repeat(
-        np.arange(num_branches, dtype="int32"), cell.synapses_per_branch
-    )
-    flat = cell.routing_indices * num_branches + branch_of_synapse
+    flat = cell.routing_indices * num_branches + branch_of_synapse(cell)
     matrix = ops.segment_sum(
         weights, flat, num_segments=cell.input_dim * num_branches
     )
@@ -128,10 +133,7 @@ def final_synapse_trace(cell, sequences, initial_trace, mask=None):
     weights = keep * ops.exp(kept_after * log_decay)  # (B, T, branches)
     accumulated = ops.einsum("btk,bti->bki", weights, x)  # (B, branches, inputs)
     total_decay = ops.exp(ops.sum(keep, axis=1) * log_decay)  # (B, branches)
-    spb = cell.synapses_per_branch
-    branch_of_synapse = np.repeat(
-        np.arange(cell.resolved_num_branches, dtype="int32"), spb
-    )
+    branches_of_synapses = branch_of_synapse(cell)
     if cell.uses_routing:
         inputs_of_synapse = cell.routing_indices
         connected = cell.routing_mask
@@ -140,8 +142,8 @@ def final_synapse_trace(cell, sequences, initial_trace, mask=None):
         connected = 1.0
     flat = ops.reshape(accumulated, (batch, -1))
     picked = ops.take(
-        flat, branch_of_synapse * cell.input_dim + inputs_of_synapse, axis=1
+        flat, branches_of_synapses * cell.input_dim + inputs_of_synapse, axis=1
     )
     weights_s = elm_math.synapse_weight(cell.synapse_weight_raw) * connected
-    decay_s = ops.take(total_decay, branch_of_synapse, axis=1)
+    decay_s = ops.take(total_decay, branches_of_synapses, axis=1)
     return decay_s * initial_trace + weights_s * picked

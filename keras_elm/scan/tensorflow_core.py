@@ -126,7 +126,6 @@ def memory_scan(
     gain,
     activation,
     mask=None,
-    unroll=None,
 ):
     """Runs the memory recurrence; see `keras_elm.scan.jax_core.memory_scan`.
 
@@ -136,7 +135,6 @@ def memory_scan(
     default on CPU), and TensorFlow's own while-loop gradient, which cannot
     cross an XLA boundary and is slow in graph mode, is not used. Weight
     gradients are large matmuls over all steps after the reverse loop.
-    `unroll` does not change the computation here.
     """
     if activation not in ACTIVATIONS:
         raise NotImplementedError(
