@@ -356,7 +356,10 @@ class ELM(keras.layers.RNN):
 
     def _run_loop(self, sequences, initial_state, mask, training):
         if self.use_fast_path in ("auto", True):
-            try:
+            # Decided up front: an error raised while the fast path runs is
+            # a bug to surface, never a silent fall-back to the slow loop.
+            reason = scan.unsupported_reason(self)
+            if reason is None:
                 return scan.fast_inner_loop(
                     self,
                     sequences,
@@ -364,13 +367,12 @@ class ELM(keras.layers.RNN):
                     mask,
                     need_states=self.return_state or self.stateful,
                 )
-            except NotImplementedError as error:
-                if self.use_fast_path is True:
-                    raise ValueError(
-                        "`use_fast_path=True`, but the fast path cannot run "
-                        f"this layer: {error}. Use use_fast_path='auto' to "
-                        "fall back to the generic loop."
-                    ) from error
+            if self.use_fast_path is True:
+                raise ValueError(
+                    "`use_fast_path=True`, but the fast path cannot run "
+                    f"this layer: {reason}. Use use_fast_path='auto' to "
+                    "fall back to the generic loop."
+                )
         return self.inner_loop(
             sequences=sequences,
             initial_state=initial_state,

@@ -182,6 +182,19 @@ def test_use_fast_path_true_fails_loudly_where_it_cannot_run():
     assert to_numpy(auto(np.ones((2, 3, 5), "float32"))).shape == (2, 4)
 
 
+def test_named_activation_without_a_fast_core_falls_back_or_fails():
+    x = np.ones((2, 3, 5), "float32")
+    with pytest.raises(ValueError, match="hard_sigmoid"):
+        keras_elm.ELM(4, mlp_activation="hard_sigmoid", use_fast_path=True)(x)
+    keras.utils.set_random_seed(0)
+    auto = keras_elm.ELM(4, mlp_activation="hard_sigmoid")(x)
+    keras.utils.set_random_seed(0)
+    generic = keras_elm.ELM(
+        4, mlp_activation="hard_sigmoid", use_fast_path=False
+    )(x)
+    assert_close(to_numpy(auto), to_numpy(generic), 1e-6)
+
+
 def test_use_fast_path_rejects_unknown_values():
     with pytest.raises(ValueError, match="use_fast_path"):
         keras_elm.ELM(4, use_fast_path="always")

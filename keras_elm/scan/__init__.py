@@ -1,8 +1,8 @@
 """The fast path of the `ELM` layer: hoisted linear parts, fast memory core.
 
 `fast_inner_loop` has the contract of `keras.layers.RNN.inner_loop`: it
-returns `(last_output, outputs, states)`. It raises `NotImplementedError`
-with the reason whenever it cannot reproduce the generic loop exactly, so
+returns `(last_output, outputs, states)`. `unsupported_reason` says, before
+anything runs, whether it can reproduce the generic loop exactly, so that
 `use_fast_path="auto"` falls back and `use_fast_path=True` fails loudly.
 """
 
@@ -33,11 +33,25 @@ def activation_name(cell):
     return name if isinstance(name, str) else None
 
 
+# The hidden activations every backend's memory core implements.
+ACTIVATIONS = (
+    "relu", "silu", "tanh", "sigmoid", "gelu", "elu", "softplus", "linear"
+)
+
+
 def unsupported_reason(layer):
     """Why the fast path cannot run this layer now, or None if it can."""
-    cell = layer.cell
-    if activation_name(cell) is None:
+    backend = keras.backend.backend()
+    if backend not in ("jax", "tensorflow", "torch"):
+        return f"there is no fast path for the {backend!r} backend"
+    name = activation_name(layer.cell)
+    if name is None:
         return "the MLP activation is a custom function"
+    if name not in ACTIVATIONS:
+        return (
+            f"the fast path has no MLP activation {name!r} (it has "
+            f"{', '.join(ACTIVATIONS)})"
+        )
     return None
 
 

@@ -23,27 +23,29 @@ def branch_of_synapse(cell):
 
 
 def routing_matrix(cell):
-    """Dense `(num_inputs, num_branches)` matrix of routing, w_s and branch sum.
+    """Dense `(num_branches, num_inputs)` matrix of routing, w_s and branch sum.
 
-    `x_t @ R` equals `branch_sum(w_s ⊙ x_t[routing])`. Built with a segment
+    `x_t @ R.T` equals `branch_sum(w_s ⊙ x_t[routing])`. Built with a segment
     sum, whose gradient is a gather over the synapses only; gathering the
     input over the synapses instead would make the backward pass scatter
-    over every (batch, step, synapse), which is far slower on CPU.
+    over every (batch, step, synapse), which is far slower on CPU. The
+    branch-major layout makes the weight gradient `g.T @ x`, a product that
+    XLA runs about 1.5x faster on CPU than `x.T @ g`.
     """
     num_branches = cell.resolved_num_branches
     weights = elm_math.synapse_weight(cell.synapse_weight_raw) * cell.routing_mask
-    flat = cell.routing_indices * num_branches + branch_of_synapse(cell)
+    flat = cell.routing_indices + branch_of_synapse(cell) * cell.input_dim
     matrix = ops.segment_sum(
-        weights, flat, num_segments=cell.input_dim * num_branches
+        weights, flat, num_segments=num_branches * cell.input_dim
     )
-    return ops.reshape(matrix, (cell.input_dim, num_branches))
+    return ops.reshape(matrix, (num_branches, cell.input_dim))
 
 
 def branch_input(cell, sequences):
     """`branch_sum(w_s ⊙ x_t[routing])` for every step: `(B, T, branches)`."""
     x = ops.cast(sequences, "float32")
     if cell.uses_routing:
-        return ops.matmul(x, routing_matrix(cell))
+        return ops.einsum("bti,ki->btk", x, routing_matrix(cell))
     weighted = x * elm_math.synapse_weight(cell.synapse_weight_raw)
     if cell.synapses_per_branch == 1:
         return weighted
