@@ -45,7 +45,11 @@ def branch_input(cell, sequences):
     """`branch_sum(w_s ⊙ x_t[routing])` for every step: `(B, T, branches)`."""
     x = ops.cast(sequences, "float32")
     if cell.uses_routing:
-        return ops.einsum("bti,ki->btk", x, routing_matrix(cell))
+        # One 2-D matmul: an einsum here becomes a slow `bmm` on torch.
+        shape = ops.shape(x)
+        flat = ops.reshape(x, (-1, cell.input_dim))
+        branches = ops.matmul(flat, ops.transpose(routing_matrix(cell)))
+        return ops.reshape(branches, (shape[0], shape[1], -1))
     weighted = x * elm_math.synapse_weight(cell.synapse_weight_raw)
     if cell.synapses_per_branch == 1:
         return weighted
