@@ -18,6 +18,7 @@ import torch.nn.functional as F
 
 from keras_elm.math import SCALED_TANH_GAIN
 from keras_elm.math import SCALED_TANH_SLOPE
+from keras_elm.scan import triton_core
 
 
 # Each forward writes act(z) into a; an in-place one is given a is z.
@@ -332,21 +333,27 @@ def _scan_forward(
     memory = new((steps + 1, batch, units))
     memory[0].copy_(memory0)
     skipped = None if step_mask is None else ~step_mask
-    _scripted(_forward_steps)(
-        pre,
-        post,
-        memory,
-        tanh,
-        recurrent_kernel,
-        hidden_kernels,
-        list(hidden_biases),
-        output_kernel,
-        output_bias,
-        decays,
-        gains,
-        skipped,
-        _ACTIVATION_CODES[activation],
-    )
+    if triton_core.usable(drive, activation, layers):
+        triton_core.forward_steps(
+            first, post[0], memory, tanh, recurrent_kernel, output_kernel,
+            output_bias, decays, gains, skipped, activation, in_place,
+        )
+    else:
+        _scripted(_forward_steps)(
+            pre,
+            post,
+            memory,
+            tanh,
+            recurrent_kernel,
+            hidden_kernels,
+            list(hidden_biases),
+            output_kernel,
+            output_bias,
+            decays,
+            gains,
+            skipped,
+            _ACTIVATION_CODES[activation],
+        )
     if not keep:
         return memory, None, None, None
     return memory, pre, post, tanh
@@ -480,7 +487,8 @@ def _scan_backward(ctx, saved, grad_out):
     # for all steps at once: the activation slopes and the tanh slope
     # times the gain. The loop then overwrites each step of these with
     # the gradient it scales, which saves a buffer per layer.
-    d_out = gains * (1.0 - tanh * tanh)
+    # Contiguous like every buffer of the loop (the fused kernel needs it).
+    d_out = (gains * (1.0 - tanh * tanh)).contiguous()
     d_pre = [
         post[0].new_empty(post[0].shape)
         if derivative is None
@@ -500,16 +508,22 @@ def _scan_backward(ctx, saved, grad_out):
     # the output kernel. Contiguous transposes, as in the forward loop.
     kernels_t = [k.t().contiguous() for k in hidden_kernels]
     kernels_t.append(slope_kernel.t().contiguous())
-    _scripted(_backward_steps)(
-        d_memory,
-        d_out,
-        d_pre,
-        kernels_t,
-        recurrent_kernel.t().contiguous(),
-        decays,
-        scratch,
-        scaled,
-    )
+    if triton_core.usable(grad_out, ctx.activation, layers):
+        triton_core.backward_steps(
+            d_memory, d_out, d_pre[0], slope_kernel, recurrent_kernel, decays,
+            scaled,
+        )
+    else:
+        _scripted(_backward_steps)(
+            d_memory,
+            d_out,
+            d_pre,
+            kernels_t,
+            recurrent_kernel.t().contiguous(),
+            decays,
+            scratch,
+            scaled,
+        )
 
     grads = {}
     if need_drive:
