@@ -227,3 +227,29 @@ def test_caller_thread_count_is_restored():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
+
+
+def test_linear_trace_matches_a_recorded_loop():
+    from keras_elm.scan import torch_core
+
+    g = torch.Generator().manual_seed(3)
+    decays = (torch.rand(2, 6, 3, generator=g) * 0.9).requires_grad_(True)
+    inputs = torch.randn(2, 6, 3, generator=g).requires_grad_(True)
+    initial = torch.randn(2, 3, generator=g).requires_grad_(True)
+    weights = torch.randn(2, 6, 3, generator=g)
+    results = []
+    for fast in (True, False):
+        leaves = [t.detach().clone().requires_grad_(True)
+                  for t in (decays, inputs, initial)]
+        if fast:
+            out = torch_core.linear_trace(*leaves)
+        else:
+            b, outs = leaves[2], []
+            for t in range(6):
+                b = leaves[0][:, t] * b + leaves[1][:, t]
+                outs.append(b)
+            out = torch.stack(outs, 1)
+        (out * weights).sum().backward()
+        results.append([out.detach()] + [leaf.grad for leaf in leaves])
+    for fast, slow in zip(*results):
+        torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)

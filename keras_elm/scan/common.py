@@ -114,10 +114,19 @@ def linear_trace(inputs, decay, initial, mask=None):
         from keras_elm.scan import jax_core
 
         return jax_core.linear_trace(decays, inputs, initial)
+    if keras.backend.backend() == "torch" and _on_cpu(inputs):
+        from keras_elm.scan import torch_core
+
+        return torch_core.linear_trace(decays, inputs, initial)
     cumulative, traces = ops.associative_scan(
         combine_linear_steps, (decays, inputs), axis=1
     )
     return traces + cumulative * ops.expand_dims(initial, 1)
+
+
+def _on_cpu(tensor):
+    device = getattr(tensor, "device", None)
+    return getattr(device, "type", None) == "cpu"
 
 
 def final_synapse_trace(cell, sequences, initial_trace, mask=None):

@@ -270,6 +270,54 @@ def _backward_steps(
         dm_prev.addmm_(grad, recurrent_kernel_t)
 
 
+def _trace_steps(decays: torch.Tensor, values: torch.Tensor, initial: torch.Tensor):
+    """`values[t] = decays[t] * b_{t-1} + values[t]` in place, time-major."""
+    b = initial
+    for t in range(values.shape[0]):
+        b = values[t].addcmul_(decays[t], b)
+
+
+class _LinearTrace(torch.autograd.Function):
+    """`b_t = κ_t ⊙ b_{t-1} + a_t` as one loop each way (CPU).
+
+    Keras's torch `associative_scan` issues a few dozen ops per level and
+    tracks them all in autograd; this is one op per step each way. The
+    backward pass is the same recurrence reversed: `G_t = g_t + κ_{t+1}
+    G_{t+1}`, `da_t = G_t`, `dκ_t = G_t b_{t-1}`, `db_0 = κ_0 G_0`.
+    """
+
+    @staticmethod
+    def forward(ctx, decays, inputs, initial):
+        decays = decays.transpose(0, 1).contiguous()
+        traces = inputs.transpose(0, 1).contiguous()
+        with torch.no_grad():
+            _scripted(_trace_steps)(decays, traces, initial)
+        ctx.save_for_backward(decays, traces, initial)
+        return traces.transpose(0, 1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        decays, traces, initial = ctx.saved_tensors
+        totals = grad.transpose(0, 1).flip(0).contiguous()
+        next_decays = torch.cat(
+            [torch.ones_like(decays[:1]), decays[1:].flip(0)], 0
+        )
+        _scripted(_trace_steps)(next_decays, totals, torch.zeros_like(initial))
+        totals = totals.flip(0)
+        previous = torch.cat([initial[None], traces[:-1]], 0)
+        return (
+            (totals * previous).transpose(0, 1),
+            totals.transpose(0, 1),
+            decays[0] * totals[0],
+        )
+
+
+def linear_trace(decays, inputs, initial):
+    """`b_t = κ_t ⊙ b_{t-1} + a_t` for batch-major `(B, T, C)` inputs."""
+    return _LinearTrace.apply(decays, inputs, initial)
+
+
 _SCRIPTED = {}
 
 
