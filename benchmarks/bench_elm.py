@@ -87,11 +87,14 @@ def torch_reference_step(config, repeats):
     inputs, branches, spb, routing, units, batch, steps = config
     hidden = 2 * units
     synapses = branches * spb
+    # On the GPU where there is one, as the authors' code runs.
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.set_default_device(device)
     if routing:
         idx, mask = neuronio_routing(inputs, branches, spb)
         idx = torch.tensor(idx, dtype=torch.long)
         mask = torch.tensor(mask)
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator(device=device).manual_seed(0)
     params = {
         "w_s": torch.full((synapses,), 0.5),
         "w1": torch.randn(branches + units, hidden, generator=g) * 0.05,
@@ -138,7 +141,18 @@ def torch_reference_step(config, repeats):
         with torch.no_grad():
             forward()
 
-    return median_time(infer, repeats, 1), median_time(train, repeats, 1)
+    def synced(fn):
+        def run():
+            fn()
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+        return run
+
+    return (
+        median_time(synced(infer), repeats, 1),
+        median_time(synced(train), repeats, 1),
+    )
 
 
 def worker(backend, name, repeats, models=MODELS):

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# One-shot GPU check and benchmark. From the repo root, with .whl/ carried:
+#     bash benchmarks/gpu_run.sh
+# Installs keras 3.15.1 + namex + optree from .whl/ (no index, no deps; the
+# machine already has jax, torch, numpy, h5py, absl-py, rich, ml-dtypes,
+# packaging), prints the environment, checks the fused Triton loops and the
+# golden cases on the GPU, then runs bench_elm.py once per configuration so
+# that a timeout loses one table, not all. TensorFlow is not in the GPU image
+# and its wheel is too large to carry, so only JAX and torch run. Writes into
+# $OUT. Always exits 0; failed steps are listed.
+# .whl/ is made once with `pip download --no-deps --only-binary=:all:
+# --python-version 3.12 --platform manylinux_2_28_x86_64 -d .whl
+# keras==3.15.1 namex==0.1.0 optree==0.20.0`.
+set -u
+cd "$(dirname "$0")/.." || exit 0
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+failed=()
+
+echo "== install wheels"
+ls -l .whl/
+if python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        --upgrade --target /tmp/site .whl/*.whl; then
+    export PYTHONPATH=/tmp/site:$PWD
+else
+    echo "FAILED: wheel install"
+    failed+=("wheel-install")
+    export PYTHONPATH=$PWD
+fi
+
+echo "== environment"
+{
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    echo "nproc: $(nproc)"
+    KERAS_BACKEND=jax timeout -k 5 120 python3 - <<'EOF'
+import sys
+print("python", sys.version.split()[0])
+try:
+    import jax
+    print("jax", jax.__version__, "devices:", jax.devices())
+    print("jax sees GPU:", any(d.platform == "gpu" for d in jax.devices()))
+except Exception as e:
+    print("jax FAILED:", repr(e))
+try:
+    import torch
+    print("torch", torch.__version__, "cuda available:",
+          torch.cuda.is_available(),
+          torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
+except Exception as e:
+    print("torch FAILED:", repr(e))
+try:
+    import keras, namex, optree, keras_elm  # noqa: F401
+    print("keras", keras.__version__, "backend", keras.backend.backend(),
+          "optree", optree.__version__)
+except Exception as e:
+    print("keras/keras_elm import FAILED:", repr(e))
+EOF
+} 2>&1 | tee "$OUT/env.txt"
+[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("env-check")
+
+echo "== correctness on the GPU"
+# The fused Triton loops against per-step autograd, then the golden cases
+# through the fast and generic paths on torch (CUDA) and JAX (GPU, with
+# float32 matmuls: JAX's GPU default is TF32).
+timeout -k 5 80 python3 tests/triton_check.py cuda --quick 2>&1 | tee "$OUT/triton_check.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("triton-check")
+for backend in torch jax; do
+    KERAS_BACKEND=$backend JAX_DEFAULT_MATMUL_PRECISION=highest \
+        timeout -k 5 80 python3 -m pytest -q -p no:warnings -p no:cacheprovider \
+        tests/test_golden.py tests/test_triton_core.py 2>&1 | tail -5 \
+        | tee "$OUT/golden_$backend.log"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("golden-$backend")
+done
+
+echo "== benchmarks"
+deadline=$(( $(date +%s) + ${BENCH_BUDGET:-280} ))
+: > "$OUT/bench.log"
+# name:config:models:cap_seconds[:env]
+RUNS="
+dm100:neuronio_dm100_b8:elm_fast,elm_generic,lstm,gru,torch_per_step_loop:120
+pathx:pathx:elm_fast,lstm,gru:120
+pathx_no_triton:pathx:elm_fast:60:KERAS_ELM_TRITON=0
+"
+for spec in $RUNS; do
+    IFS=: read -r name cfg models cap extra <<< "$spec"
+    left=$(( deadline - $(date +%s) ))
+    t=$(( cap < left ? cap : left ))
+    if [ "$t" -lt 20 ]; then
+        echo "SKIPPED: $name (only ${left}s left)" | tee -a "$OUT/bench.log"
+        failed+=("$name(skipped)")
+        continue
+    fi
+    backends=jax,torch
+    [ "$name" = pathx_no_triton ] && backends=torch
+    echo "-- $name (timeout ${t}s) $(date +%T)" | tee -a "$OUT/bench.log"
+    start=$(date +%s)
+    env $extra timeout -k 10 "$t" python3 benchmarks/bench_elm.py --configs "$cfg" \
+        --backends "$backends" --models "$models" --repeats 5 \
+        --output "$OUT/RESULTS_gpu_$name.md" 2>&1 \
+        | grep -v -i "warning\|absl" | tee -a "$OUT/bench.log"
+    rc=${PIPESTATUS[0]}
+    echo "-- $name rc=$rc in $(( $(date +%s) - start ))s" | tee -a "$OUT/bench.log"
+    [ "$rc" -eq 0 ] || failed+=("$name(rc=$rc)")
+done
+
+for spec in $RUNS; do
+    f=$OUT/RESULTS_gpu_${spec%%:*}.md
+    if [ -e "$f" ]; then echo "## ${spec%%:*}"; cat "$f"; echo; fi
+done > "$OUT/RESULTS_gpu.md"
+
+echo "== summary"
+if [ "${#failed[@]}" -eq 0 ]; then
+    echo "all steps succeeded"
+else
+    echo "FAILED steps: ${failed[*]}"
+fi
+ls -l "$OUT"
+exit 0
