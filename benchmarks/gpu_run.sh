@@ -33,7 +33,7 @@ echo "== environment"
 {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     echo "nproc: $(nproc)"
-    KERAS_BACKEND=jax timeout -k 5 120 python3 - <<'EOF'
+    KERAS_BACKEND=jax timeout -k 5 60 python3 - <<'EOF'
 import sys
 print("python", sys.version.split()[0])
 try:
