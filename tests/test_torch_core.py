@@ -253,3 +253,29 @@ def test_linear_trace_matches_a_recorded_loop():
         results.append([out.detach()] + [leaf.grad for leaf in leaves])
     for fast, slow in zip(*results):
         torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+
+
+def test_loops_run_the_same_without_torchscript(monkeypatch):
+    from keras_elm.scan import torch_core
+
+    g = torch.Generator().manual_seed(5)
+    args = [torch.randn(3, 6, 8, generator=g), torch.randn(3, 4, generator=g),
+            torch.randn(4, 8, generator=g) * 0.3, [], [],
+            torch.randn(8, 4, generator=g) * 0.3, torch.zeros(4),
+            torch.full((4,), 0.9), torch.full((4,), 0.2)]
+    mask = torch.rand(3, 6, generator=g) > 0.3
+    results = []
+    for scripted in (True, False):
+        if not scripted:
+            monkeypatch.setattr(torch_core, "_SCRIPTED", {
+                f.__name__: f for f in (torch_core._forward_steps,
+                                        torch_core._backward_steps,
+                                        torch_core._trace_steps)})
+        leaves = [a.clone().requires_grad_(True) if isinstance(a, torch.Tensor)
+                  else a for a in args]
+        out = torch_core.memory_scan(*leaves, "silu", mask=mask)
+        out.sum().backward()
+        results.append([out.detach()] + [
+            a.grad for a in leaves if isinstance(a, torch.Tensor)])
+    for scripted, plain in zip(*results):
+        torch.testing.assert_close(scripted, plain, rtol=1e-6, atol=1e-7)

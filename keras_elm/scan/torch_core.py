@@ -10,6 +10,7 @@ all `B * T` rows after that loop.
 """
 
 import contextlib
+import warnings
 from typing import List
 from typing import Optional
 
@@ -322,10 +323,21 @@ _SCRIPTED = {}
 
 
 def _scripted(function):
-    """`function` compiled by TorchScript once, on first use."""
-    if function.__name__ not in _SCRIPTED:
-        _SCRIPTED[function.__name__] = torch.jit.script(function)
-    return _SCRIPTED[function.__name__]
+    """`function` compiled by TorchScript once, on first use.
+
+    TorchScript is deprecated in PyTorch 2.13 but still the one way to run a
+    loop of eager ops without Python in between. If it is missing or fails,
+    the same function runs as plain Python (about 30% slower).
+    """
+    name = function.__name__
+    if name not in _SCRIPTED:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                _SCRIPTED[name] = torch.jit.script(function)
+        except Exception:  # noqa: BLE001 - any failure: run it uncompiled.
+            _SCRIPTED[name] = function
+    return _SCRIPTED[name]
 
 
 def _scan_forward(
