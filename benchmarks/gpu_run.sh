@@ -59,19 +59,27 @@ EOF
 } 2>&1 | tee "$OUT/env.txt"
 [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("env-check")
 
-echo "== correctness on the GPU"
+BACKENDS=${GPU_BACKENDS:-jax,torch}
+echo "== correctness on the GPU ($BACKENDS)"
 # The fused Triton loops against per-step autograd, then the golden cases
-# through the fast and generic paths on torch (CUDA) and JAX (GPU, with
-# float32 matmuls: JAX's GPU default is TF32).
-timeout -k 5 80 python3 tests/triton_check.py cuda --quick 2>&1 | tee "$OUT/triton_check.log"
-[ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("triton-check")
-for backend in torch jax; do
-    KERAS_BACKEND=$backend JAX_DEFAULT_MATMUL_PRECISION=highest \
-        timeout -k 5 80 python3 -m pytest -q -p no:warnings -p no:cacheprovider \
-        tests/test_golden.py tests/test_triton_core.py 2>&1 | tail -5 \
-        | tee "$OUT/golden_$backend.log"
-    [ "${PIPESTATUS[0]}" -eq 0 ] || failed+=("golden-$backend")
-done
+# through the fast and generic paths (JAX with float32 matmuls: its GPU
+# default is TF32). Everything goes to one log: at most 8 files come back.
+{
+    if [[ $BACKENDS == *torch* ]]; then
+        KERAS_BACKEND=torch timeout -k 5 80 python3 tests/triton_check.py cuda --quick
+        echo "triton_check rc=$?"
+    fi
+    for backend in ${BACKENDS//,/ }; do
+        echo "-- golden on $backend"
+        KERAS_BACKEND=$backend JAX_DEFAULT_MATMUL_PRECISION=highest \
+            timeout -k 5 80 python3 -m pytest -q -p no:warnings \
+            -p no:cacheprovider --tb=short tests/test_golden.py \
+            tests/test_triton_core.py
+        echo "golden $backend rc=$?"
+    done
+} > "$OUT/checks.log" 2>&1
+grep -E "rc=|cases match|passed|failed" "$OUT/checks.log"
+grep -q "rc=[1-9]" "$OUT/checks.log" && failed+=("checks")
 
 echo "== benchmarks"
 deadline=$(( $(date +%s) + ${BENCH_BUDGET:-280} ))
@@ -79,9 +87,10 @@ deadline=$(( $(date +%s) + ${BENCH_BUDGET:-280} ))
 # name:config:models:cap_seconds[:env]
 RUNS="
 dm100:neuronio_dm100_b8:elm_fast,elm_generic,lstm,gru,torch_per_step_loop:120
-pathx:pathx:elm_fast,lstm,gru:120
+pathx:pathx:elm_fast,lstm,gru,torch_per_step_loop:120
 pathx_no_triton:pathx:elm_fast:60:KERAS_ELM_TRITON=0
 "
+tables=$(mktemp -d)
 for spec in $RUNS; do
     IFS=: read -r name cfg models cap extra <<< "$spec"
     left=$(( deadline - $(date +%s) ))
@@ -91,23 +100,24 @@ for spec in $RUNS; do
         failed+=("$name(skipped)")
         continue
     fi
-    backends=jax,torch
-    [ "$name" = pathx_no_triton ] && backends=torch
+    backends=$BACKENDS
+    if [ "$name" = pathx_no_triton ]; then
+        [[ $BACKENDS == *torch* ]] || continue
+        backends=torch
+    fi
     echo "-- $name (timeout ${t}s) $(date +%T)" | tee -a "$OUT/bench.log"
     start=$(date +%s)
     env $extra timeout -k 10 "$t" python3 benchmarks/bench_elm.py --configs "$cfg" \
         --backends "$backends" --models "$models" --repeats 5 \
-        --output "$OUT/RESULTS_gpu_$name.md" 2>&1 \
+        --output "$tables/$name.md" 2>&1 \
         | grep -v -i "warning\|absl" | tee -a "$OUT/bench.log"
     rc=${PIPESTATUS[0]}
     echo "-- $name rc=$rc in $(( $(date +%s) - start ))s" | tee -a "$OUT/bench.log"
     [ "$rc" -eq 0 ] || failed+=("$name(rc=$rc)")
+    if [ -e "$tables/$name.md" ]; then
+        { echo "## $name"; cat "$tables/$name.md"; echo; } >> "$OUT/RESULTS_gpu.md"
+    fi
 done
-
-for spec in $RUNS; do
-    f=$OUT/RESULTS_gpu_${spec%%:*}.md
-    if [ -e "$f" ]; then echo "## ${spec%%:*}"; cat "$f"; echo; fi
-done > "$OUT/RESULTS_gpu.md"
 
 echo "== summary"
 if [ "${#failed[@]}" -eq 0 ]; then

@@ -67,9 +67,10 @@ def value_and_grads(model, x, r):
     elif backend == "torch":
         import torch
 
-        inputs = torch.tensor(x, requires_grad=True)
+        # On Keras's device (the GPU where there is one).
+        inputs = keras.ops.convert_to_tensor(x).requires_grad_(True)
         y = model(inputs)
-        loss = torch.sum(y * torch.tensor(r))
+        loss = torch.sum(y * keras.ops.convert_to_tensor(r))
         params = [v.value for v in model.trainable_variables]
         g = torch.autograd.grad(loss, params + [inputs], allow_unused=True)
         g_w, g_x = g[:-1], g[-1]

@@ -238,11 +238,14 @@ def test_linear_trace_matches_a_recorded_loop():
     initial = torch.randn(2, 3, generator=g).requires_grad_(True)
     weights = torch.randn(2, 6, 3, generator=g)
     results = []
-    for fast in (True, False):
+    for method in ("loop", "doubling", "recorded"):
         leaves = [t.detach().clone().requires_grad_(True)
                   for t in (decays, inputs, initial)]
-        if fast:
+        if method == "loop":
             out = torch_core.linear_trace(*leaves)
+        elif method == "doubling":
+            # What runs on a GPU.
+            out = torch_core._doubling_trace(*leaves)
         else:
             b, outs = leaves[2], []
             for t in range(6):
@@ -251,8 +254,9 @@ def test_linear_trace_matches_a_recorded_loop():
             out = torch.stack(outs, 1)
         (out * weights).sum().backward()
         results.append([out.detach()] + [leaf.grad for leaf in leaves])
-    for fast, slow in zip(*results):
-        torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-6)
+    for loop, doubling, recorded in zip(*results):
+        torch.testing.assert_close(loop, recorded, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(doubling, recorded, rtol=1e-5, atol=1e-6)
 
 
 def test_loops_run_the_same_without_torchscript(monkeypatch):

@@ -8,12 +8,15 @@ be set before Triton is imported). Also runnable by hand:
 """
 
 import itertools
+import os
 import sys
 
-import torch
+os.environ.setdefault("KERAS_BACKEND", "torch")
 
-from keras_elm.scan import torch_core
-from keras_elm.scan import triton_core
+import torch  # noqa: E402
+
+from keras_elm.scan import torch_core  # noqa: E402
+from keras_elm.scan import triton_core  # noqa: E402
 
 
 def _case(device, activation, masked, batch, units, hidden, steps, seed):

@@ -114,7 +114,7 @@ def linear_trace(inputs, decay, initial, mask=None):
         from keras_elm.scan import jax_core
 
         return jax_core.linear_trace(decays, inputs, initial)
-    if keras.backend.backend() == "torch" and _on_cpu(inputs):
+    if keras.backend.backend() == "torch":
         from keras_elm.scan import torch_core
 
         return torch_core.linear_trace(decays, inputs, initial)
@@ -122,11 +122,6 @@ def linear_trace(inputs, decay, initial, mask=None):
         combine_linear_steps, (decays, inputs), axis=1
     )
     return traces + cumulative * ops.expand_dims(initial, 1)
-
-
-def _on_cpu(tensor):
-    device = getattr(tensor, "device", None)
-    return getattr(device, "type", None) == "cpu"
 
 
 def final_synapse_trace(cell, sequences, initial_trace, mask=None):

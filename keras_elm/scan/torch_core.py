@@ -314,9 +314,34 @@ class _LinearTrace(torch.autograd.Function):
         )
 
 
+def _doubling_trace(decays, inputs, initial):
+    """The same recurrence in `log2(T)` rounds of whole-tensor ops (GPU).
+
+    Round `k` composes every step with the one `2^k` steps before it
+    (Hillis-Steele); autograd differentiates it. On a GPU this is a few
+    dozen kernels where the loop would be one per step.
+    """
+    steps = inputs.shape[1]
+    a, b = decays, inputs
+    shift = 1
+    while shift < steps:
+        # Steps before the start are the identity: decay 1, value 0.
+        a_before = F.pad(a[:, :-shift], (0, 0, shift, 0), value=1.0)
+        b_before = F.pad(b[:, :-shift], (0, 0, shift, 0), value=0.0)
+        a, b = a * a_before, a * b_before + b
+        shift *= 2
+    return b + a * initial[:, None]
+
+
 def linear_trace(decays, inputs, initial):
-    """`b_t = κ_t ⊙ b_{t-1} + a_t` for batch-major `(B, T, C)` inputs."""
-    return _LinearTrace.apply(decays, inputs, initial)
+    """`b_t = κ_t ⊙ b_{t-1} + a_t` for batch-major `(B, T, C)` inputs.
+
+    A loop each way on the CPU, `_doubling_trace` elsewhere. (Keras 3.15's
+    torch `associative_scan` makes CPU tensors, so it fails on a GPU.)
+    """
+    if inputs.device.type == "cpu":
+        return _LinearTrace.apply(decays, inputs, initial)
+    return _doubling_trace(decays, inputs, initial)
 
 
 _SCRIPTED = {}
