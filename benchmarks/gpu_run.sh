@@ -65,7 +65,7 @@ echo "== correctness on the GPU ($BACKENDS)"
 # through the fast and generic paths (JAX with float32 matmuls: its GPU
 # default is TF32). Everything goes to one log: at most 8 files come back.
 {
-    if [[ $BACKENDS == *torch* ]]; then
+    if [[ $BACKENDS == *torch* ]] && [ -z "${SKIP_TRITON_CHECK:-}" ]; then
         KERAS_BACKEND=torch timeout -k 5 80 python3 tests/triton_check.py cuda --quick
         echo "triton_check rc=$?"
     fi
@@ -85,11 +85,11 @@ echo "== benchmarks"
 deadline=$(( $(date +%s) + ${BENCH_BUDGET:-280} ))
 : > "$OUT/bench.log"
 # name:config:models:cap_seconds[:env]
-RUNS="
+RUNS=${GPU_RUNS:-"
 dm100:neuronio_dm100_b8:elm_fast,elm_generic,lstm,gru,torch_per_step_loop:120
 pathx:pathx:elm_fast,lstm,gru,torch_per_step_loop:120
 pathx_no_triton:pathx:elm_fast:60:KERAS_ELM_TRITON=0
-"
+"}
 tables=$(mktemp -d)
 for spec in $RUNS; do
     IFS=: read -r name cfg models cap extra <<< "$spec"

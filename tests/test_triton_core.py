@@ -56,3 +56,27 @@ def test_fused_loops_only_where_they_apply():
         assert not triton_core.usable(on_gpu, "relu", 2)
         assert not triton_core.usable(on_gpu.double(), "relu", 1)
         assert not triton_core.usable(on_gpu, "hard_sigmoid", 1)
+
+
+@pytest.mark.skipif(not HAS_TRITON, reason="Triton is not installed")
+def test_a_kernel_too_large_for_the_gpu_falls_back():
+    from triton.runtime.errors import OutOfResources
+
+    from keras_elm.scan import triton_core
+
+    class TooLarge:
+        calls = 0
+
+        def __getitem__(self, grid):
+            def launch(*args, **kwargs):
+                TooLarge.calls += 1
+                raise OutOfResources(540672, 232448, "shared memory")
+
+            return launch
+
+    key = ("test", 1, 2)
+    assert not triton_core._launch(TooLarge(), key, 4)
+    # Remembered: not compiled and refused again.
+    assert not triton_core._launch(TooLarge(), key, 4)
+    assert TooLarge.calls == 1
+    triton_core._TOO_LARGE.discard(key)

@@ -99,9 +99,11 @@ def check(device, quick=False):
     if device == "cpu":
         _fix_interpreter_scalars()
     activations = sorted(triton_core.ACTIVATION_CODES)
-    shapes = [(3, 5, 7, 4), (17, 20, 40, 6)]
+    # (batch, units, hidden, steps): one row block and one hidden chunk;
+    # two row blocks; several hidden chunks with padding (d_m 70, H 130).
+    shapes = [(3, 5, 7, 4), (5, 70, 130, 3), (17, 20, 40, 6)]
     if quick:
-        shapes = shapes[:1]
+        shapes = shapes[:2]
     count = 0
     for (batch, units, hidden, steps), activation, masked in itertools.product(
         shapes, activations, (False, True)

@@ -418,12 +418,13 @@ def _scan_forward(
     memory = new((steps + 1, batch, units))
     memory[0].copy_(memory0)
     skipped = None if step_mask is None else ~step_mask
-    if triton_core.usable(drive, activation, layers):
+    fused = triton_core.usable(drive, activation, layers) and (
         triton_core.forward_steps(
             first, post[0], memory, tanh, recurrent_kernel, output_kernel,
             output_bias, decays, gains, skipped, activation, in_place,
         )
-    else:
+    )
+    if not fused:
         _scripted(_forward_steps)(
             pre,
             post,
@@ -593,12 +594,13 @@ def _scan_backward(ctx, saved, grad_out):
     # the output kernel. Contiguous transposes, as in the forward loop.
     kernels_t = [k.t().contiguous() for k in hidden_kernels]
     kernels_t.append(slope_kernel.t().contiguous())
-    if triton_core.usable(grad_out, ctx.activation, layers):
+    fused = triton_core.usable(grad_out, ctx.activation, layers) and (
         triton_core.backward_steps(
             d_memory, d_out, d_pre[0], slope_kernel, recurrent_kernel, decays,
             scaled,
         )
-    else:
+    )
+    if not fused:
         _scripted(_backward_steps)(
             d_memory,
             d_out,

@@ -22,8 +22,12 @@ import torch
 try:
     import triton
     import triton.language as tl
+    from triton.runtime.errors import OutOfResources
 except ImportError:  # pragma: no cover - depends on the install.
     triton = None
+
+# Block sizes whose kernel did not fit the GPU: the TorchScript loops run.
+_TOO_LARGE = set()
 
 # The codes of `torch_core._ACTIVATION_CODES` that the kernels implement.
 ACTIVATION_CODES = {
@@ -38,6 +42,7 @@ ACTIVATION_CODES = {
 }
 
 BLOCK_ROWS = 16  # `tl.dot` needs at least 16 rows.
+HIDDEN_CHUNK = 32  # Hidden units per `tl.dot`; see `_forward_kernel`.
 
 
 def usable(tensor, activation, layers):
@@ -54,6 +59,22 @@ def usable(tensor, activation, layers):
         and layers == 1
         and activation in ACTIVATION_CODES
     )
+
+
+def _launch(kernel, key, batch, *args, **kwargs):
+    """Launches `kernel`; False (and remembered) if it needs too much memory.
+
+    Triton checks a kernel's shared memory before it runs, so nothing has
+    been written when it refuses.
+    """
+    if key in _TOO_LARGE:
+        return False
+    try:
+        kernel[(triton.cdiv(batch, BLOCK_ROWS),)](*args, **kwargs)
+    except OutOfResources:
+        _TOO_LARGE.add(key)
+        return False
+    return True
 
 
 def _block(n):
@@ -99,42 +120,51 @@ if triton is not None:
         ACT: tl.constexpr, IN_PLACE: tl.constexpr, KEEP: tl.constexpr,
         PER_STEP: tl.constexpr, MASKED: tl.constexpr,
         BB: tl.constexpr, DP: tl.constexpr, HP: tl.constexpr,
+        HC: tl.constexpr,
     ):
+        # The hidden layer is done in HC-wide chunks, so that no operand of
+        # `tl.dot` is larger than (DP, HC): a whole (128, 256) float32
+        # kernel per dot needs more shared memory than a Hopper SM has.
         rows = tl.program_id(0) * BB + tl.arange(0, BB)
         cols_d = tl.arange(0, DP)
-        cols_h = tl.arange(0, HP)
+        cols_c = tl.arange(0, HC)
         row_ok = rows < batch
         d_ok = cols_d < units
-        h_ok = cols_h < hidden
         at_d = rows[:, None] * units + cols_d[None, :]
-        at_h = rows[:, None] * hidden + cols_h[None, :]
         ok_d = row_ok[:, None] & d_ok[None, :]
-        ok_h = row_ok[:, None] & h_ok[None, :]
-        kernel_at = cols_d[:, None] * hidden + cols_h[None, :]
-        kernel_ok = d_ok[:, None] & h_ok[None, :]
-        out_kernel_at = cols_h[:, None] * units + cols_d[None, :]
-        out_kernel_ok = h_ok[:, None] & d_ok[None, :]
         out_bias = tl.load(out_bias_ptr + cols_d, mask=d_ok, other=0.0)[None, :]
         if not PER_STEP:
             decay = tl.load(decay_ptr + cols_d, mask=d_ok, other=0.0)[None, :]
             gain = tl.load(gain_ptr + cols_d, mask=d_ok, other=0.0)[None, :]
         m = tl.load(memory_ptr + at_d, mask=ok_d, other=0.0)
         for t in range(steps):
-            kernel = tl.load(kernel_ptr + kernel_at, mask=kernel_ok, other=0.0)
-            step_h = t * batch * hidden + at_h
-            z = tl.load(pre_ptr + step_h, mask=ok_h, other=0.0)
-            z += tl.dot(m, kernel, input_precision="ieee")
-            a = _activation(z, ACT)
-            if KEEP:
-                if IN_PLACE:
-                    tl.store(pre_ptr + step_h, a, mask=ok_h)
-                else:
-                    tl.store(pre_ptr + step_h, z, mask=ok_h)
-                    tl.store(post_ptr + step_h, a, mask=ok_h)
-            out_kernel = tl.load(
-                out_kernel_ptr + out_kernel_at, mask=out_kernel_ok, other=0.0
-            )
-            out = tl.dot(a, out_kernel, input_precision="ieee") + out_bias
+            out = tl.zeros((BB, DP), dtype=tl.float32) + out_bias
+            for c in tl.static_range(HP // HC):
+                cols_h = c * HC + cols_c
+                h_ok = cols_h < hidden
+                at_h = rows[:, None] * hidden + cols_h[None, :]
+                ok_h = row_ok[:, None] & h_ok[None, :]
+                kernel = tl.load(
+                    kernel_ptr + cols_d[:, None] * hidden + cols_h[None, :],
+                    mask=d_ok[:, None] & h_ok[None, :], other=0.0,
+                )
+                step_h = t * batch * hidden + at_h
+                z = tl.load(pre_ptr + step_h, mask=ok_h, other=0.0)
+                z += tl.dot(m, kernel, input_precision="ieee")
+                a = _activation(z, ACT)
+                # Padded hidden columns must not reach the output.
+                a = tl.where(h_ok[None, :], a, 0.0)
+                if KEEP:
+                    if IN_PLACE:
+                        tl.store(pre_ptr + step_h, a, mask=ok_h)
+                    else:
+                        tl.store(pre_ptr + step_h, z, mask=ok_h)
+                        tl.store(post_ptr + step_h, a, mask=ok_h)
+                out_kernel = tl.load(
+                    out_kernel_ptr + cols_h[:, None] * units + cols_d[None, :],
+                    mask=h_ok[:, None] & d_ok[None, :], other=0.0,
+                )
+                out += tl.dot(a, out_kernel, input_precision="ieee")
             th = _tanh(out)
             step_d = t * batch * units + at_d
             if MASKED:
@@ -154,23 +184,15 @@ if triton is not None:
         decay_ptr, steps, batch, units, hidden,
         SCALED: tl.constexpr, PER_STEP: tl.constexpr,
         BB: tl.constexpr, DP: tl.constexpr, HP: tl.constexpr,
+        HC: tl.constexpr,
     ):
         rows = tl.program_id(0) * BB + tl.arange(0, BB)
         cols_d = tl.arange(0, DP)
-        cols_h = tl.arange(0, HP)
+        cols_c = tl.arange(0, HC)
         row_ok = rows < batch
         d_ok = cols_d < units
-        h_ok = cols_h < hidden
         at_d = rows[:, None] * units + cols_d[None, :]
-        at_h = rows[:, None] * hidden + cols_h[None, :]
         ok_d = row_ok[:, None] & d_ok[None, :]
-        ok_h = row_ok[:, None] & h_ok[None, :]
-        # The output kernel (H, d) read as its transpose (d, H), and the
-        # recurrent kernel (d, H) as (H, d): no transposed copies.
-        out_kernel_t_at = cols_d[:, None] + cols_h[None, :] * units
-        out_kernel_t_ok = d_ok[:, None] & h_ok[None, :]
-        kernel_t_at = cols_h[:, None] + cols_d[None, :] * hidden
-        kernel_t_ok = h_ok[:, None] & d_ok[None, :]
         if not PER_STEP:
             decay = tl.load(decay_ptr + cols_d, mask=d_ok, other=0.0)[None, :]
         carry = tl.zeros((BB, DP), dtype=tl.float32)
@@ -184,20 +206,30 @@ if triton is not None:
             tl.store(d_memory_ptr + batch * units + step_d, dm, mask=ok_d)
             grad = tl.load(d_out_ptr + step_d, mask=ok_d, other=0.0) * dm
             tl.store(d_out_ptr + step_d, grad, mask=ok_d)
-            out_kernel_t = tl.load(
-                out_kernel_ptr + out_kernel_t_at, mask=out_kernel_t_ok, other=0.0
-            )
-            grad_h = tl.dot(grad, out_kernel_t, input_precision="ieee")
-            step_h = t * batch * hidden + at_h
-            if SCALED:
-                grad_h *= tl.load(d_pre_ptr + step_h, mask=ok_h, other=0.0)
-            tl.store(d_pre_ptr + step_h, grad_h, mask=ok_h)
             if PER_STEP:
                 decay = tl.load(decay_ptr + step_d, mask=ok_d, other=0.0)
-            kernel_t = tl.load(
-                kernel_ptr + kernel_t_at, mask=kernel_t_ok, other=0.0
-            )
-            carry = dm * decay + tl.dot(grad_h, kernel_t, input_precision="ieee")
+            carry = dm * decay
+            for c in tl.static_range(HP // HC):
+                cols_h = c * HC + cols_c
+                h_ok = cols_h < hidden
+                at_h = rows[:, None] * hidden + cols_h[None, :]
+                ok_h = row_ok[:, None] & h_ok[None, :]
+                # The output kernel (H, d) read as its transpose (d, HC),
+                # the recurrent kernel (d, H) as (HC, d): no copies.
+                out_kernel_t = tl.load(
+                    out_kernel_ptr + cols_d[:, None] + cols_h[None, :] * units,
+                    mask=d_ok[:, None] & h_ok[None, :], other=0.0,
+                )
+                grad_h = tl.dot(grad, out_kernel_t, input_precision="ieee")
+                step_h = t * batch * hidden + at_h
+                if SCALED:
+                    grad_h *= tl.load(d_pre_ptr + step_h, mask=ok_h, other=0.0)
+                tl.store(d_pre_ptr + step_h, grad_h, mask=ok_h)
+                kernel_t = tl.load(
+                    kernel_ptr + cols_h[:, None] + cols_d[None, :] * hidden,
+                    mask=h_ok[:, None] & d_ok[None, :], other=0.0,
+                )
+                carry += tl.dot(grad_h, kernel_t, input_precision="ieee")
         tl.store(d_memory_ptr + at_d, carry, mask=ok_d)
 
 
@@ -207,16 +239,15 @@ def _check_contiguous(**buffers):
             raise ValueError(f"The fused kernels need a contiguous `{name}`.")
 
 
-def _grid(batch):
-    return (triton.cdiv(batch, BLOCK_ROWS),)
-
-
 def forward_steps(pre, post, memory, tanh, recurrent_kernel, output_kernel,
                   output_bias, decays, gains, skipped, activation, in_place):
     """The fused `torch_core._forward_steps` for one hidden layer.
 
     `pre` is `(T, B, H)`; `post` and `tanh` are full `(T, B, ...)` buffers
     to keep every step, or anything else not to keep them.
+
+    Returns:
+        Whether it ran; False if the kernel does not fit this GPU.
     """
     _check_contiguous(pre=pre, post=post, memory=memory, tanh=tanh)
     steps, batch, hidden = pre.shape
@@ -230,7 +261,8 @@ def forward_steps(pre, post, memory, tanh, recurrent_kernel, output_kernel,
         if masked
         else pre
     )
-    _forward_kernel[_grid(batch)](
+    return _launch(
+        _forward_kernel, ("forward", units, hidden), batch,
         pre, post if keep else pre, memory, tanh if keep else memory,
         recurrent_kernel.contiguous(), output_kernel.contiguous(),
         output_bias.contiguous(), decays.contiguous(), gains.contiguous(), skip,
@@ -238,21 +270,28 @@ def forward_steps(pre, post, memory, tanh, recurrent_kernel, output_kernel,
         ACT=ACTIVATION_CODES[activation], IN_PLACE=in_place, KEEP=keep,
         PER_STEP=per_step, MASKED=masked,
         BB=BLOCK_ROWS, DP=_block(units), HP=_block(hidden),
-        num_warps=8,
+        HC=min(HIDDEN_CHUNK, _block(hidden)),
+        num_warps=4,
     )
 
 
 def backward_steps(d_memory, d_out, d_pre, output_kernel, recurrent_kernel,
                    decays, scaled):
-    """The fused `torch_core._backward_steps` for one hidden layer."""
+    """The fused `torch_core._backward_steps` for one hidden layer.
+
+    Returns:
+        Whether it ran; False if the kernel does not fit this GPU.
+    """
     _check_contiguous(d_memory=d_memory, d_out=d_out, d_pre=d_pre)
     steps, batch, units = d_out.shape
     hidden = d_pre.shape[-1]
-    _backward_kernel[_grid(batch)](
+    return _launch(
+        _backward_kernel, ("backward", units, hidden), batch,
         d_memory, d_out, d_pre, output_kernel.contiguous(),
         recurrent_kernel.contiguous(), decays.contiguous(),
         steps, batch, units, hidden,
         SCALED=scaled, PER_STEP=decays.dim() == 3,
         BB=BLOCK_ROWS, DP=_block(units), HP=_block(hidden),
-        num_warps=8,
+        HC=min(HIDDEN_CHUNK, _block(hidden)),
+        num_warps=4,
     )
