@@ -223,3 +223,57 @@ def test_jax_remat_chunks_give_the_same_gradients():
 def test_remat_chunk_size_is_rejected_off_jax():
     with pytest.raises(ValueError, match="remat_chunk_size"):
         keras_elm.ELM(4, remat_chunk_size=16)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="the JAX core's custom VJP"
+)
+@pytest.mark.parametrize("remat_chunk", [None, 5])
+def test_jax_hand_written_backward_matches_autodiff_of_the_scan(remat_chunk):
+    import jax
+    import jax.numpy as jnp
+
+    from keras_elm.math import SCALED_TANH_GAIN
+    from keras_elm.math import SCALED_TANH_SLOPE
+    from keras_elm.scan import jax_core
+
+    keys = jax.random.split(jax.random.PRNGKey(1), 6)
+    batch, steps, units, hidden = 3, 12, 5, 8
+    args = (
+        jax.random.normal(keys[0], (batch, steps, hidden)),
+        jax.random.normal(keys[1], (batch, units)) * 0.3,
+        jax.random.normal(keys[2], (units, hidden)) * 0.3,
+        jax.random.normal(keys[3], (hidden, units)) * 0.3,
+        jnp.full((units,), 0.1),
+        jnp.full((units,), 0.9),
+        jnp.full((units,), 0.2),
+    )
+    mask = jax.random.uniform(keys[4], (batch, steps)) > 0.3
+    weights = jax.random.normal(keys[5], (batch, steps, units))
+
+    def fast(drive, m0, kernel, out_kernel, out_bias, kappa, gain):
+        out = jax_core.memory_scan(
+            drive, m0, kernel, [], [], out_kernel, out_bias, kappa, gain,
+            "silu", mask=mask, remat_chunk=remat_chunk,
+        )
+        return jnp.sum(weights * out)
+
+    def recorded(drive, m0, kernel, out_kernel, out_bias, kappa, gain):
+        def step(m, xs):
+            drive_t, keep_t = xs
+            h = jax.nn.silu(drive_t + m @ kernel)
+            th = jnp.tanh(SCALED_TANH_SLOPE * (h @ out_kernel + out_bias))
+            new = kappa * m + gain * SCALED_TANH_GAIN * th
+            new = jnp.where(keep_t[:, None], new, m)
+            return new, new
+
+        _, out = jax.lax.scan(
+            step, m0, (jnp.swapaxes(drive, 0, 1), jnp.swapaxes(mask, 0, 1))
+        )
+        return jnp.sum(weights * jnp.swapaxes(out, 0, 1))
+
+    argnums = tuple(range(len(args)))
+    got = jax.grad(fast, argnums)(*args)
+    want = jax.grad(recorded, argnums)(*args)
+    for g, w in zip(got, want):
+        assert_close(np.asarray(g), np.asarray(w), 1e-5)

@@ -80,63 +80,49 @@ def memory_scan(
         raise NotImplementedError(
             f"The JAX fast path has no activation {activation!r}."
         )
-    act = ACTIVATIONS[activation]
     steps = drive.shape[1]
     unroll = DEFAULT_UNROLL if unroll is None else unroll
     xs_drive = jnp.swapaxes(drive, 0, 1)
-    xs_mask = None if mask is None else jnp.swapaxes(mask, 0, 1)[..., None]
+    if mask is None:
+        keep = jnp.ones((steps, drive.shape[0], 1), drive.dtype)
+    else:
+        keep = jnp.swapaxes(mask, 0, 1)[..., None].astype(drive.dtype)
+    weights = (
+        recurrent_kernel,
+        tuple(hidden_kernels),
+        tuple(hidden_biases),
+        output_kernel,
+        output_bias,
+        kappa_m,
+        gain,
+    )
 
-    def step(memory, xs):
-        drive_t, mask_t = xs
-        h = act(drive_t + memory @ recurrent_kernel)
-        for kernel, bias in zip(hidden_kernels, hidden_biases):
-            h = act(h @ kernel + bias)
-        out = h @ output_kernel + output_bias
-        delta = SCALED_TANH_GAIN * jnp.tanh(SCALED_TANH_SLOPE * out)
-        new = kappa_m * memory + gain * delta
-        if mask_t is not None:
-            new = jnp.where(mask_t, new, memory)
-        return new, new
+    def scan(drive_tm, memory, keep_tm):
+        return _memory_scan_vjp(
+            activation, unroll, drive_tm, memory, *weights, keep_tm
+        )
 
     if not remat_chunk or remat_chunk >= steps:
-        keep = (
-            jnp.ones((steps, drive.shape[0], 1), drive.dtype)
-            if xs_mask is None
-            else xs_mask.astype(drive.dtype)
-        )
-        out = _memory_scan_vjp(
-            activation,
-            unroll,
-            xs_drive,
-            memory0,
-            recurrent_kernel,
-            tuple(hidden_kernels),
-            tuple(hidden_biases),
-            output_kernel,
-            output_bias,
-            kappa_m,
-            gain,
-            keep,
-        )
-        return jnp.swapaxes(out, 0, 1)
+        return jnp.swapaxes(scan(xs_drive, memory0, keep), 0, 1)
 
+    # Chunks of the same scan; each chunk's residuals are recomputed in the
+    # backward pass instead of stored, so memory grows like T / chunk + chunk.
     chunk = int(remat_chunk)
     num_chunks = -(-steps // chunk)
     pad = num_chunks * chunk - steps
-    if xs_mask is None:
-        xs_mask = jnp.ones((steps, drive.shape[0], 1), bool)
     if pad:
         # Padded steps are masked, so they leave the memory unchanged.
         xs_drive = jnp.pad(xs_drive, ((0, pad), (0, 0), (0, 0)))
-        xs_mask = jnp.pad(xs_mask, ((0, pad), (0, 0), (0, 0)))
+        keep = jnp.pad(keep, ((0, pad), (0, 0), (0, 0)))
     xs_drive = xs_drive.reshape((num_chunks, chunk) + xs_drive.shape[1:])
-    xs_mask = xs_mask.reshape((num_chunks, chunk) + xs_mask.shape[1:])
+    keep = keep.reshape((num_chunks, chunk) + keep.shape[1:])
 
     @jax.checkpoint
     def run_chunk(memory, xs):
-        return jax.lax.scan(step, memory, xs, unroll=unroll)
+        out = scan(xs[0], memory, xs[1])
+        return out[-1], out
 
-    _, out = jax.lax.scan(run_chunk, memory0, (xs_drive, xs_mask))
+    _, out = jax.lax.scan(run_chunk, memory0, (xs_drive, keep))
     out = out.reshape((num_chunks * chunk,) + out.shape[2:])[:steps]
     return jnp.swapaxes(out, 0, 1)
 
@@ -147,7 +133,7 @@ def memory_scan(
 # the reverse loop does only the sequential work (two matmuls per step for
 # one hidden layer) and each weight gradient is one large matmul over all
 # `T * B` rows afterwards. This is about 3x faster than autodiff of the scan
-# on CPU.
+# on CPU. Remat chunks (`jax.checkpoint`) wrap the same function.
 
 
 def _forward_pass(act, unroll, drive, memory0, recurrent_kernel, kernels,

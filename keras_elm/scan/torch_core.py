@@ -158,16 +158,7 @@ def _check_activation(activation, table):
 # step's ops in C++, which took a third off each loop against the same ops
 # issued from Python (41 -> 29 ms forward, NeuronIO d_m = 100, batch 8,
 # T = 500, one CPU thread). Activations are passed by code.
-_ACTIVATION_CODES = {
-    "relu": 0,
-    "tanh": 1,
-    "sigmoid": 2,
-    "elu": 3,
-    "softplus": 4,
-    "silu": 5,
-    "gelu": 6,
-    "linear": 7,
-}
+_ACTIVATION_CODES = triton_core.ACTIVATION_CODES
 
 
 def _forward_steps(
@@ -795,21 +786,9 @@ def memory_scan_reference(
 ):
     """The recurrence of `memory_scan`, one autograd-recorded step at a time.
 
-    Args:
-        drive: first-layer pre-activation without the memory term.
-        memory0: initial memory `(B, d)`.
-        recurrent_kernel: `(d, H)` first-layer rows reading `κ_m ⊙ m`.
-        hidden_kernels: kernels `(H, H)` of the further hidden layers.
-        hidden_biases: their biases `(H,)`.
-        output_kernel: `(H, d)` last MLP layer.
-        output_bias: `(d,)`.
-        kappa_m: `(d,)` memory decay.
-        gain: `(d,)` gain of the update.
-        activation: name of the hidden activation.
-        mask: optional bool `(B, T)`; masked steps keep the memory.
-
-    Returns:
-        The memory after every step, `(B, T, d)`.
+    Takes the arguments of `memory_scan` (without options) and returns the
+    memory after every step, `(B, T, d)`: the plain loop the fast core is
+    checked against.
     """
     _check_activation(activation, _REFERENCE_ACTIVATIONS)
     act = _REFERENCE_ACTIVATIONS[activation]

@@ -29,7 +29,7 @@ except ImportError:  # pragma: no cover - depends on the install.
 # Block sizes whose kernel did not fit the GPU: the TorchScript loops run.
 _TOO_LARGE = set()
 
-# The codes of `torch_core._ACTIVATION_CODES` that the kernels implement.
+# The activation codes of the TorchScript loops and of these kernels.
 ACTIVATION_CODES = {
     "relu": 0,
     "tanh": 1,
