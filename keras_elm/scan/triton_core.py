@@ -13,6 +13,11 @@ the bulk weight gradients included, is shared. They cover one hidden layer
 (the paper's MLP), float32 and the activations in `ACTIVATION_CODES`; for
 anything else, or where Triton or a CUDA device is missing, the TorchScript
 loops run instead. Set `KERAS_ELM_TRITON=0` to force those loops.
+
+Status (benchmarks/RESULTS.md): checked against per-step autograd on an
+H200 and under Triton's interpreter, and the golden cases pass through them
+on CUDA. At NeuronIO size (d_m 100, H 200) an H200 showed no speed-up, most
+likely because the kernel did not fit its shared memory and fell back.
 """
 
 import os
