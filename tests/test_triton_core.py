@@ -80,3 +80,58 @@ def test_a_kernel_too_large_for_the_gpu_falls_back():
     assert not triton_core._launch(TooLarge(), key, 4)
     assert TooLarge.calls == 1
     triton_core._TOO_LARGE.discard(key)
+
+
+def _compiled_shared_memory(kernel, signature, constexprs):
+    import triton
+    from triton.backends.compiler import GPUTarget
+
+    source = triton.compiler.ASTSource(
+        fn=kernel, signature=signature, constexprs=constexprs
+    )
+    # Compiled ahead of time for Hopper (sm_90) with Triton's bundled
+    # ptxas: no GPU needed.
+    compiled = triton.compile(
+        source, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4}
+    )
+    return compiled.metadata.shared
+
+
+@pytest.mark.skipif(
+    not HAS_TRITON or os.environ.get("TRITON_INTERPRET") == "1",
+    reason="compiles the kernels with Triton",
+)
+def test_kernels_fit_in_shared_memory_at_neuronio_size():
+    from keras_elm.scan import triton_core
+
+    units, hidden = 100, 200
+    blocks = dict(
+        BB=triton_core.BLOCK_ROWS,
+        DP=triton_core._block(units),
+        HP=triton_core._block(hidden),
+        HC=min(triton_core.HIDDEN_CHUNK, triton_core._block(hidden)),
+    )
+    pointers = ["pre_ptr", "post_ptr", "memory_ptr", "tanh_ptr", "kernel_ptr",
+                "out_kernel_ptr", "out_bias_ptr", "decay_ptr", "gain_ptr"]
+    scalars = ["steps", "batch", "units", "hidden"]
+    forward = _compiled_shared_memory(
+        triton_core._forward_kernel,
+        {**{p: "*fp32" for p in pointers}, "skip_ptr": "*i8",
+         **{s: "i32" for s in scalars},
+         **{c: "constexpr" for c in ["ACT", "IN_PLACE", "KEEP", "PER_STEP",
+                                     "MASKED", *blocks]}},
+        dict(ACT=5, IN_PLACE=False, KEEP=True, PER_STEP=True, MASKED=True,
+             **blocks),
+    )
+    backward = _compiled_shared_memory(
+        triton_core._backward_kernel,
+        {**{p: "*fp32" for p in ["d_memory_ptr", "d_out_ptr", "d_pre_ptr",
+                                 "out_kernel_ptr", "kernel_ptr",
+                                 "decay_ptr"]},
+         **{s: "i32" for s in scalars},
+         **{c: "constexpr" for c in ["SCALED", "PER_STEP", *blocks]}},
+        dict(SCALED=True, PER_STEP=True, **blocks),
+    )
+    # 99 KB is the most a block may use on sm_86/sm_89 GPUs (H100: 227 KB).
+    assert forward <= 99 * 1024, forward
+    assert backward <= 99 * 1024, backward

@@ -16,8 +16,9 @@ loops run instead. Set `KERAS_ELM_TRITON=0` to force those loops.
 
 Status (benchmarks/RESULTS.md): checked against per-step autograd on an
 H200 and under Triton's interpreter, and the golden cases pass through them
-on CUDA. At NeuronIO size (d_m 100, H 200) an H200 showed no speed-up, most
-likely because the kernel did not fit its shared memory and fell back.
+on CUDA. The version measured at NeuronIO size (d_m 100, H 200) on the H200
+needed 532 KB of shared memory and fell back; the current one compiles for
+sm_90 to 78 KB (tested offline), but its GPU speed is not measured yet.
 """
 
 import os
@@ -127,9 +128,12 @@ if triton is not None:
         BB: tl.constexpr, DP: tl.constexpr, HP: tl.constexpr,
         HC: tl.constexpr,
     ):
-        # The hidden layer is done in HC-wide chunks, so that no operand of
-        # `tl.dot` is larger than (DP, HC): a whole (128, 256) float32
-        # kernel per dot needs more shared memory than a Hopper SM has.
+        # The hidden layer is done in HC-wide chunks by a loop, so that the
+        # operands of `tl.dot` staged in shared memory are (DP, HC) tiles
+        # that every chunk reuses. Whole (128, 256) float32 kernels, or the
+        # same chunks unrolled with `tl.static_range`, compiled for sm_90
+        # to 532 KB of shared memory at d_m 100, H 200 (an H200 refused to
+        # launch them); this loop needs 78 KB (`test_triton_core.py`).
         rows = tl.program_id(0) * BB + tl.arange(0, BB)
         cols_d = tl.arange(0, DP)
         cols_c = tl.arange(0, HC)
@@ -144,7 +148,7 @@ if triton is not None:
         m = tl.load(memory_ptr + at_d, mask=ok_d, other=0.0)
         for t in range(steps):
             out = tl.zeros((BB, DP), dtype=tl.float32) + out_bias
-            for c in tl.static_range(HP // HC):
+            for c in range(HP // HC):
                 cols_h = c * HC + cols_c
                 h_ok = cols_h < hidden
                 at_h = rows[:, None] * hidden + cols_h[None, :]
@@ -214,7 +218,7 @@ if triton is not None:
             if PER_STEP:
                 decay = tl.load(decay_ptr + step_d, mask=ok_d, other=0.0)
             carry = dm * decay
-            for c in tl.static_range(HP // HC):
+            for c in range(HP // HC):
                 cols_h = c * HC + cols_c
                 h_ok = cols_h < hidden
                 at_h = rows[:, None] * hidden + cols_h[None, :]
