@@ -12,22 +12,6 @@ from keras import ops
 from keras_elm.scan import common
 
 
-def _core(backend):
-    if backend == "jax":
-        from keras_elm.scan import jax_core
-
-        return jax_core.memory_scan
-    if backend == "tensorflow":
-        from keras_elm.scan import tensorflow_core
-
-        return tensorflow_core.memory_scan
-    if backend == "torch":
-        from keras_elm.scan import torch_core
-
-        return torch_core.memory_scan
-    raise NotImplementedError(f"No fast path for the {backend!r} backend.")
-
-
 def activation_name(cell):
     name = keras.activations.serialize(cell.mlp_activation)
     return name if isinstance(name, str) else None
@@ -74,7 +58,7 @@ def fast_inner_loop(layer, sequences, initial_state, mask, need_states=True):
     if reason:
         raise NotImplementedError(reason)
     cell = layer.cell
-    core = _core(keras.backend.backend())
+    core = common.backend_core().memory_scan
     memory0, trace0 = initial_state
     if mask is not None:
         mask = ops.cast(mask, "bool")

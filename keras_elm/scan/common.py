@@ -80,6 +80,24 @@ def branch_traces(cell, sequences, initial_trace, mask=None, need_final=True):
     return branches, branches[:, -1]
 
 
+def backend_core():
+    """This backend's module of sequential cores (`memory_scan`, `linear_trace`)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        from keras_elm.scan import jax_core
+
+        return jax_core
+    if backend == "tensorflow":
+        from keras_elm.scan import tensorflow_core
+
+        return tensorflow_core
+    if backend == "torch":
+        from keras_elm.scan import torch_core
+
+        return torch_core
+    raise NotImplementedError(f"No fast path for the {backend!r} backend.")
+
+
 def combine_linear_steps(left, right):
     """Composes two steps `b -> κ b + a` of a linear recurrence."""
     decay_l, value_l = left
@@ -88,7 +106,7 @@ def combine_linear_steps(left, right):
 
 
 def linear_trace(inputs, decay, initial, mask=None):
-    """`b_t = κ ⊙ b_{t-1} + a_t` for all t, by an associative scan.
+    """`b_t = κ ⊙ b_{t-1} + a_t` for all t, by the backend's linear trace.
 
     Args:
         inputs: `a`, float32 `(B, T, C)`.
@@ -104,24 +122,11 @@ def linear_trace(inputs, decay, initial, mask=None):
         keep = ops.expand_dims(ops.cast(mask, "float32"), -1)
         decays = keep * decays + (1.0 - keep)
         inputs = inputs * keep
-    if keras.backend.backend() == "tensorflow":
-        # Keras's TensorFlow associative_scan fails under XLA.
-        from keras_elm.scan import tensorflow_core
-
-        traces = tensorflow_core.linear_trace(decays, inputs, initial)
-        return ops.reshape(traces, ops.shape(inputs))
-    if keras.backend.backend() == "jax":
-        from keras_elm.scan import jax_core
-
-        return jax_core.linear_trace(decays, inputs, initial)
-    if keras.backend.backend() == "torch":
-        from keras_elm.scan import torch_core
-
-        return torch_core.linear_trace(decays, inputs, initial)
-    cumulative, traces = ops.associative_scan(
-        combine_linear_steps, (decays, inputs), axis=1
-    )
-    return traces + cumulative * ops.expand_dims(initial, 1)
+    # Each backend's own loop or scan: Keras's TensorFlow associative_scan
+    # fails under XLA, and its torch one makes CPU tensors. The reshape
+    # restores the static shape that TensorFlow's compiled loop loses.
+    traces = backend_core().linear_trace(decays, inputs, initial)
+    return ops.reshape(traces, ops.shape(inputs))
 
 
 def final_synapse_trace(cell, sequences, initial_trace, mask=None):

@@ -161,14 +161,8 @@ def _forward_pass(act, unroll, drive, memory0, recurrent_kernel, kernels,
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
-def _memory_scan_vjp(activation, unroll, drive, memory0, recurrent_kernel,
-                     kernels, biases, output_kernel, output_bias, kappa_m,
-                     gain, keep):
-    memory, _, _ = _forward_pass(
-        ACTIVATIONS[activation], unroll, drive, memory0, recurrent_kernel,
-        kernels, biases, output_kernel, output_bias, kappa_m, gain, keep,
-    )
-    return memory
+def _memory_scan_vjp(activation, unroll, *args):
+    return _memory_scan_fwd(activation, unroll, *args)[0]
 
 
 def _memory_scan_fwd(activation, unroll, drive, memory0, recurrent_kernel,

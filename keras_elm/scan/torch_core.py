@@ -22,38 +22,6 @@ from keras_elm.math import SCALED_TANH_SLOPE
 from keras_elm.scan import triton_core
 
 
-# Each forward writes act(z) into a; an in-place one is given a is z.
-def _relu_out(z, a):
-    z.relu_()
-
-
-def _tanh_out(z, a):
-    z.tanh_()
-
-
-def _sigmoid_out(z, a):
-    z.sigmoid_()
-
-
-def _elu_out(z, a):
-    F.elu_(z)
-
-
-def _silu_out(z, a):
-    # `F.silu` has no `out=`; the ATen op has, and saves an allocation and a
-    # copy per step.
-    torch.ops.aten.silu.out(z, out=a)
-
-
-def _gelu_out(z, a):
-    F.gelu(z, approximate="none", out=a)
-
-
-def _softplus_out(z, a):
-    # The defaults of `torch.nn.functional.softplus`, which Keras uses.
-    F.softplus(z, 1.0, 20.0, out=a)
-
-
 def _relu_derivative(z, a):
     # a = relu(z) >= 0, so its sign is the slope in one pass.
     return torch.sign(a)
@@ -88,19 +56,18 @@ def _gelu_derivative(z, a):
     return cdf + z * pdf
 
 
-# name: (forward, in_place, derivative). An in-place forward overwrites the
-# pre-activation with the activation, and its derivative is computed from the
-# activation alone; the others keep both. A None forward is the identity and
-# a None derivative is 1.
+# name: (in_place, derivative). The loops apply an in-place activation over
+# the pre-activation, so its derivative is computed from the activation
+# alone; the others keep both. A None derivative is 1 (linear).
 _ACTIVATIONS = {
-    "relu": (_relu_out, True, _relu_derivative),
-    "tanh": (_tanh_out, True, _tanh_derivative),
-    "sigmoid": (_sigmoid_out, True, _sigmoid_derivative),
-    "elu": (_elu_out, True, _elu_derivative),
-    "softplus": (_softplus_out, False, _softplus_derivative),
-    "silu": (_silu_out, False, _silu_derivative),
-    "gelu": (_gelu_out, False, _gelu_derivative),
-    "linear": (None, True, None),
+    "relu": (True, _relu_derivative),
+    "tanh": (True, _tanh_derivative),
+    "sigmoid": (True, _sigmoid_derivative),
+    "elu": (True, _elu_derivative),
+    "softplus": (False, _softplus_derivative),
+    "silu": (False, _silu_derivative),
+    "gelu": (False, _gelu_derivative),
+    "linear": (True, None),
 }
 
 _REFERENCE_ACTIVATIONS = {
@@ -282,8 +249,7 @@ class _LinearTrace(torch.autograd.Function):
     def forward(ctx, decays, inputs, initial):
         decays = decays.transpose(0, 1).contiguous()
         traces = inputs.transpose(0, 1).contiguous()
-        with torch.no_grad():
-            _scripted(_trace_steps)(decays, traces, initial)
+        _scripted(_trace_steps)(decays, traces, initial)
         ctx.save_for_backward(decays, traces, initial)
         return traces.transpose(0, 1)
 
@@ -385,7 +351,7 @@ def _scan_forward(
     """
     batch, steps, hidden = drive.shape
     units = memory0.shape[-1]
-    _, in_place, _ = _ACTIVATIONS[activation]
+    in_place, _ = _ACTIVATIONS[activation]
     # MKL's small matmuls ran slower on a transposed right-hand side.
     recurrent_kernel = recurrent_kernel.contiguous()
     hidden_kernels = [kernel.contiguous() for kernel in hidden_kernels]
@@ -497,7 +463,7 @@ class _MemoryScan(torch.autograd.Function):
             # A contiguous copy, so that the output owns its storage and is
             # not a view of a tensor saved for the backward pass.
             out = memory[1:].transpose(0, 1).contiguous()
-        _, in_place, _ = _ACTIVATIONS[activation]
+        in_place, _ = _ACTIVATIONS[activation]
         ctx.activation = activation
         ctx.num_hidden = num_hidden
         ctx.in_place = in_place
@@ -559,7 +525,7 @@ def _scan_backward(ctx, saved, grad_out):
     steps, batch, units = tanh.shape
     hidden = post[0].shape[-1]
     rows = steps * batch
-    _, _, derivative = _ACTIVATIONS[ctx.activation]
+    _, derivative = _ACTIVATIONS[ctx.activation]
     # Everything that does not depend on the carried gradient is done
     # for all steps at once: the activation slopes and the tanh slope
     # times the gain. The loop then overwrites each step of these with
@@ -573,7 +539,6 @@ def _scan_backward(ctx, saved, grad_out):
         for z, a in zip(pre, post)
     ]
     scaled = derivative is not None
-    scratch = post[0].new_empty((batch, hidden))
 
     # d_memory[t] becomes dL/dm_t; it starts as the direct gradient of
     # the output and the loop adds what flows back from step t + 1.
@@ -581,10 +546,6 @@ def _scan_backward(ctx, saved, grad_out):
     d_memory[0].zero_()
     d_memory[1:].copy_(grad_out.transpose(0, 1))
 
-    # The kernel that reads layer l, transposed: the hidden kernels, then
-    # the output kernel. Contiguous transposes, as in the forward loop.
-    kernels_t = [k.t().contiguous() for k in hidden_kernels]
-    kernels_t.append(slope_kernel.t().contiguous())
     fused = triton_core.usable(grad_out, ctx.activation, layers) and (
         triton_core.backward_steps(
             d_memory, d_out, d_pre[0], slope_kernel, recurrent_kernel, decays,
@@ -592,6 +553,10 @@ def _scan_backward(ctx, saved, grad_out):
         )
     )
     if not fused:
+        # The kernel that reads layer l, transposed: the hidden kernels, then
+        # the output kernel. Contiguous transposes, as in the forward loop.
+        kernels_t = [k.t().contiguous() for k in hidden_kernels]
+        kernels_t.append(slope_kernel.t().contiguous())
         _scripted(_backward_steps)(
             d_memory,
             d_out,
@@ -599,7 +564,7 @@ def _scan_backward(ctx, saved, grad_out):
             kernels_t,
             recurrent_kernel.t().contiguous(),
             decays,
-            scratch,
+            post[0].new_empty((batch, hidden)),
             scaled,
         )
 
