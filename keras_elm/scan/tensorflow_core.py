@@ -270,18 +270,29 @@ def _backward(act_derivative, d_memory, saved, memory0, recurrent_kernel,
     )
     d_out, d_new = d_out.stack(), d_new.stack()
     dzs = [array.stack() for array in dz_arrays]
-    previous = tf.concat([memory0[None], memory[:-1]], axis=0)
-
     def weight_grad(inputs, grads):
-        return tf.einsum("tbi,tbo->io", inputs, grads)
+        # A 2-D product over the T * B rows (faster under XLA on CPU than
+        # an einsum over (t, b), which first copies a transpose).
+        # Dynamic sizes: `reduce_retracing` relaxes the static shapes.
+        return tf.matmul(
+            tf.reshape(inputs, (-1, tf.shape(inputs)[-1])),
+            tf.reshape(grads, (-1, tf.shape(grads)[-1])),
+            transpose_a=True,
+        )
 
     d_drive = tf.transpose(dzs[0], (1, 0, 2))
-    d_recurrent = weight_grad(previous, dzs[0])
+    # The memory before each step is `memory0` then `memory[:-1]`; the two
+    # parts are summed separately rather than concatenated (a copy).
+    d_recurrent = weight_grad(memory[:-1], dzs[0][1:]) + tf.matmul(
+        memory0, dzs[0][0], transpose_a=True
+    )
     d_kernels = [weight_grad(a, dz) for a, dz in zip(activations[:-1], dzs[1:])]
     d_biases = [tf.reduce_sum(dz, axis=(0, 1)) for dz in dzs[1:]]
     d_output_kernel = weight_grad(activations[-1], d_out)
     d_output_bias = tf.reduce_sum(d_out, axis=(0, 1))
-    d_kappa = tf.reduce_sum(previous * d_new, axis=(0, 1))
+    d_kappa = tf.reduce_sum(memory[:-1] * d_new[1:], axis=(0, 1)) + tf.reduce_sum(
+        memory0 * d_new[0], axis=0
+    )
     d_gain = tf.reduce_sum(SCALED_TANH_GAIN * th * d_new, axis=(0, 1))
     return (d_drive, d_memory0, d_recurrent, d_output_kernel, d_output_bias,
             d_kappa, d_gain, *d_kernels, *d_biases)
