@@ -140,9 +140,10 @@ def memory_scan(
         raise NotImplementedError(
             f"The TensorFlow fast path has no activation {activation!r}."
         )
-    if mask is None:
-        mask = tf.ones(tf.shape(drive)[:2], tf.bool)
-    keep = tf.transpose(tf.cast(mask, drive.dtype), (1, 0))[..., None]
+    # Without a mask the compiled loops skip the keep-or-update select.
+    keep = None
+    if mask is not None:
+        keep = tf.transpose(tf.cast(mask, drive.dtype), (1, 0))[..., None]
     forward, backward = _compiled(activation)
     num_hidden = len(hidden_kernels)
 
@@ -186,7 +187,9 @@ def _compiled(activation):
             ),
             tf.function(
                 functools.partial(
-                    _backward, ACTIVATION_DERIVATIVES[activation]
+                    _backward,
+                    ACTIVATIONS[activation],
+                    ACTIVATION_DERIVATIVES[activation],
                 ),
                 jit_compile=True,
                 reduce_retracing=True,
@@ -197,24 +200,30 @@ def _compiled(activation):
 
 def _forward(act, drive, memory0, recurrent_kernel, kernels, biases,
              output_kernel, output_bias, kappa_m, gain, keep):
-    """Time-major forward pass; saves what the backward pass needs."""
+    """Time-major forward pass; saves what the backward pass needs.
+
+    Saved per step: each hidden layer's pre-activation `z` (the backward
+    pass recomputes `act(z)` in bulk), `tanh` and the memory; `keep` is
+    None when no step is masked.
+    """
     steps = tf.shape(drive)[1]
     xs_drive = tf.transpose(drive, (1, 0, 2))
     layers = len(kernels) + 1
-    arrays = [tf.TensorArray(drive.dtype, size=steps) for _ in range(2 * layers + 2)]
+    arrays = [tf.TensorArray(drive.dtype, size=steps) for _ in range(layers + 2)]
 
     def body(t, memory, arrays):
         z = xs_drive[t] + tf.matmul(memory, recurrent_kernel)
         a = act(z)
-        new_arrays = [arrays[0].write(t, z), arrays[1].write(t, a)]
+        new_arrays = [arrays[0].write(t, z)]
         for i, (kernel, bias) in enumerate(zip(kernels, biases)):
             z = tf.matmul(a, kernel) + bias
             a = act(z)
-            new_arrays += [arrays[2 + 2 * i].write(t, z),
-                           arrays[3 + 2 * i].write(t, a)]
+            new_arrays.append(arrays[1 + i].write(t, z))
         th = tf.tanh(SCALED_TANH_SLOPE * (tf.matmul(a, output_kernel) + output_bias))
         new = kappa_m * memory + gain * (SCALED_TANH_GAIN * th)
-        memory = keep[t] * new + (1.0 - keep[t]) * memory
+        if keep is not None:
+            new = keep[t] * new + (1.0 - keep[t]) * memory
+        memory = new
         new_arrays += [arrays[-2].write(t, th), arrays[-1].write(t, memory)]
         return t + 1, memory, new_arrays
 
@@ -226,11 +235,11 @@ def _forward(act, drive, memory0, recurrent_kernel, kernels, biases,
     return stacked[-1], stacked
 
 
-def _backward(act_derivative, d_memory, saved, memory0, recurrent_kernel,
-              kernels, output_kernel, kappa_m, gain, keep):
+def _backward(act, act_derivative, d_memory, saved, memory0,
+              recurrent_kernel, kernels, output_kernel, kappa_m, gain, keep):
     """Hand-written backward pass through time of `_forward`."""
-    *layer_arrays, th, memory = saved
-    zs, activations = layer_arrays[0::2], layer_arrays[1::2]
+    *zs, th, memory = saved
+    activations = [act(z) for z in zs]
     derivatives = [act_derivative(z, a) for z, a in zip(zs, activations)]
     d_memory = tf.transpose(d_memory, (1, 0, 2))
     steps = tf.shape(d_memory)[0]
@@ -245,7 +254,7 @@ def _backward(act_derivative, d_memory, saved, memory0, recurrent_kernel,
     def body(i, carry, d_out_array, d_new_array, dz_arrays):
         t = steps - 1 - i
         total = d_memory[t] + carry
-        d_new = keep[t] * total
+        d_new = total if keep is None else keep[t] * total
         d_out = gain * d_new * d_tanh_out[t]
         da = tf.matmul(d_out, output_kernel_t)
         dz_arrays = list(dz_arrays)
@@ -254,10 +263,9 @@ def _backward(act_derivative, d_memory, saved, memory0, recurrent_kernel,
             dz_arrays[layer] = dz_arrays[layer].write(t, dz)
             if layer:
                 da = tf.matmul(dz, kernels_t[layer - 1])
-        carry = (
-            (1.0 - keep[t]) * total + kappa_m * d_new
-            + tf.matmul(dz, recurrent_kernel_t)
-        )
+        carry = kappa_m * d_new + tf.matmul(dz, recurrent_kernel_t)
+        if keep is not None:
+            carry += (1.0 - keep[t]) * total
         return (i + 1, carry, d_out_array.write(t, d_out),
                 d_new_array.write(t, d_new), dz_arrays)
 
