@@ -8,6 +8,8 @@ and writes `benchmarks/RESULTS.md` (or `--output`).
     python benchmarks/bench_elm.py                 # everything (~30 min)
     python benchmarks/bench_elm.py --quick         # fewer repetitions
     python benchmarks/bench_elm.py --configs neuronio_dm100_b8 --backends jax
+    python benchmarks/bench_elm.py --configs neuronio_dm100_b8 --rounds 5 \
+        --models elm_fast,elm_generic,torch_per_step_loop   # the targets
 
 Each row: median seconds of one forward pass (`predict_on_batch`) and of one
 training step (`train_on_batch`, Adam + MSE), after warm-up (compilation is
@@ -298,25 +300,9 @@ def format_table(results):
     return "\n".join(lines)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backends", default=",".join(BACKENDS))
-    parser.add_argument("--configs", default=",".join(CONFIGS))
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help="subset of " + ",".join(MODELS))
-    parser.add_argument("--quick", action="store_true", help="3 repeats")
-    parser.add_argument("--output", default=os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
-    parser.add_argument("--worker", nargs=2, metavar=("BACKEND", "CONFIG"),
-                        help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    repeats = 3 if args.quick else args.repeats
-    if args.worker:
-        worker(*args.worker, repeats, args.models.split(","))
-        return
+def run_round(args, repeats, root):
+    """One worker process per (config, backend); their parsed results."""
     results = []
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for name in args.configs.split(","):
         for backend in args.backends.split(","):
             env = {**os.environ, "KERAS_BACKEND": backend,
@@ -332,6 +318,75 @@ def main():
                 continue
             results.append(json.loads(line[-1]))
             print(f"done: {name} on {backend}", flush=True)
+    return results
+
+
+def _median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    if len(values) % 2:
+        return values[middle]
+    return 0.5 * (values[middle - 1] + values[middle])
+
+
+def merge_rounds(rounds):
+    """Per (config, backend, model): the median over rounds of its times."""
+    merged = {}
+    for results in rounds:
+        for r in results:
+            key = (r["config"], r["backend"])
+            entry = merged.setdefault(key, dict(r, rows=[], _runs=[]))
+            entry["_runs"].append(r)
+    out = []
+    for entry in merged.values():
+        runs = entry.pop("_runs")
+        models = {}
+        for r in runs:
+            for row in r["rows"]:
+                models.setdefault(row["model"], []).append(row)
+        entry["rows"] = [
+            dict(rows[0],
+                 forward=_median([row["forward"] for row in rows]),
+                 train=_median([row["train"] for row in rows]))
+            for rows in models.values()
+        ]
+        entry["matmul_flops_per_s"] = _median(
+            [r["matmul_flops_per_s"] for r in runs])
+        entry["peak_rss_gib"] = max(r["peak_rss_gib"] for r in runs)
+        entry["rounds"] = len(runs)
+        out.append(entry)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help="subset of " + ",".join(MODELS))
+    parser.add_argument("--quick", action="store_true", help="3 repeats")
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="run every worker this many times, in alternation, and report "
+        "the median over rounds: this machine's speed drifts over minutes, "
+        "so rounds keep a slow spell from landing on one backend only")
+    parser.add_argument("--output", default=os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
+    parser.add_argument("--worker", nargs=2, metavar=("BACKEND", "CONFIG"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    repeats = 3 if args.quick else args.repeats
+    if args.worker:
+        worker(*args.worker, repeats, args.models.split(","))
+        return
+    rounds = []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for round_index in range(args.rounds):
+        rounds.append(run_round(args, repeats, root))
+        if args.rounds > 1:
+            print(f"round {round_index + 1} of {args.rounds} done", flush=True)
+    results = merge_rounds(rounds)
     table = format_table(results)
     print(table)
     header = (
@@ -340,7 +395,12 @@ def main():
         f"`python benchmarks/bench_elm.py {' '.join(sys.argv[1:])}` on "
         f"{time.strftime('%Y-%m-%d')}. Median of {repeats} runs after "
         "warm-up; one process per (config, backend), side by side in one "
-        "run.\n\n"
+        "run"
+        + (
+            f"; {args.rounds} rounds in alternation, median over rounds"
+            if args.rounds > 1 else ""
+        )
+        + ".\n\n"
     )
     notes = [
         f"- {', '.join(LONG_CONFIGS)}: one run after one warm-up.",
