@@ -347,7 +347,8 @@ def merge_rounds(rounds):
         entry["rows"] = [
             dict(rows[0],
                  forward=_median([row["forward"] for row in rows]),
-                 train=_median([row["train"] for row in rows]))
+                 train=_median([row["train"] for row in rows]),
+                 train_rounds=[row["train"] for row in rows])
             for rows in models.values()
         ]
         entry["matmul_flops_per_s"] = _median(
@@ -356,6 +357,32 @@ def merge_rounds(rounds):
         entry["rounds"] = len(runs)
         out.append(entry)
     return out
+
+
+def round_ratios(results):
+    """Lines giving, round by round, each fast path's speed-up on the loop."""
+    loops = {}
+    for r in results:
+        for row in r["rows"]:
+            if row["model"] == "torch_per_step_loop":
+                loops[r["config"]] = row["train_rounds"]
+    lines = []
+    for r in results:
+        loop = loops.get(r["config"])
+        for row in r["rows"]:
+            if row["model"] != "elm_fast" or not loop:
+                continue
+            pairs = zip(row["train_rounds"], loop)
+            lines.append(
+                f"- {r['config']}, {r['backend']} fast path vs the torch "
+                "loop, round by round (train ms / loop ms = speed-up): "
+                + ", ".join(
+                    f"{1e3 * fast:.1f} / {1e3 * slow:.0f} = {slow / fast:.1f}x"
+                    for fast, slow in pairs
+                )
+                + "."
+            )
+    return lines
 
 
 def main():
@@ -403,6 +430,7 @@ def main():
         + ".\n\n"
     )
     notes = [
+        *(round_ratios(results) if args.rounds > 1 else []),
         f"- {', '.join(LONG_CONFIGS)}: one run after one warm-up.",
         *(
             f"- Not run on CPU: {model} on {backend} for {config} ({why})."
