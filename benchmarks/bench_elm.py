@@ -431,7 +431,10 @@ def main():
     )
     notes = [
         *(round_ratios(results) if args.rounds > 1 else []),
-        f"- {', '.join(LONG_CONFIGS)}: one run after one warm-up.",
+        *(
+            f"- {name}: one run after one warm-up."
+            for name in LONG_CONFIGS if name in args.configs.split(",")
+        ),
         *(
             f"- Not run on CPU: {model} on {backend} for {config} ({why})."
             for (config, backend, model), why in SKIPPED.items()
