@@ -119,6 +119,26 @@ if triton is not None:
         return a
 
     @triton.jit
+    def _row_block(batch, units, BB: tl.constexpr, DP: tl.constexpr):
+        """This program's BB batch rows and the (BB, DP) memory tile."""
+        rows = tl.program_id(0) * BB + tl.arange(0, BB)
+        cols_d = tl.arange(0, DP)
+        row_ok = rows < batch
+        d_ok = cols_d < units
+        at_d = rows[:, None] * units + cols_d[None, :]
+        ok_d = row_ok[:, None] & d_ok[None, :]
+        return rows, cols_d, row_ok, d_ok, at_d, ok_d
+
+    @triton.jit
+    def _hidden_chunk(c, rows, row_ok, hidden, HC: tl.constexpr):
+        """Columns of hidden chunk `c` and its (BB, HC) tile of a step."""
+        cols_h = c * HC + tl.arange(0, HC)
+        h_ok = cols_h < hidden
+        at_h = rows[:, None] * hidden + cols_h[None, :]
+        ok_h = row_ok[:, None] & h_ok[None, :]
+        return cols_h, h_ok, at_h, ok_h
+
+    @triton.jit
     def _forward_kernel(
         pre_ptr, post_ptr, memory_ptr, tanh_ptr, kernel_ptr, out_kernel_ptr,
         out_bias_ptr, decay_ptr, gain_ptr, skip_ptr,
@@ -134,13 +154,9 @@ if triton is not None:
         # same chunks unrolled with `tl.static_range`, compiled for sm_90
         # to 532 KB of shared memory at d_m 100, H 200 (an H200 refused to
         # launch them); this loop needs 78 KB (`test_triton_core.py`).
-        rows = tl.program_id(0) * BB + tl.arange(0, BB)
-        cols_d = tl.arange(0, DP)
-        cols_c = tl.arange(0, HC)
-        row_ok = rows < batch
-        d_ok = cols_d < units
-        at_d = rows[:, None] * units + cols_d[None, :]
-        ok_d = row_ok[:, None] & d_ok[None, :]
+        rows, cols_d, row_ok, d_ok, at_d, ok_d = _row_block(
+            batch, units, BB, DP
+        )
         out_bias = tl.load(out_bias_ptr + cols_d, mask=d_ok, other=0.0)[None, :]
         if not PER_STEP:
             decay = tl.load(decay_ptr + cols_d, mask=d_ok, other=0.0)[None, :]
@@ -149,10 +165,9 @@ if triton is not None:
         for t in range(steps):
             out = tl.zeros((BB, DP), dtype=tl.float32) + out_bias
             for c in range(HP // HC):
-                cols_h = c * HC + cols_c
-                h_ok = cols_h < hidden
-                at_h = rows[:, None] * hidden + cols_h[None, :]
-                ok_h = row_ok[:, None] & h_ok[None, :]
+                cols_h, h_ok, at_h, ok_h = _hidden_chunk(
+                    c, rows, row_ok, hidden, HC
+                )
                 kernel = tl.load(
                     kernel_ptr + cols_d[:, None] * hidden + cols_h[None, :],
                     mask=d_ok[:, None] & h_ok[None, :], other=0.0,
@@ -195,13 +210,9 @@ if triton is not None:
         BB: tl.constexpr, DP: tl.constexpr, HP: tl.constexpr,
         HC: tl.constexpr,
     ):
-        rows = tl.program_id(0) * BB + tl.arange(0, BB)
-        cols_d = tl.arange(0, DP)
-        cols_c = tl.arange(0, HC)
-        row_ok = rows < batch
-        d_ok = cols_d < units
-        at_d = rows[:, None] * units + cols_d[None, :]
-        ok_d = row_ok[:, None] & d_ok[None, :]
+        rows, cols_d, row_ok, d_ok, at_d, ok_d = _row_block(
+            batch, units, BB, DP
+        )
         if not PER_STEP:
             decay = tl.load(decay_ptr + cols_d, mask=d_ok, other=0.0)[None, :]
         carry = tl.zeros((BB, DP), dtype=tl.float32)
@@ -219,10 +230,9 @@ if triton is not None:
                 decay = tl.load(decay_ptr + step_d, mask=ok_d, other=0.0)
             carry = dm * decay
             for c in range(HP // HC):
-                cols_h = c * HC + cols_c
-                h_ok = cols_h < hidden
-                at_h = rows[:, None] * hidden + cols_h[None, :]
-                ok_h = row_ok[:, None] & h_ok[None, :]
+                cols_h, h_ok, at_h, ok_h = _hidden_chunk(
+                    c, rows, row_ok, hidden, HC
+                )
                 # The output kernel (H, d) read as its transpose (d, HC),
                 # the recurrent kernel (d, H) as (HC, d): no copies.
                 out_kernel_t = tl.load(
