@@ -277,3 +277,45 @@ def test_jax_hand_written_backward_matches_autodiff_of_the_scan(remat_chunk):
     want = jax.grad(recorded, argnums)(*args)
     for g, w in zip(got, want):
         assert_close(np.asarray(g), np.asarray(w), 1e-5)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="TensorFlow's XLA"
+)
+@pytest.mark.parametrize("masking", [False, True])
+def test_tensorflow_fast_path_under_xla(masking):
+    """Inside `jit_compile=True` the fast path gives the eager generic loop's
+    outputs and gradients, and `compile(jit_compile=True)` trains like it."""
+    import tensorflow as tf
+
+    kwargs = dict(units=4, output_units=2, num_branches=3,
+                  synapses_per_branch=2, return_sequences=True)
+    generic, fast = _pair(kwargs, masking=masking)
+    rng = np.random.default_rng(5)
+    x = _inputs(rng, masking)
+    r = rng.standard_normal((BATCH, STEPS, 2)).astype("float32")
+
+    def grads(model):
+        with tf.GradientTape() as tape:
+            y = model(tf.constant(x))
+            loss = tf.reduce_sum(y * r)
+        return [y] + tape.gradient(loss, model.trainable_variables)
+
+    expected = grads(generic)
+    compiled = tf.function(lambda: grads(fast), jit_compile=True)()
+    for name, a, b in zip(
+        ["output"] + [v.path for v in generic.trainable_variables],
+        compiled,
+        expected,
+    ):
+        assert_close(to_numpy(a), to_numpy(b), 1e-4, name)
+
+    y = rng.standard_normal((BATCH, STEPS, 2)).astype("float32")
+    generic.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=False)
+    fast.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=True)
+    generic.train_on_batch(x, y)
+    fast.train_on_batch(x, y)
+    for variable, a, b in zip(
+        generic.weights, fast.get_weights(), generic.get_weights()
+    ):
+        assert_close(a, b, 1e-4, variable.path)
