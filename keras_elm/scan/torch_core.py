@@ -185,12 +185,9 @@ def _forward_steps(
             # Gain 0 alone would let a non-finite input at a masked step
             # into the memory (0 * nan); `where` in the reference does not.
             th.masked_fill_(skipped[t], 0.0)
-        if per_step:
-            m_new = torch.mul(m, decays[t], out=memory[t + 1])
-            m_new.addcmul_(gains[t], th)
-        else:
-            m_new = torch.mul(m, decays, out=memory[t + 1])
-            m_new.addcmul_(gains, th)
+        decay = decays[t] if per_step else decays
+        gain = gains[t] if per_step else gains
+        torch.mul(m, decay, out=memory[t + 1]).addcmul_(gain, th)
 
 
 def _backward_steps(
@@ -221,12 +218,8 @@ def _backward_steps(
                 grad = d_pre[layer][t].mul_(scratch)
             else:
                 grad = torch.mm(grad, kernels_t[layer], out=d_pre[layer][t])
-        dm_prev = d_memory[t]
-        if per_step:
-            dm_prev.addcmul_(dm, decays[t])
-        else:
-            dm_prev.addcmul_(dm, decays)
-        dm_prev.addmm_(grad, recurrent_kernel_t)
+        decay = decays[t] if per_step else decays
+        d_memory[t].addcmul_(dm, decay).addmm_(grad, recurrent_kernel_t)
 
 
 def _trace_steps(decays: torch.Tensor, values: torch.Tensor, initial: torch.Tensor):
