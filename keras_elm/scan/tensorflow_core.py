@@ -243,7 +243,8 @@ def _backward(act, act_derivative, d_memory, saved, memory0,
     derivatives = [act_derivative(z, a) for z, a in zip(zs, activations)]
     d_memory = tf.transpose(d_memory, (1, 0, 2))
     steps = tf.shape(d_memory)[0]
-    d_tanh_out = SCALED_TANH_GAIN * SCALED_TANH_SLOPE * (1.0 - th * th)
+    # The gain folded in here, once for all steps, not in the loop.
+    d_tanh_out = SCALED_TANH_GAIN * SCALED_TANH_SLOPE * gain * (1.0 - th * th)
     output_kernel_t = tf.transpose(output_kernel)
     recurrent_kernel_t = tf.transpose(recurrent_kernel)
     kernels_t = [tf.transpose(k) for k in kernels]
@@ -255,7 +256,7 @@ def _backward(act, act_derivative, d_memory, saved, memory0,
         t = steps - 1 - i
         total = d_memory[t] + carry
         d_new = total if keep is None else keep[t] * total
-        d_out = gain * d_new * d_tanh_out[t]
+        d_out = d_new * d_tanh_out[t]
         da = tf.matmul(d_out, output_kernel_t)
         dz_arrays = list(dz_arrays)
         for layer in range(len(zs) - 1, -1, -1):
@@ -278,6 +279,7 @@ def _backward(act, act_derivative, d_memory, saved, memory0,
     )
     d_out, d_new = d_out.stack(), d_new.stack()
     dzs = [array.stack() for array in dz_arrays]
+
     def weight_grad(inputs, grads):
         # A 2-D product over the T * B rows (faster under XLA on CPU than
         # an einsum over (t, b), which first copies a transpose).
