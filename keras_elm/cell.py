@@ -40,10 +40,61 @@ def _check_positive_float(name, value):
             f"Argument `{name}` must be a positive number. "
             f"Received: {name}={value!r}"
         )
-    if not value > 0:
+    # `not value > 0` also catches NaN; inf would make NaN outputs.
+    if not (value > 0 and pymath.isfinite(value)):
         raise ValueError(
-            f"Argument `{name}` must be > 0. Received: {name}={value}"
+            f"Argument `{name}` must be a finite number > 0. "
+            f"Received: {name}={value}"
         )
+
+
+def _check_seed(name, value, allow_negative=False):
+    """Returns the seed as a Python int (or None), or raises naming it."""
+    if value is None:
+        return None
+    kind = "an integer" if allow_negative else "a non-negative integer"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(
+            f"Argument `{name}` must be None or {kind}. "
+            f"Received: {name}={value!r}"
+        )
+    if value < 0 and not allow_negative:
+        raise ValueError(
+            f"Argument `{name}` must be None or a non-negative integer. "
+            f"Received: {name}={value}"
+        )
+    return int(value)
+
+
+def distinct_initializer(initializer, offset):
+    """A copy of `initializer` that draws its own values for one weight.
+
+    A Keras 3 initializer returns the same values on every call, so one
+    instance shared by several weights would start same-shaped weights equal
+    (and others as rescaled copies). The copy's integer seed is shifted by
+    `offset`; an unseeded copy draws a new default seed, from Keras's global
+    seed. Initializers without a seed (`Zeros`, `Constant`...) and those
+    seeded with a `keras.random.SeedGenerator` (new values on every call)
+    are returned as they are.
+
+    Args:
+        initializer: a Keras initializer, or a plain callable.
+        offset: non-negative integer, distinct for each weight of a layer.
+
+    Returns:
+        An initializer for one weight.
+    """
+    if not isinstance(initializer, keras.initializers.Initializer):
+        return initializer
+    config = initializer.get_config()
+    if "seed" not in config:
+        return initializer
+    seed = config["seed"]
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        config["seed"] = int(seed) + offset
+    elif seed is not None:
+        return initializer
+    return type(initializer).from_config(config)
 
 
 @keras.saving.register_keras_serializable(package="keras_elm")
@@ -156,17 +207,28 @@ class ELMCell(keras.layers.Layer):
             ("trace_tau", trace_tau),
         ):
             _check_positive_float(name, value)
+        # w_s = relu(raw): an initial w_s <= 0 would cut the input off for
+        # good (relu passes no gradient back to a raw weight <= 0).
+        _check_positive_float("synapse_weight_init", synapse_weight_init)
+        # NumPy's generator rejects a negative seed, but only at build.
+        routing_seed = _check_seed("routing_seed", routing_seed)
+        seed = _check_seed("seed", seed, allow_negative=True)
         if memory_tau_min >= memory_tau_max:
             raise ValueError(
                 "Argument `memory_tau_min` must be smaller than "
                 f"`memory_tau_max`. Received: memory_tau_min={memory_tau_min}, "
                 f"memory_tau_max={memory_tau_max}"
             )
-        if version not in VERSIONS:
+        if (
+            isinstance(version, bool)
+            or not isinstance(version, (int, np.integer))
+            or version not in VERSIONS
+        ):
             raise ValueError(
-                f"Argument `version` must be one of {VERSIONS}. "
+                f"Argument `version` must be the integer 1 or 2. "
                 f"Received: version={version!r}"
             )
+        version = int(version)
         if routing is not None:
             if isinstance(routing, str):
                 if routing not in elm_routing.ROUTINGS:
@@ -221,6 +283,10 @@ class ELMCell(keras.layers.Layer):
                 f"as 'relu' or 'silu'. Received: mlp_activation="
                 f"{mlp_activation!r}"
             ) from error
+        # Serialized once here: the fast path asks for the name at build
+        # time, and `serialize` cannot run under torch.compile.
+        name = keras.activations.serialize(self.mlp_activation)
+        self.mlp_activation_name = name if isinstance(name, str) else None
         self.lambda_value = float(lambda_value)
         self.delta_t = float(delta_t)
         self.memory_tau_min = float(memory_tau_min)
@@ -380,7 +446,9 @@ class ELMCell(keras.layers.Layer):
             self.mlp_kernels.append(
                 self.add_weight(
                     shape=(fan_in, width),
-                    initializer=self.kernel_initializer,
+                    initializer=distinct_initializer(
+                        self.kernel_initializer, self.weight_seed_offset(i)
+                    ),
                     regularizer=self.kernel_regularizer,
                     name=f"mlp_kernel_{i}",
                 )
@@ -395,11 +463,21 @@ class ELMCell(keras.layers.Layer):
             )
             fan_in = width
 
+    def weight_seed_offset(self, layer, bias=False):
+        """The seed offset of MLP layer `layer`'s kernel (or bias).
+
+        Every weight of an ELM gets its own offset from `seed` (the MLP
+        layers first, then `ELM`'s readout at layer `mlp_layers + 1`), so
+        that no two weights start out equal or as rescaled copies.
+        """
+        return 2 * layer + int(bias)
+
     def _bias_initializer_for(self, fan_in, index):
+        offset = self.weight_seed_offset(index, bias=True)
         if self.bias_initializer is not None:
-            return self.bias_initializer
+            return distinct_initializer(self.bias_initializer, offset)
         bound = 1.0 / pymath.sqrt(fan_in)
-        seed = None if self.seed is None else self.seed + 1 + index
+        seed = None if self.seed is None else self.seed + offset
         return keras.initializers.RandomUniform(-bound, bound, seed=seed)
 
     def memory_coefficients(self):

@@ -140,6 +140,46 @@ def _shared_per_branch(name, value, cell):
     return per_branch[:, 0]
 
 
+def _checked_routing_indices(name, value, num_inputs):
+    """The routing indices as int32, or a ValueError naming the entry.
+
+    As `ELM(routing=...)` does: out-of-range or fractional indices would
+    wire synapses to wrong branches on the fast path, and make NaN or an
+    error on the generic loop.
+    """
+    if value.dtype.kind == "f":
+        if not np.all(np.isfinite(value)) or np.any(value != np.round(value)):
+            raise ValueError(
+                f"Argument `state_dict` entry '{name}' must hold integer "
+                f"input indices. Received non-integer values such as "
+                f"{value[value != np.round(value)][:3].tolist()}."
+            )
+    elif value.dtype.kind not in "iu":
+        raise TypeError(
+            f"Argument `state_dict` entry '{name}' must hold integer input "
+            f"indices. Received dtype {value.dtype}."
+        )
+    bad = np.flatnonzero((value < 0) | (value >= num_inputs))
+    if bad.size:
+        raise ValueError(
+            f"Argument `state_dict` entry '{name}' has indices out of range "
+            f"[0, {num_inputs}) for num_input={num_inputs}: synapses "
+            f"{bad[:5].tolist()} read {value[bad[:5]].tolist()}."
+        )
+    return value.astype("int32")
+
+
+def _checked_routing_mask(name, value):
+    """The routing mask as 0/1 float32, or a ValueError naming the entry."""
+    if not np.all((value == 0) | (value == 1)):
+        raise ValueError(
+            f"Argument `state_dict` entry '{name}' must hold 0/1 (or bool) "
+            f"values. Received values such as "
+            f"{np.unique(value)[:5].tolist()}."
+        )
+    return value.astype("float32")
+
+
 def load_reference_weights(layer, state_dict):
     """Assigns a reference `state_dict` to a built `keras_elm.ELM` layer.
 
@@ -190,6 +230,10 @@ def load_reference_weights(layer, state_dict):
             value = value.T
         elif layout == "per_branch":
             value = _shared_per_branch(name, value, layer.cell)
+        elif name == "input_to_synapse_indices":
+            value = _checked_routing_indices(name, value, layer.cell.input_dim)
+        elif name == "valid_indices_mask":
+            value = _checked_routing_mask(name, value)
         values.append((variable, value.astype(variable.dtype)))
     for variable, value in values:
         variable.assign(value)

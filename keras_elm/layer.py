@@ -3,11 +3,13 @@
 import math as pymath
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_elm import scan
 from keras_elm.cell import ELMCell
 from keras_elm.cell import _check_positive_int
+from keras_elm.cell import distinct_initializer
 from keras_elm.cell import torch_linear_kernel_initializer
 
 @keras.saving.register_keras_serializable(package="keras_elm")
@@ -136,7 +138,10 @@ class ELM(keras.layers.RNN):
     ):
         _check_positive_int("output_units", output_units, allow_none=True)
         _check_positive_int("remat_chunk_size", remat_chunk_size, allow_none=True)
-        if use_fast_path not in ("auto", True, False):
+        # Checked by type: `1 in ("auto", True, False)` holds in Python.
+        if isinstance(use_fast_path, (bool, np.bool_)):
+            use_fast_path = bool(use_fast_path)
+        elif not (isinstance(use_fast_path, str) and use_fast_path == "auto"):
             raise ValueError(
                 "Argument `use_fast_path` must be 'auto', True or False. "
                 f"Received: use_fast_path={use_fast_path!r}"
@@ -187,11 +192,10 @@ class ELM(keras.layers.RNN):
         self.output_units = output_units
         self.use_fast_path = use_fast_path
         self.remat_chunk_size = remat_chunk_size
-        self.output_kernel_initializer = keras.initializers.get(
-            output_kernel_initializer
-            or torch_linear_kernel_initializer(
-                None if seed is None else seed + 100
-            )
+        self.output_kernel_initializer = (
+            None
+            if output_kernel_initializer is None
+            else keras.initializers.get(output_kernel_initializer)
         )
         self.output_bias_initializer = (
             None
@@ -231,23 +235,45 @@ class ELM(keras.layers.RNN):
             ndim=3, axes={-1: int(sequences_shape[-1])}
         )
         if self.output_units is not None:
-            units = self.cell.units
-            self.output_kernel = self.add_weight(
-                shape=(units, self.output_units),
-                initializer=self.output_kernel_initializer,
-                name="output_kernel",
+            self._build_readout()
+        # Decided once: under torch.compile (`jit_compile=True`) the call
+        # must not serialize the activation again (Dynamo cannot trace it).
+        self._fast_path_reason = scan.unsupported_reason(self)
+
+    def _build_readout(self):
+        cell = self.cell
+        units = cell.units
+        # The readout's seeds follow the MLP's (see `weight_seed_offset`).
+        kernel_offset = cell.weight_seed_offset(cell.mlp_layers + 1)
+        bias_offset = cell.weight_seed_offset(cell.mlp_layers + 1, bias=True)
+        seed = cell.seed
+        kernel_initializer = self.output_kernel_initializer
+        if kernel_initializer is None:
+            kernel_initializer = torch_linear_kernel_initializer(
+                None if seed is None else seed + kernel_offset
             )
-            bias_initializer = self.output_bias_initializer
-            if bias_initializer is None:
-                bound = 1.0 / pymath.sqrt(units)
-                bias_initializer = keras.initializers.RandomUniform(
-                    -bound, bound, seed=self.cell.seed
-                )
-            self.output_bias = self.add_weight(
-                shape=(self.output_units,),
-                initializer=bias_initializer,
-                name="output_bias",
+        else:
+            kernel_initializer = distinct_initializer(
+                kernel_initializer, kernel_offset
             )
+        self.output_kernel = self.add_weight(
+            shape=(units, self.output_units),
+            initializer=kernel_initializer,
+            name="output_kernel",
+        )
+        bias_initializer = self.output_bias_initializer
+        if bias_initializer is None:
+            bound = 1.0 / pymath.sqrt(units)
+            bias_initializer = keras.initializers.RandomUniform(
+                -bound, bound, seed=None if seed is None else seed + bias_offset
+            )
+        else:
+            bias_initializer = distinct_initializer(bias_initializer, bias_offset)
+        self.output_bias = self.add_weight(
+            shape=(self.output_units,),
+            initializer=bias_initializer,
+            name="output_bias",
+        )
 
     def _use_float32_state_variables(self):
         # keras.layers.RNN creates the stateful variables with autocast, so
@@ -311,6 +337,8 @@ class ELM(keras.layers.RNN):
                 "Argument `unroll=True` needs a defined number of timesteps. "
                 f"Received input shape {sequences.shape}"
             )
+        if self.stateful:
+            self._check_stateful_batch_size(sequences)
         if initial_state is None:
             if self.stateful:
                 initial_state = self.states
@@ -329,8 +357,16 @@ class ELM(keras.layers.RNN):
         initial_state = [
             ops.cast(ops.convert_to_tensor(s), "float32") for s in initial_state
         ]
+        self._check_initial_state(initial_state, sequences)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
+        if mask is not None:
+            mask = self._standardize_mask(mask, sequences)
+            # Padding is often garbage (NaN, inf). A select, unlike a
+            # product with 0, keeps it out of every output and gradient.
+            sequences = ops.where(
+                ops.expand_dims(mask, -1), sequences, ops.zeros_like(sequences)
+            )
         last_output, outputs, states = self._run_loop(
             sequences, initial_state, mask, training
         )
@@ -344,6 +380,59 @@ class ELM(keras.layers.RNN):
             return output, *states
         return output
 
+    def _check_stateful_batch_size(self, sequences):
+        expected = None if self.states is None else self.states[0].shape[0]
+        received = sequences.shape[0]
+        if expected is not None and received is not None and received != expected:
+            raise ValueError(
+                "If an RNN is stateful, the batch size of the input "
+                "sequences must be the same as the batch size of the "
+                f"initial state. Expected batch size: {expected}. Received "
+                f"batch size: {received} (input shape {sequences.shape}). "
+                "Call `reset_state()` after a rebuild, or keep the batch "
+                "size fixed (`drop_remainder`, `batch_size=` on `Input`)."
+            )
+
+    def _check_initial_state(self, initial_state, sequences):
+        """Shape checks that name `initial_state` instead of a loop op."""
+        batch = sequences.shape[0]
+        names = ("memory", "trace")
+        expected = [(batch, size) for size in self.state_size]
+        received = [tuple(s.shape) for s in initial_state]
+        for name, state, (_, size) in zip(names, received, expected):
+            wrong = len(state) != 2 or (
+                state[1] is not None and size is not None and state[1] != size
+            )
+            if not wrong and batch is not None and state[0] is not None:
+                wrong = state[0] != batch
+            if wrong:
+                raise ValueError(
+                    "Argument `initial_state` of `ELM` must be [memory, "
+                    "trace] with shapes [(batch, units), (batch, "
+                    f"trace_size)] = {expected} for an input of shape "
+                    f"{tuple(sequences.shape)}. Received shapes {received}: "
+                    f"the {name} does not fit."
+                )
+
+    def _standardize_mask(self, mask, sequences):
+        """The mask as bool `(batch, timesteps)`; `(B, T, 1)` is squeezed."""
+        mask = ops.convert_to_tensor(mask)
+        shape = tuple(mask.shape)
+        if len(shape) == 3 and shape[-1] == 1:
+            mask = ops.squeeze(mask, axis=-1)
+            shape = shape[:2]
+        expected = tuple(sequences.shape[:2])
+        fits = len(shape) == 2 and all(
+            a is None or b is None or a == b for a, b in zip(shape, expected)
+        )
+        if not fits:
+            raise ValueError(
+                "Argument `mask` of `ELM` must have shape (batch, timesteps) "
+                f"= {expected} (or (batch, timesteps, 1)) for an input of "
+                f"shape {tuple(sequences.shape)}. Received mask shape {shape}."
+            )
+        return ops.cast(mask, "bool")
+
     def fast_path_options(self):
         """Backend-specific keyword arguments of the fast memory core."""
         backend = keras.backend.backend()
@@ -354,11 +443,21 @@ class ELM(keras.layers.RNN):
             }
         return {}
 
+    @property
+    def fast_path_reason(self):
+        """Why the fast path cannot run this layer, or None if it can.
+
+        Decided once, when the layer is built.
+        """
+        if not hasattr(self, "_fast_path_reason"):
+            return scan.unsupported_reason(self)
+        return self._fast_path_reason
+
     def _run_loop(self, sequences, initial_state, mask, training):
         if self.use_fast_path in ("auto", True):
             # Decided up front: an error raised while the fast path runs is
             # a bug to surface, never a silent fall-back to the slow loop.
-            reason = scan.unsupported_reason(self)
+            reason = self.fast_path_reason
             if reason is None:
                 return scan.fast_inner_loop(
                     self,
@@ -373,12 +472,37 @@ class ELM(keras.layers.RNN):
                     f"this layer: {reason}. Use use_fast_path='auto' to "
                     "fall back to the generic loop."
                 )
-        return self.inner_loop(
+        last_output, outputs, states = self.inner_loop(
             sequences=sequences,
             initial_state=initial_state,
             mask=mask,
             training=training,
         )
+        if mask is not None and not self.zero_output_for_mask:
+            last_output, outputs = self._carry_initial_memory(
+                last_output, outputs, mask, initial_state[0]
+            )
+        return last_output, outputs, states
+
+    def _carry_initial_memory(self, last_output, outputs, mask, memory0):
+        """Outputs `m_0` at the masked steps before a sample's first step.
+
+        The output of an ELM is its memory, which a masked step leaves
+        unchanged, so a leading masked step outputs the initial memory (as
+        the fast path and Keras's JAX loop do); Keras's TensorFlow and torch
+        loops output zeros there.
+        """
+        if self.go_backwards:
+            # The loop's outputs come in processing order.
+            mask = ops.flip(mask, axis=1)
+        started = ops.cumsum(ops.cast(mask, "int32"), axis=1) > 0
+        memory0 = ops.cast(memory0, last_output.dtype)
+        last_output = ops.where(started[:, -1:], last_output, memory0)
+        if self.return_sequences:
+            outputs = ops.where(
+                ops.expand_dims(started, -1), outputs, memory0[:, None, :]
+            )
+        return last_output, outputs
 
     def get_config(self):
         config = self.cell.get_config()
@@ -392,8 +516,10 @@ class ELM(keras.layers.RNN):
             "output_units": self.output_units,
             "use_fast_path": self.use_fast_path,
             "remat_chunk_size": self.remat_chunk_size,
-            "output_kernel_initializer": keras.initializers.serialize(
-                self.output_kernel_initializer
+            "output_kernel_initializer": (
+                None
+                if self.output_kernel_initializer is None
+                else keras.initializers.serialize(self.output_kernel_initializer)
             ),
             "output_bias_initializer": (
                 None

@@ -91,3 +91,76 @@ def assert_close(actual, expected, rtol, name=""):
     scale = max(float(np.max(np.abs(expected))), 1e-6)
     err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
     assert err <= rtol * scale, f"{name}: max error {err:.3g} > {rtol:g} x {scale:.3g}"
+
+
+def outputs_and_gradients(model, inputs, r, wrt):
+    """A model's output and the gradients of `sum(y * r)`.
+
+    Args:
+        model: a `keras.Model` with one output.
+        inputs: list of NumPy arrays, the model's inputs.
+        r: NumPy array shaped like the output.
+        wrt: indices of the (float) inputs to differentiate as well.
+
+    Returns:
+        `(y, weight_grads, input_grads)` as NumPy: `weight_grads` aligned
+        with `model.trainable_variables` (zeros where a weight is unused),
+        `input_grads` aligned with `wrt`.
+    """
+    backend = keras.backend.backend()
+    r = np.asarray(r, "float32")
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        trainable = [v.value for v in model.trainable_variables]
+        frozen = [v.value for v in model.non_trainable_variables]
+        arrays = [jnp.asarray(x) for x in inputs]
+
+        def loss_fn(trainable, chosen):
+            args = list(arrays)
+            for i, x in zip(wrt, chosen):
+                args[i] = x
+            y, _ = model.stateless_call(trainable, frozen, args)
+            return jnp.sum(y * r), y
+
+        (_, y), (g_w, g_in) = jax.jit(
+            jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
+        )(trainable, [arrays[i] for i in wrt])
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        tensors = [tf.constant(x) for x in inputs]
+        with tf.GradientTape() as tape:
+            for i in wrt:
+                tape.watch(tensors[i])
+            y = model(tensors)
+            loss = tf.reduce_sum(y * r)
+        g = tape.gradient(
+            loss, model.trainable_variables + [tensors[i] for i in wrt]
+        )
+        g_w, g_in = g[: len(g) - len(wrt)], g[len(g) - len(wrt):]
+    elif backend == "torch":
+        import torch
+
+        tensors = [keras.ops.convert_to_tensor(x) for x in inputs]
+        for i in wrt:
+            tensors[i].requires_grad_(True)
+        y = model(tensors)
+        loss = torch.sum(y * keras.ops.convert_to_tensor(r))
+        params = [v.value for v in model.trainable_variables]
+        g = torch.autograd.grad(
+            loss, params + [tensors[i] for i in wrt], allow_unused=True
+        )
+        g_w, g_in = g[: len(g) - len(wrt)], g[len(g) - len(wrt):]
+    else:
+        raise NotImplementedError(backend)
+    g_w = [
+        np.zeros(v.shape, "float32") if g is None else to_numpy(g)
+        for v, g in zip(model.trainable_variables, g_w)
+    ]
+    g_in = [
+        np.zeros(np.shape(inputs[i]), "float32") if g is None else to_numpy(g)
+        for i, g in zip(wrt, g_in)
+    ]
+    return to_numpy(y), g_w, g_in

@@ -7,6 +7,7 @@ import keras_elm
 from keras_elm import convert
 from keras_elm import routing as elm_routing
 from tests.helpers import load_golden
+from tests.helpers import to_numpy
 
 
 def _x(features, batch=2, steps=5):
@@ -198,3 +199,160 @@ def test_from_reference_state_dict_not_a_mapping(reference):
 def test_pretrained_unknown_memory_size():
     with pytest.raises(ValueError, match="num_memory"):
         keras_elm.pretrained.neuronio_neuron(num_memory=4)
+
+
+# --- arguments that would make a broken layer ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("synapse_weight_init", 0.0),
+        ("synapse_weight_init", -0.5),
+        ("synapse_weight_init", float("nan")),
+        ("synapse_weight_init", float("inf")),
+        ("lambda_value", float("inf")),
+        ("lambda_value", float("nan")),
+        ("memory_tau_max", float("inf")),
+        ("delta_t", float("inf")),
+        ("trace_tau", float("nan")),
+    ],
+)
+def test_non_finite_or_non_positive_numbers(name, value):
+    with pytest.raises(ValueError, match=f"`{name}` must be a finite number > 0"):
+        keras_elm.ELM(4, **{name: value})
+
+
+@pytest.mark.parametrize(
+    "value, error", [(-5, ValueError), ("1", TypeError), (1.5, TypeError),
+                     (True, TypeError)],
+)
+def test_routing_seed_is_checked_at_construction(value, error):
+    with pytest.raises(error, match="routing_seed"):
+        keras_elm.ELM(4, num_branches=2, routing="random", routing_seed=value)
+
+
+@pytest.mark.parametrize("value", ["3", 2.0, True])
+def test_seed_must_be_an_integer(value):
+    with pytest.raises(TypeError, match="`seed`"):
+        keras_elm.ELM(4, seed=value)
+
+
+@pytest.mark.parametrize("value", [1, 0, None, "yes", "Auto", 1.0])
+def test_use_fast_path_is_checked_by_type(value):
+    with pytest.raises(ValueError, match="use_fast_path"):
+        keras_elm.ELM(4, use_fast_path=value)
+
+
+def test_use_fast_path_accepts_numpy_booleans():
+    layer = keras_elm.ELM(4, use_fast_path=np.True_)
+    assert layer.use_fast_path is True
+    assert keras_elm.ELM.from_config(layer.get_config()).use_fast_path is True
+
+
+@pytest.mark.parametrize("version", [True, False, 1.0, 2.5, None])
+def test_version_is_checked_by_type(version):
+    with pytest.raises(ValueError, match="version"):
+        keras_elm.ELM(4, version=version)
+
+
+def test_numpy_integer_version_is_stored_as_int():
+    layer = keras_elm.ELM(4, version=np.int64(2))
+    assert layer.version == 2 and type(layer.version) is int
+
+
+@pytest.mark.parametrize("num_memory", [15.0, True, "15", None])
+def test_pretrained_memory_size_of_the_wrong_type(num_memory):
+    with pytest.raises(TypeError, match="num_memory"):
+        keras_elm.pretrained.neuronio_neuron(num_memory=num_memory)
+
+
+# --- call arguments ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
+def test_stateful_layer_called_with_another_batch_size(use_fast_path):
+    layer = keras_elm.ELM(4, stateful=True, use_fast_path=use_fast_path)
+    layer(_x(6, batch=2))
+    with pytest.raises(ValueError, match="stateful.*batch size.*Expected batch "
+                                         "size: 2. Received batch size: 3"):
+        layer(_x(6, batch=3))
+
+
+@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
+@pytest.mark.parametrize(
+    "memory_shape, trace_shape, culprit",
+    [((1, 4), (2, 6), "memory"), ((2, 4), (1, 6), "trace"),
+     ((2, 5), (2, 6), "memory"), ((2, 4), (2, 3), "trace"),
+     ((4,), (2, 6), "memory"), ((2, 4), (2, 6, 1), "trace")],
+    ids=["memory_batch1", "trace_batch1", "memory_width", "trace_width",
+         "memory_rank1", "trace_rank3"],
+)
+def test_misshaped_initial_state(use_fast_path, memory_shape, trace_shape,
+                                 culprit):
+    layer = keras_elm.ELM(4, use_fast_path=use_fast_path)
+    state = [np.zeros(memory_shape, "float32"), np.zeros(trace_shape, "float32")]
+    with pytest.raises(ValueError,
+                       match=rf"`initial_state`.*\[\(2, 4\), \(2, 6\)\].*"
+                             rf"the {culprit} does not fit"):
+        layer(_x(6, batch=2), initial_state=state)
+
+
+@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
+def test_mask_of_the_wrong_length(use_fast_path):
+    layer = keras_elm.ELM(4, use_fast_path=use_fast_path)
+    with pytest.raises(ValueError, match=r"`mask`.*\(2, 5\).*Received mask "
+                                         r"shape \(2, 4\)"):
+        layer(_x(6, batch=2, steps=5), mask=np.ones((2, 4), bool))
+
+
+# --- routing indices in a reference state_dict -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def routed_reference():
+    meta, _, state = load_golden("v2_neuronio_routing")
+    return meta["config"], state
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (lambda i: np.where(np.arange(i.size) == 3, 10**4, i), ValueError,
+         "out of range"),
+        (lambda i: np.where(np.arange(i.size) == 3, -1, i), ValueError,
+         "out of range"),
+        (lambda i: i.astype("float64") + (np.arange(i.size) == 3) * 0.5,
+         ValueError, "integer"),
+        (lambda i: i.astype("float64") * np.nan, ValueError, "integer"),
+        (lambda i: i.astype(str), TypeError, "integer"),
+    ],
+    ids=["too_large", "negative", "fractional", "nan", "strings"],
+)
+def test_from_reference_checks_routing_indices(routed_reference, change, error,
+                                               message):
+    config, state = routed_reference
+    indices = state["input_to_synapse_indices"]
+    state = {**state, "input_to_synapse_indices": change(indices)}
+    with pytest.raises(error, match=f"input_to_synapse_indices.*{message}"):
+        convert.from_reference(config, state, version=2)
+
+
+def test_from_reference_accepts_integral_float_indices(routed_reference):
+    config, state = routed_reference
+    indices = state["input_to_synapse_indices"]
+    model = convert.from_reference(
+        config, {**state, "input_to_synapse_indices": indices.astype("float32")},
+        version=2,
+    )
+    np.testing.assert_array_equal(
+        to_numpy(model.layers[-1].cell.routing_indices), indices
+    )
+
+
+def test_from_reference_checks_the_routing_mask(routed_reference):
+    config, state = routed_reference
+    mask = state["valid_indices_mask"].astype("float32") * 0.5
+    with pytest.raises(ValueError, match="valid_indices_mask.*0/1"):
+        convert.from_reference(config, {**state, "valid_indices_mask": mask},
+                               version=2)

@@ -21,8 +21,18 @@ SOMA_VOLTAGE_OFFSET_MV = -67.7
 
 
 def _neuronio_folder(num_memory):
-    if num_memory == "best":
+    if isinstance(num_memory, str) and num_memory == "best":
         return os.path.join(NEURONIO_DIR, "best_elm_neuron")
+    # By type first: 15.0 == 15 and True == 1 in Python.
+    if isinstance(num_memory, bool) or not isinstance(
+        num_memory, (int, np.integer)
+    ):
+        raise TypeError(
+            f"Argument `num_memory` must be an integer, one of "
+            f"{NEURONIO_MEMORY_SIZES}, or 'best'. Received: "
+            f"num_memory={num_memory!r} of type {type(num_memory).__name__}"
+        )
+    num_memory = int(num_memory)
     if num_memory not in NEURONIO_MEMORY_SIZES:
         raise ValueError(
             f"Argument `num_memory` must be one of {NEURONIO_MEMORY_SIZES} or "

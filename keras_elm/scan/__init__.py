@@ -13,8 +13,8 @@ from keras_elm.scan import common
 
 
 def activation_name(cell):
-    name = keras.activations.serialize(cell.mlp_activation)
-    return name if isinstance(name, str) else None
+    """The registered name of the cell's MLP activation, or None."""
+    return cell.mlp_activation_name
 
 
 # The hidden activations every backend's memory core implements.
@@ -54,7 +54,7 @@ def fast_inner_loop(layer, sequences, initial_state, mask, need_states=True):
         `(last_output, outputs, [m_T, trace_T])`; `trace_T` is None when not
         needed.
     """
-    reason = unsupported_reason(layer)
+    reason = layer.fast_path_reason
     if reason:
         raise NotImplementedError(reason)
     cell = layer.cell

@@ -119,9 +119,10 @@ def linear_trace(inputs, decay, initial, mask=None):
     """
     decays = ops.broadcast_to(decay, ops.shape(inputs))
     if mask is not None:
-        keep = ops.expand_dims(ops.cast(mask, "float32"), -1)
-        decays = keep * decays + (1.0 - keep)
-        inputs = inputs * keep
+        # Selects, not products: `0 * nan` would let padding through.
+        keep = ops.expand_dims(ops.cast(mask, "bool"), -1)
+        decays = ops.where(keep, decays, ops.ones_like(decays))
+        inputs = ops.where(keep, inputs, ops.zeros_like(inputs))
     # Each backend's own loop or scan: Keras's TensorFlow associative_scan
     # fails under XLA, and its torch one makes CPU tensors. The reshape
     # restores the static shape that TensorFlow's compiled loop loses.

@@ -23,13 +23,30 @@ ACTIVATIONS = {
 DEFAULT_UNROLL = 4
 
 
+def is_static(size):
+    """Whether a dimension is a number, not a symbol (`jax.export` with
+    `Input((None, F))`, e.g. for `model.export(format="tf_saved_model")`)."""
+    return isinstance(size, int)
+
+
 @jax.jit
 def linear_trace(decays, inputs, initial):
     """`b_t = κ_t ⊙ b_{t-1} + a_t` for batch-major `(B, T, C)` inputs.
 
     An associative scan, jitted so that eager calls do not dispatch its
-    O(log T) levels op by op.
+    O(log T) levels op by op. JAX has no associative scan over an axis of
+    symbolic size, so a symbolic T runs a sequential `lax.scan` instead.
     """
+    if not is_static(inputs.shape[1]):
+        def step(trace, xs):
+            decay_t, input_t = xs
+            trace = decay_t * trace + input_t
+            return trace, trace
+
+        _, traces = jax.lax.scan(
+            step, initial, (jnp.swapaxes(decays, 0, 1), jnp.swapaxes(inputs, 0, 1))
+        )
+        return jnp.swapaxes(traces, 0, 1)
     cumulative, traces = jax.lax.associative_scan(
         combine_linear_steps, (decays, inputs), axis=1
     )
@@ -82,6 +99,10 @@ def memory_scan(
         )
     steps = drive.shape[1]
     unroll = DEFAULT_UNROLL if unroll is None else unroll
+    if not is_static(steps):
+        # A partly unrolled scan compares the symbolic length with the
+        # unroll factor, which `jax.export` cannot decide.
+        unroll = 1
     xs_drive = jnp.swapaxes(drive, 0, 1)
     if mask is None:
         keep = jnp.ones((steps, drive.shape[0], 1), drive.dtype)
@@ -102,7 +123,8 @@ def memory_scan(
             activation, unroll, drive_tm, memory, *weights, keep_tm
         )
 
-    if not remat_chunk or remat_chunk >= steps:
+    # (A symbolic T, under `jax.export`, always runs the chunks.)
+    if not remat_chunk or (is_static(steps) and remat_chunk >= steps):
         return jnp.swapaxes(scan(xs_drive, memory0, keep), 0, 1)
 
     # Chunks of the same scan; each chunk's residuals are recomputed in the
@@ -214,6 +236,9 @@ def _memory_scan_bwd(activation, unroll, residuals, d_memory):
         unroll=unroll,
     )
     def weight_grad(inputs, grads):
+        if not is_static(inputs.shape[0]):
+            # `jax.export` cannot reshape a symbolic (T - 1) * B rows.
+            return jnp.einsum("tbi,tbj->ij", inputs, grads)
         # A 2-D product over the T * B rows: as an einsum over (t, b), XLA
         # on CPU first copies a transpose of one operand (about 2x slower).
         rows = lambda v: jnp.reshape(v, (-1, v.shape[-1]))  # noqa: E731

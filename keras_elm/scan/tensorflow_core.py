@@ -222,7 +222,8 @@ def _forward(act, drive, memory0, recurrent_kernel, kernels, biases,
         th = tf.tanh(SCALED_TANH_SLOPE * (tf.matmul(a, output_kernel) + output_bias))
         new = kappa_m * memory + gain * (SCALED_TANH_GAIN * th)
         if keep is not None:
-            new = keep[t] * new + (1.0 - keep[t]) * memory
+            # A select: a blend with weight 0 would let inf or NaN through.
+            new = tf.where(keep[t] > 0, new, memory)
         memory = new
         new_arrays += [arrays[-2].write(t, th), arrays[-1].write(t, memory)]
         return t + 1, memory, new_arrays

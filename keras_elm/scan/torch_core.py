@@ -229,6 +229,16 @@ def _trace_steps(decays: torch.Tensor, values: torch.Tensor, initial: torch.Tens
         b = values[t].addcmul_(decays[t], b)
 
 
+def _time_major_copy(x):
+    """`x.transpose(0, 1)` in new contiguous storage.
+
+    `.contiguous()` returns the same tensor when the transpose is contiguous
+    already (batch or time of length 1); writing into that would write into
+    `x`.
+    """
+    return x.transpose(0, 1).clone(memory_format=torch.contiguous_format)
+
+
 class _LinearTrace(torch.autograd.Function):
     """`b_t = κ_t ⊙ b_{t-1} + a_t` as one loop each way (CPU).
 
@@ -241,7 +251,8 @@ class _LinearTrace(torch.autograd.Function):
     @staticmethod
     def forward(ctx, decays, inputs, initial):
         decays = decays.transpose(0, 1).contiguous()
-        traces = inputs.transpose(0, 1).contiguous()
+        # The loop writes into `traces`: a copy, never a view of `inputs`.
+        traces = _time_major_copy(inputs)
         _scripted(_trace_steps)(decays, traces, initial)
         ctx.save_for_backward(decays, traces, initial)
         return traces.transpose(0, 1)
@@ -453,9 +464,10 @@ class _MemoryScan(torch.autograd.Function):
                 activation,
                 keep=True,
             )
-            # A contiguous copy, so that the output owns its storage and is
-            # not a view of a tensor saved for the backward pass.
-            out = memory[1:].transpose(0, 1).contiguous()
+            # A copy, so that the output owns its storage and is not a
+            # view of a tensor saved for the backward pass (`.contiguous()`
+            # would return a view for a batch of one).
+            out = _time_major_copy(memory[1:])
         in_place, _ = _ACTIVATIONS[activation]
         ctx.activation = activation
         ctx.num_hidden = num_hidden
