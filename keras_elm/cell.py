@@ -152,6 +152,8 @@ class ELMCell(keras.layers.Layer):
         synapse_weight_init: Initial synaptic weight w_s. Defaults to 0.5.
         kernel_initializer: Initializer of the MLP kernels. Defaults to
             PyTorch's `nn.Linear` initialisation, as in the paper's code.
+            Each kernel draws from its own copy with its own seed (see
+            `distinct_initializer`), so no two kernels start out equal.
         bias_initializer: Initializer of the MLP biases. `None` (default)
             means PyTorch's `nn.Linear` bias initialisation,
             U(±1/sqrt(fan_in)).

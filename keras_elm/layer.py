@@ -49,13 +49,14 @@ class ELM(keras.layers.RNN):
         learn_memory_tau: Whether τ_m is trainable.
         trace_tau: τ_s (version 1) or τ_b (version 2).
         synapse_weight_init: Initial synaptic weight w_s.
-        kernel_initializer: Initializer of the MLP kernels.
-        bias_initializer: Initializer of the MLP biases.
+        kernel_initializer: Initializer of the MLP kernels (a copy with its
+            own seed for each kernel).
+        bias_initializer: Initializer of the MLP biases (likewise).
         kernel_regularizer: Regularizer of the MLP kernels.
         bias_regularizer: Regularizer of the MLP biases.
         seed: Integer seed of the default initializers.
-        output_kernel_initializer: Initializer of `W_y`; defaults to
-            PyTorch's `nn.Linear` initialisation.
+        output_kernel_initializer: Initializer of `W_y`; `None` (default)
+            means PyTorch's `nn.Linear` initialisation, seeded from `seed`.
         output_bias_initializer: Initializer of `b_y`; `None` (default)
             means PyTorch's `nn.Linear` bias initialisation.
         return_sequences: Whether to return the whole output sequence or
@@ -84,8 +85,11 @@ class ELM(keras.layers.RNN):
     Call arguments:
         sequences: A 3D tensor `(batch, timesteps, features)`.
         initial_state: Optional list `[m, trace]` of initial states.
-        mask: Optional boolean tensor `(batch, timesteps)`; `False` steps
-            are skipped.
+        mask: Optional boolean tensor `(batch, timesteps)` (or `(batch,
+            timesteps, 1)`); `False` steps are skipped: they keep the
+            states and output the memory carried so far (`m_0` before a
+            sample's first step), and their input values, NaN included,
+            never reach a result.
         training: Python boolean, training or inference mode.
 
     Returns:

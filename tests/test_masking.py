@@ -152,7 +152,7 @@ MASK_KINDS = ["all", "leading", "trailing", "middle", "none", "random"]
 
 
 @settings(
-    max_examples=16,
+    max_examples=12,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow],

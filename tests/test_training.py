@@ -52,8 +52,8 @@ def _fit_both(generic, fast, x, y, batch_size, jit_compile=False, epochs=1):
 
 @pytest.mark.parametrize(
     "samples, steps, batch_size",
-    [(1, 20, 1), (4, 1, 2), (1, 1, 1), (10, 6, 3)],
-    ids=["batch1", "one_step", "batch1_one_step", "last_batch_of_one"],
+    [(1, 1, 1), (4, 1, 2), (10, 6, 3)],
+    ids=["batch1_one_step", "one_step", "last_batch_of_one"],
 )
 def test_fit_at_every_batch_and_sequence_length(samples, steps, batch_size):
     generic, fast = _pair(steps, masking=True)
@@ -69,24 +69,29 @@ def test_fit_at_every_batch_and_sequence_length(samples, steps, batch_size):
         assert_close(a, b, 1e-4, variable.path)
 
 
-@pytest.mark.parametrize("masking", [False, True])
-def test_jit_compile_trains_like_the_eager_generic_loop(masking):
+def test_jit_compile_trains_like_the_eager_generic_loop():
     """`compile(jit_compile=True)` on every backend: XLA on JAX and
-    TensorFlow, `torch.compile` on torch; the last batch holds one sample."""
+    TensorFlow, `torch.compile` on torch, with masked steps and a readout.
+
+    One batch shape: each new shape recompiles, about a minute on torch.
+    (Batches of one sample are `test_fit_at_every_batch_and_sequence_length`.)
+    """
     steps = 6
-    generic, fast = _pair(steps, masking=masking, output_units=2)
-    x, y = _data(5, steps, masking=masking, seed=1)
-    losses = _fit_both(generic, fast, x, y, batch_size=2, jit_compile=True,
-                       epochs=2)
+    generic, fast = _pair(steps, masking=True, output_units=2)
+    x, y = _data(4, steps, masking=True, seed=1)
+    losses = _fit_both(generic, fast, x, y, batch_size=4, jit_compile=True,
+                       epochs=3)
     assert np.all(np.isfinite(losses))
     assert_close(losses[1], losses[0], 1e-4, "loss")
     for variable, a, b in zip(generic.weights, fast.get_weights(),
                               generic.get_weights()):
         assert_close(a, b, 1e-4, variable.path)
-    assert_close(
-        to_numpy(fast.predict(x, verbose=0)),
-        to_numpy(generic.predict(x, verbose=0)), 1e-4, "predict",
-    )
+    if BACKEND != "torch":  # A second torch.compile: 20 s more on CPU.
+        assert_close(
+            to_numpy(fast.predict(x, batch_size=4, verbose=0)),
+            to_numpy(generic.predict(x, batch_size=4, verbose=0)), 1e-4,
+            "predict",
+        )
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="JAX's export of symbolic shapes")

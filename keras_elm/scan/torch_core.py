@@ -294,6 +294,11 @@ def _doubling_trace(decays, inputs, initial):
     return b + a * initial[:, None]
 
 
+# Both cores are opaque to torch.compile (`jit_compile=True`): Dynamo breaks
+# the graph at the call and runs them as they are. Their loops are already
+# TorchScript or Triton; traced, they broke the graph at every warnings
+# filter and thread-count switch inside, and compiled for longer.
+@torch.compiler.disable
 def linear_trace(decays, inputs, initial):
     """`b_t = κ_t ⊙ b_{t-1} + a_t` for batch-major `(B, T, C)` inputs.
 
@@ -625,6 +630,7 @@ def _scan_backward(ctx, saved, grad_out):
     )
 
 
+@torch.compiler.disable
 def memory_scan(
     drive,
     memory0,
