@@ -2,6 +2,7 @@
 
 from keras_elm import convert
 from keras_elm import math
+from keras_elm import models
 from keras_elm import routing
 from keras_elm import pretrained
 from keras_elm.cell import ELMCell
@@ -9,4 +10,6 @@ from keras_elm.layer import ELM
 
 __version__ = "0.1.0"
 
-__all__ = ["ELM", "ELMCell", "convert", "math", "pretrained", "routing"]
+__all__ = [
+    "ELM", "ELMCell", "convert", "math", "models", "pretrained", "routing",
+]

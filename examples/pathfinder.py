@@ -1,0 +1,38 @@
+"""Pathfinder (LRA) with an ELM neuron: do two discs lie on one curve?
+
+    KERAS_BACKEND=jax python examples/pathfinder.py            # paper recipe
+    python examples/pathfinder.py --smoke                      # < 1 min, CPU
+    python examples/pathfinder.py --difficulty easy --epochs 20
+    python examples/pathfinder.py --data-dir ~/data/lra_release
+
+With no `--data-dir` the images are generated (`keras_elm.data.pathfinder`,
+cached under `--output-dir`); with it, the LRA release is read
+(`<data-dir>/pathfinder32/curv_contour_length_14/...`). Rerun the same
+command after an interruption and training resumes where it stopped.
+"""
+
+import keras_elm
+from keras_elm import tasks
+
+task = tasks.get("pathfinder")
+parser = tasks.parser(task, num_samples=200_000)
+parser.add_argument("--image-size", type=int, default=32, choices=(32, 64))
+parser.add_argument("--difficulty", default="hard",
+                    choices=("easy", "intermediate", "hard"))
+args = tasks.parse_args(parser, task)
+
+splits = task.load_data(args)  # uint8 images (N, S, S) and 0/1 labels
+model = keras_elm.models.pathfinder(
+    args.image_size, **tasks.model_overrides(task, args)
+)
+steps = tasks.steps_per_epoch(splits, args)
+tasks.compile_model(model, task, args, steps)
+tasks.print_plan(task, args, splits, model)
+model.fit(
+    *splits["train"],
+    validation_data=splits["val"],
+    epochs=args.epochs,
+    batch_size=args.batch_size,
+    callbacks=tasks.callbacks(args, steps),
+)
+tasks.report(task, model, splits, args)

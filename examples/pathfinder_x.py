@@ -1,0 +1,41 @@
+"""Path-X (LRA): Pathfinder at 128 x 128, 16,384 steps, with an ELM neuron.
+
+    KERAS_BACKEND=jax python examples/pathfinder_x.py          # paper recipe
+    python examples/pathfinder_x.py --smoke                    # < 1 min, CPU
+    KERAS_BACKEND=jax python examples/pathfinder_x.py --remat-chunk-size 128
+
+With no `--data-dir` the 200,000 images are generated first (on every
+core, cached under `--output-dir`); with it, the LRA release is read
+(`<data-dir>/pathfinder128/curv_contour_length_14/...`). On JAX,
+`--remat-chunk-size` recomputes the forward pass in chunks during the
+backward pass, so that a step's memory grows like T / chunk + chunk instead
+of T (for a GPU at the paper's batch of 768).
+"""
+
+import keras_elm
+from keras_elm import tasks
+
+task = tasks.get("pathfinder_x")
+parser = tasks.parser(task, num_samples=200_000)
+parser.add_argument("--difficulty", default="hard",
+                    choices=("easy", "intermediate", "hard"))
+parser.add_argument("--remat-chunk-size", type=int, default=None,
+                    help="JAX only: rematerialise in chunks of this many steps")
+args = tasks.parse_args(parser, task)
+
+splits = task.load_data(args)  # uint8 images (N, 128, 128) and 0/1 labels
+overrides = tasks.model_overrides(task, args)
+if args.remat_chunk_size:
+    overrides["remat_chunk_size"] = args.remat_chunk_size
+model = keras_elm.models.pathfinder_x(**overrides)
+steps = tasks.steps_per_epoch(splits, args)
+tasks.compile_model(model, task, args, steps)
+tasks.print_plan(task, args, splits, model)
+model.fit(
+    *splits["train"],
+    validation_data=splits["val"],
+    epochs=args.epochs,
+    batch_size=args.batch_size,
+    callbacks=tasks.callbacks(args, steps),
+)
+tasks.report(task, model, splits, args)

@@ -1,0 +1,354 @@
+"""The paper's tasks in one registry, and the plumbing the examples share.
+
+A `Task` names a model builder, the data, and the paper's training recipe
+(optimizer, batch size, epochs, loss). `examples/<task>.py` and the tuning
+`HyperModel` read the same entries; a new task is one entry here plus its
+data module. The example plumbing lives here too (flags, seeding,
+callbacks, the run plan and its timing), so that every example shows data,
+model and `fit` plainly.
+"""
+
+import argparse
+import dataclasses
+import os
+import time
+from typing import Callable
+from typing import Optional
+
+import keras
+import numpy as np
+
+from keras_elm import models
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """One task of the paper.
+
+    Attributes:
+        name: registry key, e.g. `"pathfinder"`.
+        description: one line for `--help` and the run plan.
+        build_model: `(**overrides) -> keras.Model`, uncompiled, with the
+            paper's defaults.
+        load_data: `(args) -> {"train": (x, y), "val": ..., "test": ...}`,
+            from the example's parsed flags.
+        num_classes: classes of the labels (chance is `1 / num_classes`).
+        batch_size: the paper's batch size.
+        epochs: the paper's number of epochs.
+        learning_rate: the paper's peak learning rate (Adam, cosine decay
+            over the whole run).
+        paper_accuracy: the paper's test accuracy (%), or None.
+        smoke_model: model overrides for `--smoke` (a tiny ELM).
+    """
+
+    name: str
+    description: str
+    build_model: Callable[..., keras.Model]
+    load_data: Callable[[argparse.Namespace], dict]
+    num_classes: int
+    batch_size: int
+    epochs: int
+    learning_rate: float = 2e-4
+    paper_accuracy: Optional[float] = None
+    smoke_model: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def chance(self):
+        return 1.0 / self.num_classes
+
+
+class MissingDataError(SystemExit):
+    """Exits an example non-zero, saying which files to put where."""
+
+    def __init__(self, message):
+        super().__init__(f"error: {message}")
+
+
+# --- data of the image tasks -------------------------------------------------
+
+
+def _split_arrays(images, labels, seed):
+    """A seeded 80/10/10 split of generated data, like the release's."""
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_train = int(0.8 * len(images))
+    n_val = int(0.1 * len(images))
+    parts = np.split(order, [n_train, n_train + n_val])
+    return {split: (images[rows], labels[rows])
+            for split, rows in zip(("train", "val", "test"), parts)}
+
+
+def _pathfinder_data(args, image_size):
+    from keras_elm.data import pathfinder as data
+
+    difficulty = getattr(args, "difficulty", "hard")
+    if args.data_dir:
+        return {split: data.load(args.data_dir, image_size=image_size,
+                                 difficulty=difficulty, split=split,
+                                 seed=args.seed)
+                for split in ("train", "val", "test")}
+    if args.smoke:
+        # Through the real file format and loader.
+        folder = os.path.join(args.output_dir, "smoke_data")
+        data.write_release(folder, args.num_samples, image_size=image_size,
+                           difficulty=difficulty, seed=args.seed)
+        return {split: data.load(folder, image_size=image_size,
+                                 difficulty=difficulty, split=split,
+                                 seed=args.seed)
+                for split in ("train", "val", "test")}
+    images, labels = data.generate(
+        args.num_samples, image_size=image_size, difficulty=difficulty,
+        seed=args.seed, cache_dir=os.path.join(args.output_dir, "data_cache"),
+    )
+    return _split_arrays(images, labels, args.seed)
+
+
+def _image_data(args):
+    from keras_elm.data import cifar10
+
+    data_dir = args.data_dir
+    if args.smoke and not data_dir:
+        # Tiny random pickles in the real format, read by the real loader.
+        rng = np.random.default_rng(args.seed)
+        data_dir = cifar10.write_batches(
+            os.path.join(args.output_dir, "smoke_data"),
+            rng.integers(0, 256, (args.num_samples, 32, 32, 3), dtype="uint8"),
+            rng.integers(0, 10, args.num_samples),
+        )
+    if not data_dir:
+        raise MissingDataError(
+            "the Image task needs CIFAR-10, which cannot be generated. "
+            "Download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+            " and unpack it, then pass --data-dir ~/data/cifar-10-batches-py "
+            "(the folder holding data_batch_1 ... data_batch_5 and "
+            "test_batch), or the data_dir of a prepared tensorflow-datasets "
+            "'cifar10'. `--smoke` runs on a tiny random stand-in."
+        )
+    return {split: cifar10.load(data_dir, split=split, seed=args.seed)
+            for split in ("train", "val", "test")}
+
+
+SMOKE_ELM = dict(units=8, mlp_units=16)
+
+TASKS = {
+    "pathfinder": Task(
+        name="pathfinder",
+        description="Pathfinder (LRA): do two discs lie on one dashed curve?",
+        build_model=models.pathfinder,
+        load_data=lambda args: _pathfinder_data(args, args.image_size),
+        num_classes=2,
+        batch_size=384,
+        epochs=300,
+        paper_accuracy=71.15,
+        smoke_model=SMOKE_ELM,
+    ),
+    "pathfinder_x": Task(
+        name="pathfinder_x",
+        description="Path-X (LRA): Pathfinder at 128 x 128, 16,384 steps",
+        build_model=models.pathfinder_x,
+        load_data=lambda args: _pathfinder_data(args, 128),
+        num_classes=2,
+        batch_size=768,
+        epochs=300,
+        paper_accuracy=77.29,
+        smoke_model=SMOKE_ELM,
+    ),
+    "image": Task(
+        name="image",
+        description="Image (LRA): grey CIFAR-10, one pixel per step",
+        build_model=models.image,
+        load_data=_image_data,
+        num_classes=10,
+        batch_size=384,
+        epochs=300,
+        paper_accuracy=49.62,
+        smoke_model=SMOKE_ELM,
+    ),
+}
+
+# What `--smoke` changes: a few samples, one epoch, tiny batches.
+SMOKE = dict(num_samples=40, epochs=1, batch_size=4)
+
+
+def get(name):
+    """The registered `Task` called `name`."""
+    if name not in TASKS:
+        raise ValueError(
+            f"Unknown task {name!r}. Registered tasks: {sorted(TASKS)}."
+        )
+    return TASKS[name]
+
+
+# --- the examples' flags -------------------------------------------------------
+
+
+def parser(task, num_samples=None):
+    """The flags every example takes, with the task's paper defaults.
+
+    Args:
+        task: a `Task`.
+        num_samples: default number of generated samples, for synthetic
+            tasks (None: the task reads files only).
+
+    Returns:
+        An `argparse.ArgumentParser`; add task flags, then call
+        `parse_args(parser, argv)`.
+    """
+    p = argparse.ArgumentParser(
+        description=f"{task.description}. With no arguments: the paper's "
+        f"recipe (Adam {task.learning_rate:g} with cosine decay, batch "
+        f"{task.batch_size}, {task.epochs} epochs).",
+    )
+    p.add_argument("--smoke", action="store_true",
+                   help="the whole pipeline on a tiny model and data, in "
+                        "under a minute on a CPU")
+    p.add_argument("--data-dir", default=None, help="real files to read")
+    p.add_argument("--output-dir", default=os.path.join("runs", task.name),
+                   help="checkpoints, backups for resuming, the final model")
+    p.add_argument("--epochs", type=int, default=None,
+                   help=f"default: the paper's {task.epochs}")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help=f"default: the paper's {task.batch_size}")
+    p.add_argument("--learning-rate", type=float, default=task.learning_rate)
+    p.add_argument("--seed", type=int, default=0)
+    if num_samples is not None:
+        p.add_argument("--num-samples", type=int, default=num_samples,
+                       help="images to generate when there is no --data-dir")
+    return p
+
+
+def parse_args(p, task, argv=None):
+    """Parses the flags and fills in the paper's (or `--smoke`'s) values."""
+    args = p.parse_args(argv)
+    if not hasattr(args, "num_samples"):
+        args.num_samples = None
+    smoke = SMOKE if args.smoke else {}
+    if args.smoke:
+        args.num_samples = smoke["num_samples"]
+    if args.epochs is None:
+        args.epochs = smoke.get("epochs", task.epochs)
+    if args.batch_size is None:
+        args.batch_size = smoke.get("batch_size", task.batch_size)
+    for name in ("epochs", "batch_size", "num_samples"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    keras.utils.set_random_seed(args.seed)
+    return args
+
+
+def model_overrides(task, args):
+    """The builder's keyword arguments that the flags change."""
+    return dict(task.smoke_model) if args.smoke else {}
+
+
+# --- training -----------------------------------------------------------------
+
+
+def compile_model(model, task, args, steps_per_epoch):
+    """Adam with cosine decay over the whole run, cross-entropy on logits."""
+    schedule = keras.optimizers.schedules.CosineDecay(
+        args.learning_rate, decay_steps=max(1, args.epochs * steps_per_epoch)
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+class StepTimer(keras.callbacks.Callback):
+    """Prints the measured time of the first steps and the epoch it implies.
+
+    The first step compiles, so it is timed apart; the estimate uses the
+    steps after it.
+
+    Args:
+        steps_per_epoch: training steps in one epoch.
+        timed_steps: steps timed after the first.
+    """
+
+    def __init__(self, steps_per_epoch, timed_steps=3):
+        super().__init__()
+        self.steps_per_epoch = steps_per_epoch
+        self.timed_steps = timed_steps
+        self.times = []
+        self.reported = False
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if not self.reported:
+            self.times.append(time.perf_counter())
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.reported:
+            return
+        self.times.append(time.perf_counter())
+        steps = len(self.times) // 2
+        if steps < min(self.steps_per_epoch, 1 + self.timed_steps):
+            return
+        first = self.times[1] - self.times[0]
+        later = [self.times[2 * i + 1] - self.times[2 * i]
+                 for i in range(1, steps)]
+        per_step = float(np.mean(later)) if later else first
+        epoch = first + per_step * (self.steps_per_epoch - 1)
+        print(f"\n[timing] first step {first:.2f} s (compiles), then "
+              f"{per_step:.3f} s a step: about {epoch / 60:.1f} min an epoch",
+              flush=True)
+        self.reported = True
+
+
+def callbacks(args, steps_per_epoch):
+    """Backups for resuming, the best checkpoint, and the step timer.
+
+    `BackupAndRestore` keeps `<output-dir>/backup`: rerun the same command
+    after an interruption and training resumes after the last finished
+    epoch.
+    """
+    os.makedirs(args.output_dir, exist_ok=True)
+    return [
+        keras.callbacks.BackupAndRestore(
+            os.path.join(args.output_dir, "backup")
+        ),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(args.output_dir, "best.keras"),
+            monitor="val_accuracy", save_best_only=True,
+        ),
+        StepTimer(steps_per_epoch),
+    ]
+
+
+def print_plan(task, args, splits, model):
+    """What the run will do, before it does it."""
+    sizes = {split: len(labels) for split, (_, labels) in splits.items()}
+    steps = steps_per_epoch(splits, args)
+    x = splits["train"][0]
+    print(
+        f"{task.description}\n"
+        f"  backend {keras.backend.backend()}, seed {args.seed}"
+        f"{', SMOKE RUN (tiny model and data)' if args.smoke else ''}\n"
+        f"  data: {sizes['train']} train / {sizes['val']} val / "
+        f"{sizes['test']} test, inputs {x.shape[1:]} {x.dtype}\n"
+        f"  model: {model.count_params():,} parameters\n"
+        f"  training: {args.epochs} epochs x {steps} steps of batch "
+        f"{args.batch_size}, Adam {args.learning_rate:g} with cosine decay\n"
+        f"  output: {os.path.abspath(args.output_dir)}",
+        flush=True,
+    )
+
+
+def steps_per_epoch(splits, args):
+    return max(1, -(-len(splits["train"][1]) // args.batch_size))
+
+
+def report(task, model, splits, args):
+    """Evaluates on the test split, prints it beside chance, saves the model."""
+    _, accuracy = model.evaluate(*splits["test"], batch_size=args.batch_size,
+                                 verbose=0)
+    path = os.path.join(args.output_dir, "model.keras")
+    model.save(path)
+    paper = (f", paper {task.paper_accuracy:.2f} %"
+             if task.paper_accuracy is not None else "")
+    print(f"test accuracy {100 * accuracy:.2f} % (chance "
+          f"{100 * task.chance:.2f} %{paper}); model saved to {path}",
+          flush=True)
+    return accuracy
