@@ -1,6 +1,7 @@
 """keras_elm: the Expressive Leaky Memory neuron for Keras 3."""
 
 from keras_elm import convert
+from keras_elm import data
 from keras_elm import math
 from keras_elm import models
 from keras_elm import routing
@@ -11,5 +12,5 @@ from keras_elm.layer import ELM
 __version__ = "0.1.0"
 
 __all__ = [
-    "ELM", "ELMCell", "convert", "math", "models", "pretrained", "routing",
+    "ELM", "ELMCell", "convert", "data", "math", "models", "pretrained", "routing",
 ]

@@ -1,0 +1,3 @@
+"""Datasets of the paper's tasks: generators and loaders of the real files."""
+
+from keras_elm.data import cifar10

@@ -1,0 +1,106 @@
+"""The task registry and the examples' plumbing: flags, resuming, reports."""
+
+import argparse
+
+import keras
+import numpy as np
+import pytest
+
+from keras_elm import tasks
+
+
+def test_registry_has_the_image_tasks():
+    for name in ("pathfinder", "pathfinder_x", "image"):
+        task = tasks.get(name)
+        assert task.name == name and task.learning_rate == 2e-4
+    assert tasks.get("pathfinder_x").batch_size == 768
+    assert tasks.get("image").chance == 0.1
+    with pytest.raises(ValueError, match="Unknown task 'pathfindr'"):
+        tasks.get("pathfindr")
+
+
+def test_no_flags_mean_the_paper_recipe():
+    task = tasks.get("pathfinder")
+    args = tasks.parse_args(tasks.parser(task, num_samples=200_000), task, [])
+    assert (args.epochs, args.batch_size, args.num_samples) == (300, 384, 200_000)
+    assert tasks.model_overrides(task, args) == {}
+
+
+def test_smoke_flags():
+    task = tasks.get("image")
+    args = tasks.parse_args(tasks.parser(task), task, ["--smoke", "--epochs", "2"])
+    assert args.epochs == 2 and args.batch_size == tasks.SMOKE["batch_size"]
+    assert tasks.model_overrides(task, args) == tasks.SMOKE_ELM
+
+
+def test_bad_flag_values_exit_with_a_message(capsys):
+    task = tasks.get("image")
+    with pytest.raises(SystemExit):
+        tasks.parse_args(tasks.parser(task), task, ["--batch-size", "0"])
+    assert "--batch-size must be >= 1" in capsys.readouterr().err
+
+
+def test_image_without_data_says_which_files(tmp_path):
+    task = tasks.get("image")
+    args = tasks.parse_args(tasks.parser(task), task,
+                            ["--output-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="--data-dir.*data_batch_1") as error:
+        task.load_data(args)
+    assert error.value.code != 0
+
+
+def _tiny_model():
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, keras.layers.Dense(2)(inputs))
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+
+class _Epochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen.append(epoch)
+
+
+def test_an_interrupted_run_resumes_after_its_last_epoch(tmp_path):
+    args = argparse.Namespace(output_dir=str(tmp_path), learning_rate=0.01,
+                              epochs=4)
+    task = tasks.get("pathfinder")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)), rng.integers(0, 2, 8)
+
+    def run(extra):
+        model = tasks.compile_model(_tiny_model(), task, args, 2)
+        epochs = _Epochs()
+        try:
+            model.fit(x, y, validation_data=(x, y), epochs=4, batch_size=4,
+                      verbose=0,
+                      callbacks=tasks.callbacks(args, 2) + [epochs] + extra)
+        except KeyboardInterrupt:
+            pass
+        return model, epochs.seen
+
+    _, first = run([_Interrupt()])
+    assert first == [0, 1]
+    model, second = run([])
+    assert second == [2, 3]
+    assert int(model.optimizer.iterations.numpy()
+               if hasattr(model.optimizer.iterations, "numpy")
+               else model.optimizer.iterations) == 8
+    assert (tmp_path / "best.keras").exists()
+
+
+def test_step_timer_reports_an_epoch_estimate(capsys):
+    timer = tasks.StepTimer(steps_per_epoch=10, timed_steps=2)
+    for batch in range(4):
+        timer.on_train_batch_begin(batch)
+        timer.on_train_batch_end(batch)
+    out = capsys.readouterr().out
+    assert out.count("[timing]") == 1 and "min an epoch" in out
