@@ -119,6 +119,20 @@ for spec in $RUNS; do
     fi
 done
 
+echo "== Path-X training for a fixed time"
+# The example as a user runs it, on generated data (every core), at the
+# paper's batch unless PATHX_BATCH says otherwise; the [timing] line gives
+# the measured step time and the epoch it implies. Capped at PATHX_SECONDS.
+{
+    KERAS_BACKEND=jax timeout -k 10 "${PATHX_SECONDS:-240}" python3 \
+        examples/pathfinder_x.py --num-samples "${PATHX_SAMPLES:-8000}" \
+        --epochs 1 --batch-size "${PATHX_BATCH:-768}" \
+        --remat-chunk-size "${PATHX_REMAT:-128}" --output-dir /tmp/pathx_run
+    echo "pathx_train rc=$?"
+} 2>&1 | grep -v -i "warning\|absl" | tail -40 > "$OUT/pathx_train.log"
+grep -E "timing|rc=|accuracy|data:" "$OUT/pathx_train.log"
+grep -q "pathx_train rc=0" "$OUT/pathx_train.log" || failed+=("pathx_train")
+
 echo "== summary"
 if [ "${#failed[@]}" -eq 0 ]; then
     echo "all steps succeeded"

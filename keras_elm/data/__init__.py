@@ -1,3 +1,4 @@
 """Datasets of the paper's tasks: generators and loaders of the real files."""
 
 from keras_elm.data import cifar10
+from keras_elm.data import pathfinder

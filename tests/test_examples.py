@@ -1,0 +1,48 @@
+"""Each example runs end to end with `--smoke`, in a subprocess.
+
+The backends rotate across the examples: each example runs in one
+backend's test process, so the suite pays for each once.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BACKEND = keras.backend.backend()
+EXAMPLES = {"pathfinder.py": "torch", "pathfinder_x.py": "jax",
+            "image.py": "tensorflow"}
+
+
+@pytest.mark.parametrize("script", list(EXAMPLES))
+def test_example_smoke_run(script, tmp_path):
+    if EXAMPLES[script] != BACKEND:
+        pytest.skip(f"{script} runs in the {EXAMPLES[script]} test process")
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", script), "--smoke",
+         "--output-dir", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "SMOKE RUN" in result.stdout
+    assert "[timing] first step" in result.stdout
+    assert "test accuracy" in result.stdout and "chance" in result.stdout
+    assert (tmp_path / "model.keras").exists()
+    assert (tmp_path / "best.keras").exists()
+
+
+def test_image_example_without_data_exits_non_zero(tmp_path):
+    if BACKEND != "tensorflow":
+        pytest.skip("runs in the tensorflow test process")
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "image.py"),
+         "--output-dir", str(tmp_path)],
+        cwd=tmp_path, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "data_batch_1" in result.stderr and "--data-dir" in result.stderr
