@@ -12,7 +12,6 @@ from tests.helpers import to_numpy
 BUILDERS = {
     # name: (builder, kwargs, image size, classes, trainable parameters)
     "pathfinder": (models.pathfinder, {}, 32, 2, 95_568),
-    "pathfinder64": (models.pathfinder, {"image_size": 64}, 64, 2, 95_568),
     "pathfinder_x": (models.pathfinder_x, {}, 128, 2, 93_160),
     "image": (models.image, {}, 32, 10, 96_776),
 }
