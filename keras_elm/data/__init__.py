@@ -2,3 +2,5 @@
 
 from keras_elm.data import cifar10
 from keras_elm.data import pathfinder
+
+__all__ = ["cifar10", "pathfinder"]
