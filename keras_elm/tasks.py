@@ -39,6 +39,7 @@ class Task:
             over the whole run).
         paper_accuracy: the paper's test accuracy (%), or None.
         smoke_model: model overrides for `--smoke` (a tiny ELM).
+        smoke_samples: samples of a `--smoke` run.
     """
 
     name: str
@@ -51,6 +52,7 @@ class Task:
     learning_rate: float = 2e-4
     paper_accuracy: Optional[float] = None
     smoke_model: dict = dataclasses.field(default_factory=dict)
+    smoke_samples: int = 40
 
     @property
     def chance(self):
@@ -67,30 +69,17 @@ class MissingDataError(SystemExit):
 # --- data of the image tasks -------------------------------------------------
 
 
-def _split_arrays(images, labels, seed):
-    """A seeded 80/10/10 split of generated data, like the release's."""
-    order = np.random.default_rng(seed).permutation(len(images))
-    n_train = int(0.8 * len(images))
-    n_val = int(0.1 * len(images))
-    parts = np.split(order, [n_train, n_train + n_val])
-    return {split: (images[rows], labels[rows])
-            for split, rows in zip(("train", "val", "test"), parts)}
-
-
 def _pathfinder_data(args, image_size):
     from keras_elm.data import pathfinder as data
 
     difficulty = getattr(args, "difficulty", "hard")
-    if args.data_dir:
-        return {split: data.load(args.data_dir, image_size=image_size,
-                                 difficulty=difficulty, split=split,
-                                 seed=args.seed)
-                for split in ("train", "val", "test")}
-    if args.smoke:
+    folder = args.data_dir
+    if args.smoke and not folder:
         # Through the real file format and loader.
         folder = os.path.join(args.output_dir, "smoke_data")
         data.write_release(folder, args.num_samples, image_size=image_size,
                            difficulty=difficulty, seed=args.seed)
+    if folder:
         return {split: data.load(folder, image_size=image_size,
                                  difficulty=difficulty, split=split,
                                  seed=args.seed)
@@ -99,7 +88,9 @@ def _pathfinder_data(args, image_size):
         args.num_samples, image_size=image_size, difficulty=difficulty,
         seed=args.seed, cache_dir=os.path.join(args.output_dir, "data_cache"),
     )
-    return _split_arrays(images, labels, args.seed)
+    # The same seeded 80/10/10 split as the release's.
+    return {split: (images[rows], labels[rows])
+            for split, rows in data.split_indices(len(images), args.seed).items()}
 
 
 def _image_data(args):
@@ -151,6 +142,8 @@ TASKS = {
         epochs=300,
         paper_accuracy=77.29,
         smoke_model=SMOKE_ELM,
+        # 16,384 steps a sample: half as many for a quick run.
+        smoke_samples=20,
     ),
     "image": Task(
         name="image",
@@ -165,8 +158,8 @@ TASKS = {
     ),
 }
 
-# What `--smoke` changes: a few samples, one epoch, tiny batches.
-SMOKE = dict(num_samples=40, epochs=1, batch_size=4)
+# What `--smoke` changes besides `Task.smoke_samples`: one epoch, tiny batches.
+SMOKE = dict(epochs=1, batch_size=4)
 
 
 def get(name):
@@ -223,8 +216,7 @@ def parse_args(p, task, argv=None):
         args.num_samples = None
     smoke = SMOKE if args.smoke else {}
     if args.smoke:
-        # Path-X's 16,384 steps a sample: half as many for a quick run.
-        args.num_samples = smoke["num_samples"] // (2 if task.name == "pathfinder_x" else 1)
+        args.num_samples = task.smoke_samples
     if args.epochs is None:
         args.epochs = smoke.get("epochs", task.epochs)
     if args.batch_size is None:

@@ -91,9 +91,7 @@ def test_an_interrupted_run_resumes_after_its_last_epoch(tmp_path):
     assert first == [0, 1]
     model, second = run([])
     assert second == [2, 3]
-    assert int(model.optimizer.iterations.numpy()
-               if hasattr(model.optimizer.iterations, "numpy")
-               else model.optimizer.iterations) == 8
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 8
     assert (tmp_path / "best.keras").exists()
 
 

@@ -756,6 +756,22 @@ def _read_image(path, image_size):
     return pixels
 
 
+def split_indices(num_samples, seed):
+    """The release's seeded 80/10/10 split: `{split: row indices}`.
+
+    Args:
+        num_samples: number of samples to split.
+        seed: seed of the shuffle.
+
+    Returns:
+        A dict from `"train"`, `"val"`, `"test"` to int arrays of rows.
+    """
+    order = np.random.default_rng(seed).permutation(num_samples)
+    n_train = int(0.8 * num_samples)
+    n_val = int(0.1 * num_samples)
+    return dict(zip(SPLITS, np.split(order, [n_train, n_train + n_val])))
+
+
 def load(data_dir, *, image_size=32, difficulty="hard", split="train",
          seed=0):
     """Loads Pathfinder images from the LRA release (or `write_release()`).
@@ -810,10 +826,7 @@ def load(data_dir, *, image_size=32, difficulty="hard", split="train",
     entries = []
     for name in files:
         entries.extend(_read_metadata(os.path.join(metadata_dir, name), root))
-    order = np.random.default_rng(seed).permutation(len(entries))
-    n_train = int(0.8 * len(entries))
-    n_val = int(0.1 * len(entries))
-    rows = np.split(order, [n_train, n_train + n_val])[SPLITS.index(split)]
+    rows = split_indices(len(entries), seed)[split]
     images = np.empty((len(rows), image_size, image_size), np.uint8)
     labels = np.empty(len(rows), np.int32)
     for i, row in enumerate(rows):
