@@ -203,6 +203,9 @@ def parser(task, num_samples=None):
                    help=f"default: the paper's {task.batch_size}")
     p.add_argument("--learning-rate", type=float, default=task.learning_rate)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-minutes", type=float, default=None,
+                   help="stop training after this much wall time (checked "
+                        "after every step), then evaluate as usual")
     if num_samples is not None:
         p.add_argument("--num-samples", type=int, default=num_samples,
                        help="images to generate when there is no --data-dir")
@@ -221,6 +224,8 @@ def parse_args(p, task, argv=None):
         args.epochs = smoke.get("epochs", task.epochs)
     if args.batch_size is None:
         args.batch_size = smoke.get("batch_size", task.batch_size)
+    if args.max_minutes is not None and not args.max_minutes > 0:
+        p.error(f"--max-minutes must be > 0, got {args.max_minutes}")
     for name in ("epochs", "batch_size", "num_samples"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -290,12 +295,49 @@ class StepTimer(keras.callbacks.Callback):
         self.reported = True
 
 
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training once `minutes` of wall time have passed since it began.
+
+    Checked after every training step; the epoch in progress ends there, so
+    checkpoints and backups see it as finished.
+
+    Args:
+        minutes: the training budget, in minutes (> 0).
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=100, callbacks=[TimeLimit(45)])
+    ```
+    """
+
+    def __init__(self, minutes):
+        super().__init__()
+        if not minutes > 0:
+            raise ValueError(f"`minutes` must be > 0, got {minutes!r}.")
+        self.minutes = float(minutes)
+        self.start = None
+        self.stopped_at = None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.stopped_at = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        elapsed = time.perf_counter() - self.start
+        if elapsed >= 60 * self.minutes and self.stopped_at is None:
+            self.stopped_at = elapsed
+            self.model.stop_training = True
+            print(f"\n[time limit] {self.minutes:g} min reached after "
+                  f"{elapsed / 60:.1f} min: stopping", flush=True)
+
+
 def callbacks(args, steps_per_epoch):
     """Backups for resuming, the best checkpoint, and the step timer.
 
     `BackupAndRestore` keeps `<output-dir>/backup`: rerun the same command
     after an interruption and training resumes after the last finished
-    epoch.
+    epoch. With `--max-minutes`, a `TimeLimit` ends training on time.
     """
     os.makedirs(args.output_dir, exist_ok=True)
     return [
@@ -307,7 +349,8 @@ def callbacks(args, steps_per_epoch):
             monitor="val_accuracy", save_best_only=True,
         ),
         StepTimer(steps_per_epoch),
-    ]
+    ] + ([TimeLimit(args.max_minutes)]
+         if getattr(args, "max_minutes", None) else [])
 
 
 def print_plan(task, args, splits, model):

@@ -102,3 +102,38 @@ def test_step_timer_reports_an_epoch_estimate(capsys):
         timer.on_train_batch_end(batch)
     out = capsys.readouterr().out
     assert out.count("[timing]") == 1 and "min an epoch" in out
+
+
+def test_time_limit_stops_training_and_the_flag_adds_it(tmp_path, capsys):
+    task = tasks.get("pathfinder")
+    args = tasks.parse_args(tasks.parser(task), task,
+                            ["--output-dir", str(tmp_path),
+                             "--max-minutes", "1e-9", "--learning-rate",
+                             "0.01", "--epochs", "5"])
+    limits = [c for c in tasks.callbacks(args, 2)
+              if isinstance(c, tasks.TimeLimit)]
+    assert len(limits) == 1
+    model = tasks.compile_model(_tiny_model(), task, args, 2)
+    epochs = _Epochs()
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 3)), rng.integers(0, 2, 8)
+    model.fit(x, y, epochs=5, batch_size=4, verbose=0,
+              callbacks=limits + [epochs])
+    assert epochs.seen == [0]  # stopped after the first step's epoch
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 1
+    assert "[time limit]" in capsys.readouterr().out
+    # Without the flag, no limit.
+    args = tasks.parse_args(tasks.parser(task), task,
+                            ["--output-dir", str(tmp_path)])
+    assert not any(isinstance(c, tasks.TimeLimit)
+                   for c in tasks.callbacks(args, 2))
+
+
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_max_minutes_must_be_positive(value, capsys):
+    task = tasks.get("pathfinder")
+    with pytest.raises(SystemExit):
+        tasks.parse_args(tasks.parser(task), task, ["--max-minutes", value])
+    assert "--max-minutes must be > 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="minutes"):
+        tasks.TimeLimit(float(value))
