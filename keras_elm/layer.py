@@ -76,6 +76,22 @@ class ELM(keras.layers.RNN):
             no fast path applies; `False` always runs the generic loop. The
             fast path hoists everything that does not depend on the memory
             out of the time loop and gives the same numbers.
+        num_tokens: Optional positive integer. If set, the layer reads
+            integer tokens `(batch, timesteps)` in `[0, num_tokens)` and
+            treats each as its one-hot vector of `num_tokens` features,
+            exactly as if `ops.one_hot(tokens, num_tokens)` were passed
+            (a token outside that range reads as all zeros). The fast path
+            never builds the one-hot tensor: `one_hot(x) @ W` is the row
+            `W[x]`, so it looks the MLP's input rows up and takes the
+            synapse trace after them. That needs one `trace_tau` shared by
+            all branches, which is how the layer builds it: do not assign
+            per-branch values to its `trace_tau` weight. With
+            `return_state` or `stateful`, the final synapse trace is still
+            computed from the one-hot inputs.
+        mask_zero: With `num_tokens`: whether token 0 is padding, as in
+            `keras.layers.Embedding`. Padding steps are then masked (they
+            keep the states; combined with any `mask` passed), and the
+            mask propagates with `return_sequences`. Defaults to False.
         remat_chunk_size: JAX only. If set, the fast path recomputes the
             forward pass in chunks of this many steps during the backward
             pass, so training memory grows like `T / chunk + chunk` instead
@@ -83,7 +99,8 @@ class ELM(keras.layers.RNN):
         **kwargs: Base layer keyword arguments, such as `dtype` and `name`.
 
     Call arguments:
-        sequences: A 3D tensor `(batch, timesteps, features)`.
+        sequences: A 3D tensor `(batch, timesteps, features)`, or integer
+            tokens `(batch, timesteps)` when `num_tokens` is set.
         initial_state: Optional list `[m, trace]` of initial states.
         mask: Optional boolean tensor `(batch, timesteps)` (or `(batch,
             timesteps, 1)`); `False` steps are skipped: they keep the
@@ -138,9 +155,17 @@ class ELM(keras.layers.RNN):
         zero_output_for_mask=False,
         use_fast_path="auto",
         remat_chunk_size=None,
+        num_tokens=None,
+        mask_zero=False,
         **kwargs,
     ):
         _check_positive_int("output_units", output_units, allow_none=True)
+        _check_positive_int("num_tokens", num_tokens, allow_none=True)
+        if mask_zero and num_tokens is None:
+            raise ValueError(
+                "Argument `mask_zero=True` needs `num_tokens` (token 0 is "
+                "padding). Received num_tokens=None."
+            )
         _check_positive_int("remat_chunk_size", remat_chunk_size, allow_none=True)
         # Checked by type: `1 in ("auto", True, False)` holds in Python.
         if isinstance(use_fast_path, (bool, np.bool_)):
@@ -196,6 +221,8 @@ class ELM(keras.layers.RNN):
         self.output_units = output_units
         self.use_fast_path = use_fast_path
         self.remat_chunk_size = remat_chunk_size
+        self.num_tokens = num_tokens
+        self.mask_zero = bool(mask_zero)
         self.output_kernel_initializer = (
             None
             if output_kernel_initializer is None
@@ -206,7 +233,11 @@ class ELM(keras.layers.RNN):
             if output_bias_initializer is None
             else keras.initializers.get(output_bias_initializer)
         )
-        self.input_spec = keras.InputSpec(ndim=3)
+        self.input_spec = keras.InputSpec(ndim=self._input_rank)
+
+    @property
+    def _input_rank(self):
+        return 2 if self.num_tokens is not None else 3
 
     @property
     def units(self):
@@ -225,7 +256,15 @@ class ELM(keras.layers.RNN):
         return self.cell.version
 
     def build(self, sequences_shape, initial_state_shape=None):
-        if len(sequences_shape) != 3:
+        if self.num_tokens is not None:
+            if len(sequences_shape) != 2:
+                raise ValueError(
+                    "`ELM(num_tokens=...)` expects integer tokens of rank 2 "
+                    f"(batch, timesteps). Received input shape "
+                    f"{sequences_shape}"
+                )
+            sequences_shape = (*sequences_shape, self.num_tokens)
+        elif len(sequences_shape) != 3:
             raise ValueError(
                 "`ELM` expects inputs of rank 3 (batch, timesteps, "
                 f"features). Received input shape {sequences_shape}"
@@ -235,9 +274,10 @@ class ELM(keras.layers.RNN):
         self.state_size = list(self.cell.state_size)
         if self.stateful:
             self._use_float32_state_variables()
-        self.input_spec = keras.InputSpec(
-            ndim=3, axes={-1: int(sequences_shape[-1])}
-        )
+        if self.num_tokens is None:
+            self.input_spec = keras.InputSpec(
+                ndim=3, axes={-1: int(sequences_shape[-1])}
+            )
         if self.output_units is not None:
             self._build_readout()
         # Decided once: under torch.compile (`jit_compile=True`) the call
@@ -364,13 +404,17 @@ class ELM(keras.layers.RNN):
         self._check_initial_state(initial_state, sequences)
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
+        if self.num_tokens is not None:
+            sequences = self._check_tokens(sequences)
+            mask = self._padding_mask(sequences, mask)
         if mask is not None:
             mask = self._standardize_mask(mask, sequences)
             # Padding is often garbage (NaN, inf). A select, unlike a
             # product with 0, keeps it out of every output and gradient.
-            sequences = ops.where(
-                ops.expand_dims(mask, -1), sequences, ops.zeros_like(sequences)
+            keep = mask if self.num_tokens is not None else ops.expand_dims(
+                mask, -1
             )
+            sequences = ops.where(keep, sequences, ops.zeros_like(sequences))
         last_output, outputs, states = self._run_loop(
             sequences, initial_state, mask, training
         )
@@ -383,6 +427,40 @@ class ELM(keras.layers.RNN):
         if self.return_state:
             return output, *states
         return output
+
+    def _check_tokens(self, tokens):
+        tokens = ops.convert_to_tensor(tokens)
+        if "int" not in str(tokens.dtype):
+            raise TypeError(
+                "`ELM(num_tokens=...)` expects integer tokens. Received "
+                f"dtype {tokens.dtype} (input shape {tuple(tokens.shape)})."
+            )
+        return ops.cast(tokens, "int32")
+
+    def _padding_mask(self, tokens, mask):
+        if not self.mask_zero:
+            return mask
+        padding = ops.not_equal(tokens, 0)
+        if mask is None:
+            return padding
+        return ops.logical_and(self._standardize_mask(mask, tokens), padding)
+
+    def compute_mask(self, sequences, mask=None):
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        if self.mask_zero:
+            mask = self._padding_mask(ops.convert_to_tensor(sequences), mask)
+        return super().compute_mask(sequences, mask)
+
+    def one_hot(self, tokens):
+        """The one-hot float32 inputs that `num_tokens` tokens stand for.
+
+        A token outside `[0, num_tokens)` is all zeros, on every backend.
+        """
+        valid = ops.logical_and(tokens >= 0, tokens < self.num_tokens)
+        safe = ops.where(valid, tokens, ops.zeros_like(tokens))
+        one_hot = ops.one_hot(safe, self.num_tokens, dtype="float32")
+        return one_hot * ops.expand_dims(ops.cast(valid, "float32"), -1)
 
     def _check_stateful_batch_size(self, sequences):
         expected = None if self.states is None else self.states[0].shape[0]
@@ -476,6 +554,8 @@ class ELM(keras.layers.RNN):
                     f"this layer: {reason}. Use use_fast_path='auto' to "
                     "fall back to the generic loop."
                 )
+        if self.num_tokens is not None:
+            sequences = self.one_hot(sequences)
         last_output, outputs, states = self.inner_loop(
             sequences=sequences,
             initial_state=initial_state,
@@ -520,6 +600,8 @@ class ELM(keras.layers.RNN):
             "output_units": self.output_units,
             "use_fast_path": self.use_fast_path,
             "remat_chunk_size": self.remat_chunk_size,
+            "num_tokens": self.num_tokens,
+            "mask_zero": self.mask_zero,
             "output_kernel_initializer": (
                 None
                 if self.output_kernel_initializer is None

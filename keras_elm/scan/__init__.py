@@ -44,7 +44,8 @@ def fast_inner_loop(layer, sequences, initial_state, mask, need_states=True):
 
     Args:
         layer: the `ELM` layer (its cell built).
-        sequences: `(B, T, features)` inputs.
+        sequences: `(B, T, features)` inputs, or `(B, T)` integer tokens
+            for a layer with `num_tokens`.
         initial_state: `[m_0, trace_0]`, float32.
         mask: optional bool `(B, T)`.
         need_states: whether the final trace is needed (return_state,
@@ -66,16 +67,21 @@ def fast_inner_loop(layer, sequences, initial_state, mask, need_states=True):
         sequences = ops.flip(sequences, axis=1)
         mask = None if mask is None else ops.flip(mask, axis=1)
 
-    branches, final_trace = common.branch_traces(
-        cell, sequences, trace0, mask, need_final=need_states
-    )
     kappa_m, gain = cell.memory_coefficients()
     num_branches = cell.resolved_num_branches
     first_kernel = ops.cast(cell.mlp_kernels[0], "float32")
     float32 = lambda v: ops.cast(v, "float32")  # noqa: E731
-    drive = ops.matmul(branches, first_kernel[:num_branches]) + float32(
-        cell.mlp_biases[0]
-    )
+    if layer.num_tokens is not None:
+        drive, final_trace = common.token_drive(
+            layer, sequences, trace0, mask, need_final=need_states
+        )
+    else:
+        branches, final_trace = common.branch_traces(
+            cell, sequences, trace0, mask, need_final=need_states
+        )
+        drive = ops.matmul(branches, first_kernel[:num_branches]) + float32(
+            cell.mlp_biases[0]
+        )
     recurrent_kernel = ops.expand_dims(kappa_m, -1) * first_kernel[num_branches:]
     memory = core(
         drive,

@@ -80,6 +80,58 @@ def branch_traces(cell, sequences, initial_trace, mask=None, need_final=True):
     return branches, branches[:, -1]
 
 
+def token_drive(layer, tokens, initial_trace, mask=None, need_final=True):
+    """The MLP's first-layer drive for one-hot tokens, by row lookup.
+
+    `one_hot(x) @ W` is `W[x]`. The branch input of a one-hot token is a
+    row of `M = branch_input(I)`, and, with one trace decay κ shared by all
+    branches, the trace commutes with the first layer's product:
+    `trace(M[x]) @ K = trace((M @ K)[x])`. So the drive is the trace of
+    rows of the `(num_tokens, hidden)` table `M @ K`, and no
+    `(B, T, num_tokens)` tensor is built.
+
+    Args:
+        layer: an `ELM` with `num_tokens` set.
+        tokens: int32 `(B, T)`; out-of-range tokens read as zeros.
+        initial_trace: the trace state `(B, trace_size)`.
+        mask: optional bool `(B, T)`.
+        need_final: whether to return the final trace state.
+
+    Returns:
+        `(drive, final_trace)`: float32 `(B, T, hidden)` (bias included),
+        and the trace state after the last step (None unless `need_final`).
+    """
+    cell = layer.cell
+    num_tokens = layer.num_tokens
+    num_branches = cell.resolved_num_branches
+    first_kernel = ops.cast(cell.mlp_kernels[0], "float32")[:num_branches]
+    rows = branch_input(cell, ops.eye(num_tokens, dtype="float32")[None])[0]
+    table = ops.matmul(rows, first_kernel)  # (num_tokens, hidden)
+    valid = ops.logical_and(tokens >= 0, tokens < num_tokens)
+    safe = ops.where(valid, tokens, ops.zeros_like(tokens))
+    looked_up = ops.take(table, safe, axis=0)
+    looked_up = ops.where(
+        ops.expand_dims(valid, -1), looked_up, ops.zeros_like(looked_up)
+    )
+    initial_branches = (
+        cell.branch_sum(initial_trace) if cell.version == 1 else initial_trace
+    )
+    # One decay for all: the layer builds `trace_tau` from one number.
+    decay = ops.broadcast_to(cell.branch_decay()[:1], ops.shape(table)[1:])
+    drive = linear_trace(
+        looked_up, decay, ops.matmul(initial_branches, first_kernel), mask
+    ) + ops.cast(cell.mlp_biases[0], "float32")
+    if not need_final:
+        return drive, None
+    inputs = layer.one_hot(tokens)
+    if cell.version == 1:
+        return drive, final_synapse_trace(cell, inputs, initial_trace, mask)
+    branches = linear_trace(
+        branch_input(cell, inputs), cell.branch_decay(), initial_trace, mask
+    )
+    return drive, branches[:, -1]
+
+
 def backend_core():
     """This backend's module of sequential cores (`memory_scan`, `linear_trace`)."""
     backend = keras.backend.backend()
