@@ -1,6 +1,9 @@
 """Datasets of the paper's tasks: generators and loaders of the real files."""
 
+from keras_elm.data import aan
 from keras_elm.data import cifar10
+from keras_elm.data import imdb
+from keras_elm.data import listops
 from keras_elm.data import pathfinder
 
-__all__ = ["cifar10", "pathfinder"]
+__all__ = ["aan", "cifar10", "imdb", "listops", "pathfinder"]

@@ -1,0 +1,448 @@
+"""ListOps: the generator, the release writer and the loader."""
+
+import math
+import os
+import random
+import statistics
+
+import numpy as np
+import pytest
+
+from keras_elm.data import listops
+
+SHORT = {"min_length": 50, "max_length": 200}
+
+
+def _parse(tokens, start=0, depth=1):
+    """Reads one expression from `tokens[start:]`, recursively.
+
+    Returns:
+        `(value, end, deepest, arities)`: the index after the expression,
+        the depth of its deepest node (itself at `depth`) and the operand
+        counts of its operators.
+    """
+    token = tokens[start]
+    if token.isdigit():
+        return int(token), start + 1, depth, []
+    assert token.startswith("["), token
+    operands, arities, deepest = [], [], depth
+    position = start + 1
+    while tokens[position] != "]":
+        value, position, below, inner = _parse(tokens, position, depth + 1)
+        operands.append(value)
+        arities.extend(inner)
+        deepest = max(deepest, below)
+    arities.append(len(operands))
+    name = token[1:]
+    if name == "MIN":
+        value = min(operands)
+    elif name == "MAX":
+        value = max(operands)
+    elif name == "MED":
+        value = math.floor(statistics.median(operands))
+    elif name == "SM":
+        value = sum(operands) % 10
+    else:
+        raise AssertionError(f"unknown operator {token}")
+    return value, position + 1, deepest, arities
+
+
+def _read(source):
+    """Value, depth and operand counts of a whole plain source."""
+    tokens = source.split()
+    value, end, deepest, arities = _parse(tokens)
+    assert end == len(tokens), "tokens after the expression"
+    return value, deepest, arities
+
+
+def _naive_tree(rng, depth, max_depth, max_args, budget):
+    """LRA's recipe drawn node by node, depth first; None when too long."""
+    if depth > 1 and (depth == max_depth
+                      or rng.random() >= listops.OPERATOR_PROBABILITY):
+        return 1
+    length = 2
+    for _ in range(rng.randint(2, max_args)):
+        below = _naive_tree(rng, depth + 1, max_depth, max_args,
+                            budget - length)
+        if below is None:
+            return None
+        length += below
+        if length >= budget:
+            return None
+    return length
+
+
+@pytest.mark.parametrize("source,value", [
+    ("[MAX 2 9 [MIN 4 7 ] 0 ]", 9),
+    ("[MED 1 2 3 4 ]", 2),
+    ("[MED 1 2 4 4 ]", 3),
+    ("[SM 5 7 ]", 2),
+    ("[MIN [MED 9 [MED 3 8 ] 6 1 ] 7 ]", 5),
+    ("[SM [MAX 0 0 ] [MED 7 7 8 8 ] 9 ]", 6),
+])
+def test_reference_evaluator_on_hand_written_cases(source, value):
+    assert _read(source)[0] == value
+
+
+def test_vocabulary():
+    assert listops.VOCABULARY_SIZE == 16 == len(set(listops.VOCABULARY))
+    assert listops.VOCABULARY[0] == "<pad>"
+    assert listops.VOCABULARY[1:11] == tuple("0123456789")
+    assert listops.VOCABULARY[11:15] == ("[MIN", "[MAX", "[MED", "[SM")
+    assert listops.VOCABULARY[15] == "]"
+    assert listops.NUM_CLASSES == 10
+
+
+# --- generate ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def short_trees():
+    return listops.generate(2000, seed=0, workers=1, progress=False, **SHORT)
+
+
+def test_targets_are_the_values_of_short_trees(short_trees):
+    sources, targets = short_trees
+    assert isinstance(sources, list) and len(sources) == 2000
+    assert targets.dtype == np.int32 and targets.shape == (2000,)
+    assert [_read(source)[0] for source in sources] == targets.tolist()
+
+
+def test_short_trees_fit_the_recipe(short_trees):
+    sources, _ = short_trees
+    for source in sources:
+        tokens = source.split()
+        assert 50 < len(tokens) < 200
+        assert tokens[0] in ("[MIN", "[MAX", "[MED", "[SM")
+        _, deepest, arities = _read(source)
+        assert deepest <= 10
+        assert 2 <= min(arities) and max(arities) <= 10
+        assert " ".join(tokens) == source
+
+
+def test_every_label_appears(short_trees):
+    _, targets = short_trees
+    assert set(np.unique(targets).tolist()) == set(range(10))
+
+
+def test_root_operator_is_uniform(short_trees):
+    sources, _ = short_trees
+    roots = [source.split()[0] for source in sources]
+    for operator in ("[MIN", "[MAX", "[MED", "[SM"):
+        assert 400 < roots.count(operator) < 600
+
+
+def test_lra_bounds():
+    sources, targets = listops.generate(6, seed=3, workers=1, progress=False)
+    for source, target in zip(sources, targets):
+        assert 500 < len(source.split()) < 2000
+        value, deepest, arities = _read(source)
+        assert value == target
+        assert deepest <= 10 and 2 <= min(arities) and max(arities) <= 10
+
+
+def test_depth_and_operands_bind_on_small_trees():
+    sources, targets = listops.generate(300, seed=1, min_length=5,
+                                        max_length=30, max_depth=3,
+                                        max_args=4, workers=1,
+                                        progress=False)
+    depths, arities = set(), set()
+    for source, target in zip(sources, targets):
+        assert 5 < len(source.split()) < 30
+        value, deepest, counts = _read(source)
+        assert value == target
+        depths.add(deepest)
+        arities.update(counts)
+    assert depths == {2, 3}
+    assert arities == {2, 3, 4}
+
+
+def test_lengths_are_distributed_as_by_the_naive_recipe():
+    # The vectorised generator with early rejection against LRA's recipe
+    # drawn one node at a time with plain rejection.
+    settings = {"min_length": 8, "max_length": 60, "max_depth": 5,
+                "max_args": 6}
+    sources, _ = listops.generate(3000, seed=2, workers=1, progress=False,
+                                  **settings)
+    ours = np.array([len(source.split()) for source in sources])
+    rng = random.Random(0)
+    naive = []
+    while len(naive) < 3000:
+        length = _naive_tree(rng, 1, 5, 6, settings["max_length"])
+        if length is not None and length > settings["min_length"]:
+            naive.append(length)
+    naive = np.array(naive)
+    error = math.hypot(ours.std() / math.sqrt(len(ours)),
+                       naive.std() / math.sqrt(len(naive)))
+    assert abs(ours.mean() - naive.mean()) < 4 * error
+    for cut in (15, 25, 40):
+        assert abs((ours < cut).mean() - (naive < cut).mean()) < 0.04
+
+
+def test_generate_is_deterministic_and_independent_of_workers():
+    # More trees than one chunk, so that two workers share the work.
+    count = listops._CHUNK + 300
+    sources_1, targets_1 = listops.generate(count, seed=7, workers=1,
+                                            progress=False, **SHORT)
+    sources_2, targets_2 = listops.generate(count, seed=7, workers=2,
+                                            progress=False, **SHORT)
+    assert sources_1 == sources_2
+    np.testing.assert_array_equal(targets_1, targets_2)
+    # A prefix of a larger set is the smaller set.
+    sources_3, targets_3 = listops.generate(10, seed=7, workers=1,
+                                            progress=False, **SHORT)
+    assert sources_3 == sources_1[:10]
+    np.testing.assert_array_equal(targets_3, targets_1[:10])
+    other, _ = listops.generate(10, seed=8, workers=1, progress=False,
+                                **SHORT)
+    assert other != sources_3
+
+
+def test_seed_none_draws_fresh_trees():
+    first, _ = listops.generate(3, workers=1, progress=False, **SHORT)
+    second, _ = listops.generate(3, workers=1, progress=False, **SHORT)
+    assert first != second
+
+
+def test_progress_bar(capsys):
+    listops.generate(5, seed=0, workers=1, progress=True, **SHORT)
+    assert "5/5" in capsys.readouterr().out
+
+
+def test_cache_is_reused_and_written_atomically(tmp_path, monkeypatch):
+    kwargs = dict(seed=4, workers=1, progress=False, cache_dir=tmp_path,
+                  **SHORT)
+    sources, targets = listops.generate(20, **kwargs)
+    names = os.listdir(tmp_path)
+    assert len(names) == 1 and names[0].endswith(".npz")
+    assert "seed4" in names[0] and "length50-200" in names[0]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("the cache was not used")
+
+    monkeypatch.setattr(listops, "_generate", fail)
+    cached_sources, cached_targets = listops.generate(20, **kwargs)
+    assert cached_sources == sources
+    assert cached_targets.dtype == np.int32
+    np.testing.assert_array_equal(cached_targets, targets)
+    # Another setting is another file.
+    with pytest.raises(AssertionError, match="cache was not used"):
+        listops.generate(20, **{**kwargs, "max_depth": 9})
+    assert os.listdir(tmp_path) == names
+
+
+def test_failed_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    def broken(f, **arrays):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        listops.generate(5, seed=0, workers=1, progress=False,
+                         cache_dir=tmp_path, **SHORT)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("kwargs,error,match", [
+    ({"num_samples": 0}, ValueError, "num_samples"),
+    ({"num_samples": 2.0}, TypeError, "num_samples"),
+    ({"seed": -1}, ValueError, "seed"),
+    ({"seed": "1"}, TypeError, "seed"),
+    ({"min_length": 0}, ValueError, "min_length"),
+    ({"min_length": 50.5}, TypeError, "min_length"),
+    ({"min_length": 100, "max_length": 101}, ValueError, "max_length"),
+    ({"max_length": True}, TypeError, "max_length"),
+    ({"max_depth": 1}, ValueError, "max_depth"),
+    ({"max_args": 1}, ValueError, "max_args"),
+    ({"workers": 0}, ValueError, "workers"),
+    ({"progress": 1}, TypeError, "progress"),
+    ({"min_length": 1, "max_length": 4}, ValueError, "max_length"),
+    # No tree of depth 3 and 3 operands has more than 2 * 4 + 9 tokens.
+    ({"min_length": 17, "max_length": 40, "max_depth": 3, "max_args": 3},
+     ValueError, "lower `min_length` or raise `max_depth` or `max_args`"),
+])
+def test_bad_arguments(kwargs, error, match):
+    kwargs = {"num_samples": 2, "workers": 1, "progress": False, **SHORT,
+              **kwargs}
+    with pytest.raises(error, match=match):
+        listops.generate(**kwargs)
+
+
+def test_rare_bounds_raise_instead_of_looping():
+    # Possible (at most 122 tokens) but only for trees almost full.
+    with pytest.raises(ValueError, match="widen the bounds"):
+        listops.generate(2, seed=0, min_length=115, max_length=200,
+                         max_depth=3, workers=1, progress=False)
+
+
+# --- write_tsv, tokenize, load -----------------------------------------------
+
+
+def _strip(text):
+    return " ".join(t for t in text.split() if t not in ("(", ")"))
+
+
+def test_write_tsv_writes_the_release_form(tmp_path):
+    path = tmp_path / "basic_test.tsv"
+    listops.write_tsv(path, ["[MAX 2 9 [MIN 4 7 ] 0 ]", "[SM 5 7 ]"], [9, 2])
+    assert path.read_text() == (
+        "Source\tTarget\n"
+        "( ( ( ( ( [MAX 2 ) 9 ) ( ( ( [MIN 4 ) 7 ) ] ) ) 0 ) ] )\t9\n"
+        "( ( ( [SM 5 ) 7 ) ] )\t2\n"
+    )
+
+
+def test_write_tsv_then_load(tmp_path, short_trees):
+    sources, targets = short_trees
+    listops.write_tsv(tmp_path / "basic_val.tsv", sources[:300],
+                      targets[:300])
+    lines = (tmp_path / "basic_val.tsv").read_text().splitlines()
+    assert lines[0] == "Source\tTarget" and len(lines) == 301
+    for line, source, target in zip(lines[1:], sources, targets):
+        wrapped, written = line.split("\t")
+        assert "(" in wrapped and ")" in wrapped
+        assert wrapped.count("(") == wrapped.count(")")
+        assert _strip(wrapped) == source
+        assert int(written) == target
+    tokens, labels = listops.load(tmp_path, split="val", max_length=200)
+    assert tokens.dtype == np.int32 and tokens.shape == (300, 200)
+    np.testing.assert_array_equal(tokens,
+                                  listops.tokenize(sources[:300], 200))
+    np.testing.assert_array_equal(labels, targets[:300])
+    assert labels.dtype == np.int32
+    assert os.listdir(tmp_path) == ["basic_val.tsv"]
+
+
+def test_tokenize_maps_pads_and_truncates():
+    tokens = listops.tokenize(["[MAX 2 9 [MIN 4 7 ] 0 ]", "[SM 5 7 ]"],
+                              max_length=8)
+    assert tokens.dtype == np.int32
+    np.testing.assert_array_equal(tokens, [
+        [12, 3, 10, 11, 5, 8, 15, 1],
+        [14, 6, 8, 15, 0, 0, 0, 0],
+    ])
+    words = listops.tokenize(["[MED 0 9 ]"], max_length=4)[0]
+    assert [listops.VOCABULARY[i] for i in words] == ["[MED", "0", "9", "]"]
+    # Round brackets and extra blanks are dropped.
+    np.testing.assert_array_equal(
+        listops.tokenize(["( ( ( [SM 5 )  7 )\t] )"], max_length=8),
+        listops.tokenize(["[SM 5 7 ]"], max_length=8))
+
+
+def test_tokenize_names_an_unknown_token():
+    with pytest.raises(ValueError, match=r"Source 1 .*'\[AVG'"):
+        listops.tokenize(["[SM 5 7 ]", "[AVG 1 2 ]"])
+    with pytest.raises(ValueError, match="'10'"):
+        listops.tokenize(["[SM 10 7 ]"])
+    # Glued to a token, a bracket is part of it.
+    with pytest.raises(ValueError, match=r"'\(5'"):
+        listops.tokenize(["( [SM (5 ) 7 ) ]"])
+    # Counted across the pieces `tokenize` works in.
+    with pytest.raises(ValueError, match="Source 1500 .*'x'"):
+        listops.tokenize(["[SM 1 2 ]"] * 1500 + ["[SM x 2 ]"])
+
+
+def _fixture(folder, body, name="basic_train.tsv"):
+    path = folder / name
+    path.write_text("Source\tTarget\n" + body)
+    return path
+
+
+def test_load_a_hand_written_release_file(tmp_path):
+    _fixture(tmp_path, "( ( [MAX 2 ) 9 ) ]\t9\n"
+                       "( ( ( [MED 1 ) 2 ) ( ( ( [SM 5 ) 7 ) ] ) ) ] )\t2.0\n"
+                       "[MIN 4 7 ]\t4")
+    tokens, labels = listops.load(tmp_path, max_length=6)
+    np.testing.assert_array_equal(tokens, [
+        [12, 3, 10, 15, 0, 0],
+        [13, 2, 3, 14, 6, 8],
+        [11, 5, 8, 15, 0, 0],
+    ])
+    np.testing.assert_array_equal(labels, [9, 2, 4])
+
+
+@pytest.mark.parametrize("line,number,match", [
+    ("[MAX 2 9 ]", 3, "expected '<source>"),
+    ("[MAX 2 9 ]\tx", 3, "expected '<source>"),
+    ("[MAX 2 9 ]\t12", 3, "expected '<source>"),
+    ("[MAX 2 9 ]\t2.5", 3, "expected '<source>"),
+    ("[MAX 2 9 ]\t9\textra", 3, "expected '<source>"),
+    ("( ( [MAX 2 ) 9 ) } )\t9", 3, "unknown token '}'"),
+])
+def test_load_names_the_file_and_line_of_a_malformed_line(tmp_path, line,
+                                                          number, match):
+    path = _fixture(tmp_path, f"[SM 5 7 ]\t2\n{line}\n[SM 1 1 ]\t2\n")
+    with pytest.raises(ValueError, match=match) as info:
+        listops.load(tmp_path)
+    assert str(path) in str(info.value)
+    assert f"line {number}" in str(info.value)
+
+
+def test_load_checks_the_header(tmp_path):
+    path = tmp_path / "basic_test.tsv"
+    path.write_text("[SM 5 7 ]\t2\n")
+    with pytest.raises(ValueError, match="line 1: expected the header"):
+        listops.load(tmp_path, split="test")
+
+
+def test_load_without_files(tmp_path):
+    with pytest.raises(FileNotFoundError,
+                       match="basic_train.tsv.*write_release"):
+        listops.load(tmp_path / "missing")
+
+
+def test_load_bad_split(tmp_path):
+    with pytest.raises(ValueError, match="'train', 'val', 'test'"):
+        listops.load(tmp_path, split="dev")
+
+
+def test_loader_never_modifies_the_file(tmp_path):
+    path = _fixture(tmp_path, "( ( [MAX 2 ) 9 ) ]\t9\n")
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))
+    before = (path.read_bytes(), os.stat(path).st_mtime_ns)
+    listops.load(tmp_path, max_length=4)
+    assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
+    assert os.listdir(tmp_path) == ["basic_train.tsv"]
+
+
+def test_write_tsv_rejects_bad_input(tmp_path):
+    path = tmp_path / "basic_train.tsv"
+    with pytest.raises(ValueError, match="Source 1 .*unknown token '7.0'"):
+        listops.write_tsv(path, ["[SM 5 7 ]", "[SM 5 7.0 ]"], [2, 2])
+    with pytest.raises(ValueError, match=r"starts with '\(', not an operator"):
+        listops.write_tsv(path, ["( [SM 5 ) 7 ]"], [2])
+    with pytest.raises(ValueError, match="Source 0 .*not closed"):
+        listops.write_tsv(path, ["[SM 5 7"], [2])
+    with pytest.raises(ValueError, match="0 to 9"):
+        listops.write_tsv(path, ["[SM 5 7 ]"], [12])
+    with pytest.raises(ValueError, match="one value per source"):
+        listops.write_tsv(path, ["[SM 5 7 ]"], [2, 3])
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_release_writes_three_splits(tmp_path):
+    directory = listops.write_release(tmp_path / "listops-1000", 60, seed=5,
+                                      workers=1, **SHORT)
+    assert sorted(os.listdir(directory)) == sorted(listops.FILES.values())
+    sources, targets = listops.generate(60, seed=5, workers=1,
+                                        progress=False, **SHORT)
+    sizes = {"train": 58, "val": 1, "test": 1}
+    start = 0
+    for split, size in sizes.items():
+        tokens, labels = listops.load(directory, split=split,
+                                      max_length=200)
+        np.testing.assert_array_equal(
+            tokens, listops.tokenize(sources[start:start + size], 200))
+        np.testing.assert_array_equal(labels, targets[start:start + size])
+        start += size
+
+
+def test_write_release_with_sizes_per_split(tmp_path):
+    listops.write_release(tmp_path, {"train": 4, "test": 2}, seed=0,
+                          workers=1, **SHORT)
+    assert sorted(os.listdir(tmp_path)) == ["basic_test.tsv",
+                                            "basic_train.tsv"]
+    assert listops.load(tmp_path, split="test", max_length=200)[0].shape == (
+        2, 200)
+    with pytest.raises(ValueError, match="num_samples"):
+        listops.write_release(tmp_path, {"dev": 4}, seed=0, **SHORT)
