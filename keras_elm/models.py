@@ -186,3 +186,190 @@ def image(**kwargs):
     96942
     """
     return image_classifier(32, 10, **{"name": "elm_image", **kwargs})
+
+
+def token_classifier(
+    num_tokens,
+    num_classes,
+    *,
+    sequence_length=None,
+    units=150,
+    mlp_units=None,
+    memory_tau_min=1.0,
+    memory_tau_max=1000.0,
+    trace_tau=5.0,
+    mask_padding=True,
+    name="elm_token_classifier",
+    **elm_kwargs,
+):
+    """An ELM that reads one token per step and classifies the sequence.
+
+    `int (batch, L)` tokens, 0 the padding -> `ELM(num_tokens=...)`, which
+    reads each token as its one-hot vector by a row lookup (the one-hot
+    tensor is never built on the fast path) -> the last output into a
+    `Dense` classifier (logits).
+
+    Args:
+        num_tokens: vocabulary size, padding id 0 included.
+        num_classes: number of classes (logits out).
+        sequence_length: L, or None for any length.
+        units: memory units d_m.
+        mlp_units: width of the MLP's hidden layer (`2 * units` if None).
+        memory_tau_min: τ_m's lower end (log-spaced at init).
+        memory_tau_max: τ_m's upper end.
+        trace_tau: τ_s.
+        mask_padding: whether token 0 is masked (`ELM(mask_zero=True)`):
+            padding steps keep the memory, so the last output is the memory
+            after the last real token. The paper does not say; this is our
+            default. False reads the padding like any token.
+        name: the model's name.
+        **elm_kwargs: any other `keras_elm.ELM` argument.
+
+    Returns:
+        An uncompiled `keras.Model`.
+    """
+    tokens = keras.Input((sequence_length,), dtype="int32", name="tokens")
+    x = _token_encoder(num_tokens, units, mlp_units, memory_tau_min,
+                       memory_tau_max, trace_tau, mask_padding, None, "elm",
+                       elm_kwargs)(tokens)
+    logits = keras.layers.Dense(num_classes, name="classifier")(x)
+    return keras.Model(tokens, logits, name=name)
+
+
+def _token_encoder(num_tokens, units, mlp_units, memory_tau_min,
+                   memory_tau_max, trace_tau, mask_padding, output_units,
+                   name, elm_kwargs):
+    return ELM(
+        units,
+        output_units=output_units,
+        num_tokens=num_tokens,
+        mask_zero=mask_padding,
+        mlp_units=mlp_units,
+        memory_tau_min=memory_tau_min,
+        memory_tau_max=memory_tau_max,
+        trace_tau=trace_tau,
+        name=name,
+        **elm_kwargs,
+    )
+
+
+def listops(sequence_length=2000, **kwargs):
+    """The paper's ListOps model (LRA): the value 0-9 of a nested expression.
+
+    Tokens of `keras_elm.data.listops.VOCABULARY` (16 ids: padding, 10
+    digits, 4 operators, "]"; the paper's input dim was 25, its own
+    vocabulary), d_m 150, one hidden layer of 300, τ_m log-spaced in
+    1-2e3, τ_s 5, the last output into a 10-way classifier: 96,776
+    trainable parameters (96,942 with the fixed τ's), the paper's "~100k".
+
+    Args:
+        sequence_length: tokens per sequence (2,000 in LRA), or None.
+        **kwargs: any argument of `token_classifier` or `keras_elm.ELM`.
+
+    Returns:
+        An uncompiled `keras.Model` from `int32 (batch, L)` to 10 logits.
+
+    Example:
+
+    >>> keras_elm.models.listops().count_params()
+    96942
+    """
+    from keras_elm.data import listops as data
+
+    defaults = dict(memory_tau_max=2e3, name="elm_listops")
+    return token_classifier(data.VOCABULARY_SIZE, data.NUM_CLASSES,
+                            sequence_length=sequence_length,
+                            **{**defaults, **kwargs})
+
+
+def text(sequence_length=4096, **kwargs):
+    """The paper's Text model (LRA, IMDB at byte level): is a review positive?
+
+    Bytes + 1 (257 ids, 0 the padding; the paper's input dim was 169, its
+    own vocabulary), d_m 150, one hidden layer of 300, τ_m log-spaced in
+    1-4e3, τ_s 5, the last output into a 2-way classifier: 168,109
+    trainable parameters (168,516 with the fixed τ's); the paper's "~200k".
+
+    Args:
+        sequence_length: bytes per review (4,096 in LRA), or None.
+        **kwargs: any argument of `token_classifier` or `keras_elm.ELM`.
+
+    Returns:
+        An uncompiled `keras.Model` from `int32 (batch, L)` to 2 logits.
+
+    Example:
+
+    >>> keras_elm.models.text().count_params()
+    168516
+    """
+    from keras_elm.data import text_bytes
+
+    defaults = dict(memory_tau_max=4e3, name="elm_text")
+    return token_classifier(text_bytes.VOCABULARY_SIZE, 2,
+                            sequence_length=sequence_length,
+                            **{**defaults, **kwargs})
+
+
+def retrieval(
+    sequence_length=4000,
+    *,
+    latent_units=75,
+    classifier_units=75,
+    units=150,
+    mlp_units=None,
+    memory_tau_min=1.0,
+    memory_tau_max=4e3,
+    trace_tau=5.0,
+    mask_padding=True,
+    name="elm_retrieval",
+    **elm_kwargs,
+):
+    """The paper's Retrieval model (LRA, AAN): does one paper cite the other?
+
+    A two-tower model: one ELM encoder, with shared weights, reads both
+    byte sequences (257 ids, 0 the padding) and its linear readout gives a
+    latent `u` (or `v`) of `latent_units` values (the paper's 75). The
+    paper does not say how it combined the two; as in LRA and S4, a
+    classifier reads `[u, v, u * v, u - v]`: one hidden `relu` layer of
+    `classifier_units`, then 2 logits. d_m 150, one hidden layer of 300,
+    τ_m log-spaced in 1-4e3, τ_s 5: 201,859 trainable parameters (202,266
+    with the fixed τ's); with the paper's input dim of 105 the same model
+    has about 156k, its "~150k".
+
+    Args:
+        sequence_length: bytes per text (4,000 in LRA), or None.
+        latent_units: size of each tower's encoding.
+        classifier_units: width of the classifier's hidden layer.
+        units: memory units d_m.
+        mlp_units: width of the ELM's MLP hidden layer (`2 * units` if None).
+        memory_tau_min: τ_m's lower end (log-spaced at init).
+        memory_tau_max: τ_m's upper end.
+        trace_tau: τ_s.
+        mask_padding: mask token 0 (see `token_classifier`).
+        name: the model's name.
+        **elm_kwargs: any other `keras_elm.ELM` argument.
+
+    Returns:
+        An uncompiled `keras.Model` from `[int32 (batch, L), int32 (batch,
+        L)]` to 2 logits.
+
+    Example:
+
+    >>> keras_elm.models.retrieval().count_params()
+    202266
+    """
+    from keras_elm.data import text_bytes
+
+    first = keras.Input((sequence_length,), dtype="int32", name="tokens_a")
+    second = keras.Input((sequence_length,), dtype="int32", name="tokens_b")
+    encoder = _token_encoder(text_bytes.VOCABULARY_SIZE, units, mlp_units,
+                             memory_tau_min, memory_tau_max, trace_tau,
+                             mask_padding, latent_units, "encoder", elm_kwargs)
+    u, v = encoder(first), encoder(second)
+    pair = keras.layers.Concatenate(name="pair")([
+        u, v, keras.layers.Multiply()([u, v]), keras.layers.Subtract()([u, v])
+    ])
+    hidden = keras.layers.Dense(classifier_units, activation="relu",
+                                name="classifier_hidden")(pair)
+    logits = keras.layers.Dense(2, name="classifier")(hidden)
+    return keras.Model([first, second], logits, name=name)

@@ -79,3 +79,73 @@ def test_the_model_reads_the_generated_dtype():
     images = np.random.default_rng(1).integers(0, 256, (3, 32, 32), dtype="uint8")
     logits = to_numpy(model.predict(images, verbose=0))
     assert logits.shape == (3, 10) and np.all(np.isfinite(logits))
+
+
+TOKEN_BUILDERS = {
+    # name: (builder, length, vocabulary, classes, trainable parameters)
+    "listops": (models.listops, 2000, 16, 10, 96_776),
+    "text": (models.text, 4096, 257, 2, 168_109),
+}
+
+
+@pytest.mark.parametrize("name", list(TOKEN_BUILDERS))
+def test_token_builders(name, tmp_path):
+    builder, length, vocabulary, classes, params = TOKEN_BUILDERS[name]
+    model = builder()
+    assert model.input_shape == (None, length)
+    assert model.output_shape == (None, classes)
+    assert _trainable(model) == params
+    elm = model.get_layer("elm")
+    assert elm.num_tokens == vocabulary and elm.mask_zero
+    assert elm.units == 150 and elm.cell.hidden_units == 300
+    small = builder(sequence_length=12, units=5, mlp_units=6)
+    tokens = np.random.default_rng(0).integers(0, vocabulary, (3, 12))
+    tokens[:, 9:] = 0
+    logits = to_numpy(small(tokens.astype("int32")))
+    assert logits.shape == (3, classes) and np.isfinite(logits).all()
+    # Padding is masked: what follows the last real token changes nothing.
+    longer = builder(sequence_length=15, units=5, mlp_units=6)
+    longer.set_weights(small.get_weights())
+    padded = np.pad(tokens, ((0, 0), (0, 3))).astype("int32")
+    np.testing.assert_allclose(to_numpy(longer(padded)), logits, atol=1e-5)
+    path = os.path.join(tmp_path, f"{name}.keras")
+    small.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(tokens.astype("int32"))),
+                               logits, rtol=1e-6, atol=1e-6)
+
+
+def test_retrieval_is_two_towers_sharing_one_encoder(tmp_path):
+    model = models.retrieval()
+    assert model.input_shape == [(None, 4000), (None, 4000)]
+    assert model.output_shape == (None, 2)
+    assert _trainable(model) == 201_859
+    encoders = [layer for layer in model.layers
+                if layer.__class__.__name__ == "ELM"]
+    assert len(encoders) == 1 and encoders[0].output_units == 75
+    small = models.retrieval(sequence_length=10, units=4, mlp_units=5,
+                             latent_units=3, classifier_units=4)
+    rng = np.random.default_rng(0)
+    a = rng.integers(1, 257, (2, 10)).astype("int32")
+    b = rng.integers(1, 257, (2, 10)).astype("int32")
+    logits = to_numpy(small([a, b]))
+    assert logits.shape == (2, 2)
+    # One set of encoder weights: a and b swapped give u and v swapped,
+    # which [u, v, u*v, u-v] tells apart, so the logits change ...
+    assert not np.allclose(to_numpy(small([b, a])), logits)
+    # ... and both towers are the one encoder: the pair is
+    # [enc(a), enc(b), enc(a) * enc(b), enc(a) - enc(b)].
+    encoder = small.get_layer("encoder")
+    pair = keras.Model(small.inputs, small.get_layer("pair").output)
+    u, v = to_numpy(encoder(a)), to_numpy(encoder(b))
+    np.testing.assert_allclose(to_numpy(pair([a, b])),
+                               np.concatenate([u, v, u * v, u - v], -1),
+                               rtol=1e-5, atol=1e-6)
+    assert len(small.trainable_weights) == (
+        len(encoder.trainable_weights) + 4
+    )
+    path = os.path.join(tmp_path, "retrieval.keras")
+    small.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded([a, b])), logits,
+                               rtol=1e-6, atol=1e-6)
