@@ -40,6 +40,9 @@ class Task:
         paper_accuracy: the paper's test accuracy (%), or None.
         smoke_model: model overrides for `--smoke` (a tiny ELM).
         smoke_samples: samples of a `--smoke` run.
+        flags: defaults of the task's own flags (e.g. `max_length`), filled
+            in by `parse_args` where the flag was not given.
+        smoke_flags: the same for a `--smoke` run.
     """
 
     name: str
@@ -53,6 +56,8 @@ class Task:
     paper_accuracy: Optional[float] = None
     smoke_model: dict = dataclasses.field(default_factory=dict)
     smoke_samples: int = 40
+    flags: dict = dataclasses.field(default_factory=dict)
+    smoke_flags: dict = dataclasses.field(default_factory=dict)
 
     @property
     def chance(self):
@@ -118,6 +123,101 @@ def _image_data(args):
             for split in ("train", "val", "test")}
 
 
+# --- data of the text tasks ---------------------------------------------------
+
+
+def _listops_data(args):
+    from keras_elm.data import listops as data
+
+    folder = args.data_dir
+    lengths = dict(min_length=_min_length(args), max_length=args.max_length)
+    if args.smoke and not folder:
+        # Through the release's bracket-wrapped TSV and the real loader.
+        tenth = max(1, args.num_samples // 10)
+        sizes = {"train": args.num_samples - 2 * tenth, "val": tenth,
+                 "test": tenth}
+        folder = data.write_release(
+            os.path.join(args.output_dir, "smoke_data"), sizes,
+            seed=args.seed, **lengths,
+        )
+    if folder:
+        return {split: data.load(folder, split=split,
+                                 max_length=args.max_length)
+                for split in ("train", "val", "test")}
+    sources, targets = data.generate(
+        args.num_samples, seed=args.seed,
+        cache_dir=os.path.join(args.output_dir, "data_cache"), **lengths,
+    )
+    tokens = data.tokenize(sources, args.max_length)
+    # LRA's proportions, 96,000 / 2,000 / 2,000, in generation order (the
+    # trees are independent draws).
+    num_val = max(1, round(len(tokens) * 0.02))
+    num_train = len(tokens) - 2 * num_val
+    bounds = {"train": (0, num_train), "val": (num_train, num_train + num_val),
+              "test": (num_train + num_val, len(tokens))}
+    return {split: (tokens[a:b], targets[a:b])
+            for split, (a, b) in bounds.items()}
+
+
+def _min_length(args):
+    """ListOps' lower length bound: LRA's 500, or a quarter of a short max."""
+    if getattr(args, "min_length", None) is not None:
+        return args.min_length
+    return 500 if args.max_length > 1000 else max(1, args.max_length // 4)
+
+
+def _real_files(load, args, smoke_fixture, missing):
+    """Each split through `load`; a missing file exits saying what to do."""
+    data_dir = args.data_dir
+    if args.smoke and not data_dir:
+        data_dir = smoke_fixture(os.path.join(args.output_dir, "smoke_data"))
+    if not data_dir:
+        raise MissingDataError(missing)
+    try:
+        return {split: load(data_dir, split=split, max_length=args.max_length)
+                for split in ("train", "val", "test")}
+    except FileNotFoundError as error:
+        raise MissingDataError(str(error)) from error
+
+
+def _text_data(args):
+    from keras_elm.data import imdb
+
+    return _real_files(
+        imdb.load, args,
+        lambda folder: imdb.write_fixture(
+            folder, max(2, args.num_samples // 4), seed=args.seed,
+            max_length=args.max_length,
+        ),
+        "the Text task needs IMDB, which cannot be generated. Download "
+        f"{imdb.URL}, unpack it, and pass --data-dir ~/data/aclImdb (the "
+        "folder holding train/pos, train/neg, test/pos and test/neg with "
+        "the reviews as *.txt), or the data_dir of a prepared "
+        "tensorflow-datasets 'imdb_reviews'. `--smoke` runs on a tiny "
+        "synthetic fixture in the aclImdb layout.",
+    )
+
+
+def _retrieval_data(args):
+    from keras_elm.data import aan
+
+    splits = _real_files(
+        aan.load, args,
+        lambda folder: aan.write_fixture(folder, args.num_samples,
+                                         seed=args.seed),
+        "the Retrieval task needs the AAN pairs of the LRA release, which "
+        "cannot be generated. Download the LRA release "
+        f"({aan.RELEASE_URL}), unpack it, and pass --data-dir "
+        "~/data/lra_release/tsv_data (the folder holding "
+        "new_aan_pairs.train.tsv, new_aan_pairs.eval.tsv and "
+        "new_aan_pairs.test.tsv). `--smoke` runs on a tiny synthetic "
+        "fixture in that format.",
+    )
+    # The two-tower model takes a list of its two inputs.
+    return {split: (list(texts), labels)
+            for split, (texts, labels) in splits.items()}
+
+
 SMOKE_ELM = dict(units=8, mlp_units=16)
 
 TASKS = {
@@ -157,6 +257,50 @@ TASKS = {
         smoke_model=SMOKE_ELM,
     ),
 }
+
+TASKS.update({
+    "listops": Task(
+        name="listops",
+        description="ListOps (LRA): the value of a nested list expression",
+        build_model=models.listops,
+        load_data=_listops_data,
+        num_classes=10,
+        batch_size=384,
+        epochs=150,
+        paper_accuracy=46.77,
+        smoke_model=SMOKE_ELM,
+        flags=dict(max_length=2000),
+        smoke_flags=dict(max_length=60),
+    ),
+    "text": Task(
+        name="text",
+        description="Text (LRA): IMDB sentiment, one byte per step",
+        build_model=models.text,
+        load_data=_text_data,
+        num_classes=2,
+        batch_size=384,
+        epochs=150,
+        paper_accuracy=80.3,
+        smoke_model=SMOKE_ELM,
+        smoke_samples=16,
+        flags=dict(max_length=4096),
+        smoke_flags=dict(max_length=200),
+    ),
+    "retrieval": Task(
+        name="retrieval",
+        description="Retrieval (LRA): does one AAN paper cite the other?",
+        build_model=models.retrieval,
+        load_data=_retrieval_data,
+        num_classes=2,
+        batch_size=384,
+        epochs=150,
+        paper_accuracy=84.93,
+        smoke_model=dict(SMOKE_ELM, latent_units=4, classifier_units=4),
+        smoke_samples=16,
+        flags=dict(max_length=4000),
+        smoke_flags=dict(max_length=200),
+    ),
+})
 
 # What `--smoke` changes besides `Task.smoke_samples`: one epoch, tiny batches.
 SMOKE = dict(epochs=1, batch_size=4)
@@ -220,13 +364,17 @@ def parse_args(p, task, argv=None):
     smoke = SMOKE if args.smoke else {}
     if args.smoke:
         args.num_samples = task.smoke_samples
+    own = task.smoke_flags if args.smoke else {}
+    for name, default in task.flags.items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, own.get(name, default))
     if args.epochs is None:
         args.epochs = smoke.get("epochs", task.epochs)
     if args.batch_size is None:
         args.batch_size = smoke.get("batch_size", task.batch_size)
     if args.max_minutes is not None and not args.max_minutes > 0:
         p.error(f"--max-minutes must be > 0, got {args.max_minutes}")
-    for name in ("epochs", "batch_size", "num_samples"):
+    for name in ("epochs", "batch_size", "num_samples", *task.flags):
         value = getattr(args, name)
         if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
@@ -358,12 +506,16 @@ def print_plan(task, args, splits, model):
     sizes = {split: len(labels) for split, (_, labels) in splits.items()}
     steps = steps_per_epoch(splits, args)
     x = splits["train"][0]
+    shapes = " and ".join(
+        f"{tuple(part.shape[1:])} {part.dtype}"
+        for part in (x if isinstance(x, (list, tuple)) else [x])
+    )
     print(
         f"{task.description}\n"
         f"  backend {keras.backend.backend()}, seed {args.seed}"
         f"{', SMOKE RUN (tiny model and data)' if args.smoke else ''}\n"
         f"  data: {sizes['train']} train / {sizes['val']} val / "
-        f"{sizes['test']} test, inputs {x.shape[1:]} {x.dtype}\n"
+        f"{sizes['test']} test, inputs {shapes}\n"
         f"  model: {model.count_params():,} parameters\n"
         f"  training: {args.epochs} epochs x {steps} steps of batch "
         f"{args.batch_size}, Adam {args.learning_rate:g} with cosine decay\n"

@@ -14,7 +14,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKEND = keras.backend.backend()
 EXAMPLES = {"pathfinder.py": "torch", "pathfinder_x.py": "jax",
-            "image.py": "tensorflow"}
+            "image.py": "tensorflow", "listops.py": "jax",
+            "text.py": "tensorflow", "retrieval.py": "torch"}
 
 
 @pytest.mark.parametrize("script", list(EXAMPLES))
@@ -46,3 +47,26 @@ def test_image_example_without_data_exits_non_zero(tmp_path):
     )
     assert result.returncode != 0
     assert "data_batch_1" in result.stderr and "--data-dir" in result.stderr
+
+
+@pytest.mark.parametrize("script, files", [
+    ("text.py", ["aclImdb", "train/pos", "imdb_reviews"]),
+    ("retrieval.py", ["new_aan_pairs.train.tsv", "new_aan_pairs.eval.tsv"]),
+])
+def test_real_data_examples_without_data_say_what_to_put_where(
+    script, files, tmp_path
+):
+    if BACKEND != "jax":
+        pytest.skip("runs in the jax test process")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for extra in ([], ["--data-dir", str(tmp_path / "empty")]):
+        result = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "examples", script),
+             "--output-dir", str(tmp_path), *extra],
+            cwd=tmp_path, env=env, capture_output=True, text=True,
+            timeout=120,
+        )
+        assert result.returncode != 0
+        for name in files:
+            assert name in result.stderr, (extra, result.stderr[-2000:])
+        assert "Traceback" not in result.stderr

@@ -1,0 +1,42 @@
+"""ListOps (LRA) with an ELM neuron: the value 0-9 of a nested expression.
+
+    python examples/listops.py                         # LRA lengths, paper recipe
+    python examples/listops.py --max-length 200        # short trees (50-200), CPU
+    python examples/listops.py --smoke                 # < 1 min, CPU
+    python examples/listops.py --data-dir ~/data/lra_release/listops-1000
+
+With no `--data-dir` the trees are generated (`keras_elm.data.listops`,
+cached under `--output-dir`): 100,000 trees of 500-2,000 tokens split
+96,000 / 2,000 / 2,000 as in LRA, or shorter ones with `--max-length`.
+With it, the release's `basic_{train,val,test}.tsv` are read. Rerun the
+same command after an interruption and training resumes where it stopped.
+"""
+
+import keras_elm
+from keras_elm import tasks
+
+task = tasks.get("listops")
+parser = tasks.parser(task, num_samples=100_000)
+parser.add_argument("--max-length", type=int, default=None,
+                    help="tokens per sequence (default: LRA's 2000); "
+                         "generated trees are shorter than this")
+parser.add_argument("--min-length", type=int, default=None,
+                    help="generated trees are longer than this (default: "
+                         "500, or max-length / 4 below 1000)")
+args = tasks.parse_args(parser, task)
+
+splits = task.load_data(args)  # int32 tokens (N, max_length), values 0..9
+model = keras_elm.models.listops(
+    args.max_length, **tasks.model_overrides(task, args)
+)
+steps = tasks.steps_per_epoch(splits, args)
+tasks.compile_model(model, task, args, steps)
+tasks.print_plan(task, args, splits, model)
+model.fit(
+    *splits["train"],
+    validation_data=splits["val"],
+    epochs=args.epochs,
+    batch_size=args.batch_size,
+    callbacks=tasks.callbacks(args, steps),
+)
+tasks.report(task, model, splits, args)

@@ -1,0 +1,37 @@
+"""Text (LRA: IMDB reviews, one byte per step) with an ELM neuron.
+
+    python examples/text.py --data-dir ~/data/aclImdb
+    python examples/text.py --smoke                    # < 1 min, CPU
+
+IMDB cannot be generated: without `--data-dir` the script says which files
+to put where and exits with an error. `--data-dir` is the unpacked
+`aclImdb` folder (https://ai.stanford.edu/~amaas/data/sentiment/) or the
+data_dir of a prepared tensorflow-datasets `imdb_reviews`. As in LRA, the
+test split doubles as the validation split. `--smoke` writes a tiny
+synthetic fixture in the aclImdb layout and reads it through the loader.
+"""
+
+import keras_elm
+from keras_elm import tasks
+
+task = tasks.get("text")
+parser = tasks.parser(task, num_samples=None)
+parser.add_argument("--max-length", type=int, default=None,
+                    help="bytes per review (default: LRA's 4096)")
+args = tasks.parse_args(parser, task)
+
+splits = task.load_data(args)  # int32 bytes + 1 (N, max_length), labels 0/1
+model = keras_elm.models.text(
+    args.max_length, **tasks.model_overrides(task, args)
+)
+steps = tasks.steps_per_epoch(splits, args)
+tasks.compile_model(model, task, args, steps)
+tasks.print_plan(task, args, splits, model)
+model.fit(
+    *splits["train"],
+    validation_data=splits["val"],
+    epochs=args.epochs,
+    batch_size=args.batch_size,
+    callbacks=tasks.callbacks(args, steps),
+)
+tasks.report(task, model, splits, args)
