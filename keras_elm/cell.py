@@ -48,6 +48,57 @@ def _check_positive_float(name, value):
         )
 
 
+def _check_non_negative_float(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise TypeError(
+            f"Argument `{name}` must be a number >= 0. "
+            f"Received: {name}={value!r}"
+        )
+    if not (value >= 0 and pymath.isfinite(value)):
+        raise ValueError(
+            f"Argument `{name}` must be a finite number >= 0. "
+            f"Received: {name}={value}"
+        )
+
+
+def _check_tau_init_range(init_range, tau_min, tau_max, spacing):
+    """The initial range of τ_m as a float pair (or None), or raises."""
+    if spacing not in ("log", "linear"):
+        raise ValueError(
+            "Argument `memory_tau_spacing` must be 'log' or 'linear'. "
+            f"Received: memory_tau_spacing={spacing!r}"
+        )
+    if init_range is None:
+        if spacing == "log" and isinstance(tau_min, (int, float)) and (
+            tau_min <= 0
+        ):
+            raise ValueError(
+                "Log-spaced τ_m cannot start at memory_tau_min=0: pass "
+                "memory_tau_init_range=(low, high) with low > 0, or "
+                "memory_tau_spacing='linear'."
+            )
+        return None
+    try:
+        low, high = (float(v) for v in init_range)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "Argument `memory_tau_init_range` must be a pair (low, high) "
+            f"of numbers. Received: memory_tau_init_range={init_range!r}"
+        ) from None
+    if not (tau_min <= low < high <= tau_max):
+        raise ValueError(
+            "Argument `memory_tau_init_range` must satisfy memory_tau_min "
+            f"<= low < high <= memory_tau_max = [{tau_min}, {tau_max}]. "
+            f"Received: memory_tau_init_range={init_range!r}"
+        )
+    if spacing == "log" and low <= 0:
+        raise ValueError(
+            "Log-spaced τ_m needs memory_tau_init_range with low > 0. "
+            f"Received: memory_tau_init_range={init_range!r}"
+        )
+    return (low, high)
+
+
 def _check_seed(name, value, allow_negative=False):
     """Returns the seed as a Python int (or None), or raises naming it."""
     if value is None:
@@ -141,9 +192,15 @@ class ELMCell(keras.layers.Layer):
             (default) or `"silu"`.
         lambda_value: λ, the scale of the memory update. Defaults to 5.
         delta_t: Δt, the time step in the units of the τ's. Defaults to 1.
-        memory_tau_min: τ_min, the smallest memory time constant.
-        memory_tau_max: τ_max, the largest memory time constant. τ_m starts
-            log-spaced in `[memory_tau_min, memory_tau_max]`.
+        memory_tau_min: τ_min, the smallest memory time constant (>= 0).
+        memory_tau_max: τ_max, the largest memory time constant. τ_m stays
+            in `[memory_tau_min, memory_tau_max]`.
+        memory_tau_init_range: `(low, high)` within those bounds over which
+            τ_m starts; None (default) means the bounds themselves, as in
+            the authors' code. The paper's SHD setting is bounds (0, 1000)
+            and init range (1, 150), evenly spaced.
+        memory_tau_spacing: `"log"` (default, the authors' code) or
+            `"linear"`: how the initial τ_m are spaced over their range.
         learn_memory_tau: Whether τ_m is trainable. Defaults to False.
         trace_tau: Time constant of the input traces: τ_s (version 1) or τ_b
             (version 2). Defaults to 5. Stored per branch (the
@@ -185,6 +242,8 @@ class ELMCell(keras.layers.Layer):
         delta_t=1.0,
         memory_tau_min=1.0,
         memory_tau_max=1000.0,
+        memory_tau_init_range=None,
+        memory_tau_spacing="log",
         learn_memory_tau=False,
         trace_tau=5.0,
         synapse_weight_init=0.5,
@@ -204,7 +263,6 @@ class ELMCell(keras.layers.Layer):
         for name, value in (
             ("lambda_value", lambda_value),
             ("delta_t", delta_t),
-            ("memory_tau_min", memory_tau_min),
             ("memory_tau_max", memory_tau_max),
             ("trace_tau", trace_tau),
         ):
@@ -215,6 +273,11 @@ class ELMCell(keras.layers.Layer):
         # NumPy's generator rejects a negative seed, but only at build.
         routing_seed = _check_seed("routing_seed", routing_seed)
         seed = _check_seed("seed", seed, allow_negative=True)
+        _check_non_negative_float("memory_tau_min", memory_tau_min)
+        memory_tau_init_range = _check_tau_init_range(
+            memory_tau_init_range, memory_tau_min, memory_tau_max,
+            memory_tau_spacing,
+        )
         if memory_tau_min >= memory_tau_max:
             raise ValueError(
                 "Argument `memory_tau_min` must be smaller than "
@@ -293,6 +356,8 @@ class ELMCell(keras.layers.Layer):
         self.delta_t = float(delta_t)
         self.memory_tau_min = float(memory_tau_min)
         self.memory_tau_max = float(memory_tau_max)
+        self.memory_tau_init_range = memory_tau_init_range
+        self.memory_tau_spacing = memory_tau_spacing
         self.learn_memory_tau = bool(learn_memory_tau)
         self.trace_tau_value = float(trace_tau)
         self.synapse_weight_init = float(synapse_weight_init)
@@ -432,7 +497,8 @@ class ELMCell(keras.layers.Layer):
             shape=(self.units,),
             initializer=keras.initializers.Constant(
                 elm_math.initial_memory_tau_raw(
-                    self.units, self.memory_tau_min, self.memory_tau_max
+                    self.units, self.memory_tau_min, self.memory_tau_max,
+                    self.memory_tau_init_range, self.memory_tau_spacing,
                 )
             ),
             dtype="float32",
@@ -583,6 +649,11 @@ class ELMCell(keras.layers.Layer):
             "delta_t": self.delta_t,
             "memory_tau_min": self.memory_tau_min,
             "memory_tau_max": self.memory_tau_max,
+            "memory_tau_init_range": (
+                None if self.memory_tau_init_range is None
+                else list(self.memory_tau_init_range)
+            ),
+            "memory_tau_spacing": self.memory_tau_spacing,
             "learn_memory_tau": self.learn_memory_tau,
             "trace_tau": self.trace_tau_value,
             "synapse_weight_init": self.synapse_weight_init,

@@ -46,6 +46,9 @@ class ELM(keras.layers.RNN):
         delta_t: Δt, the time step.
         memory_tau_min: τ_min of the memory time constants.
         memory_tau_max: τ_max of the memory time constants.
+        memory_tau_init_range: `(low, high)` over which τ_m starts (None:
+            the bounds). See `ELMCell`.
+        memory_tau_spacing: `"log"` (default) or `"linear"` initial τ_m.
         learn_memory_tau: Whether τ_m is trainable.
         trace_tau: τ_s (version 1) or τ_b (version 2).
         synapse_weight_init: Initial synaptic weight w_s.
@@ -137,6 +140,8 @@ class ELM(keras.layers.RNN):
         delta_t=1.0,
         memory_tau_min=1.0,
         memory_tau_max=1000.0,
+        memory_tau_init_range=None,
+        memory_tau_spacing="log",
         learn_memory_tau=False,
         trace_tau=5.0,
         synapse_weight_init=0.5,
@@ -196,6 +201,8 @@ class ELM(keras.layers.RNN):
             delta_t=delta_t,
             memory_tau_min=memory_tau_min,
             memory_tau_max=memory_tau_max,
+            memory_tau_init_range=memory_tau_init_range,
+            memory_tau_spacing=memory_tau_spacing,
             learn_memory_tau=learn_memory_tau,
             trace_tau=trace_tau,
             synapse_weight_init=synapse_weight_init,

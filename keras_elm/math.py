@@ -62,12 +62,21 @@ def memory_coefficients(raw_tau, tau_min, tau_max, delta_t, lambda_value, versio
     return kappa_m, gain
 
 
-def initial_memory_tau_raw(units, tau_min, tau_max):
-    """Raw τ_m that places τ_m log-spaced in `[τ_min, τ_max]` (NumPy).
+def initial_memory_tau_raw(units, tau_min, tau_max, init_range=None,
+                           spacing="log"):
+    """Raw τ_m that places the initial τ_m in `init_range` (NumPy).
 
-    The ends are pulled inside by a float32 epsilon so the logit is finite.
+    τ_m is bounded to `[τ_min, τ_max]` (see `memory_tau`) and starts spaced
+    over `init_range` (the bounds themselves by default): log-spaced, as in
+    the authors' code, or evenly (`"linear"`), as the paper describes for
+    SHD and NeuronIO. Values on a bound are pulled inside by a float32
+    epsilon so the logit is finite.
     """
-    tau = np.logspace(np.log10(tau_min), np.log10(tau_max), units)
+    low, high = (tau_min, tau_max) if init_range is None else init_range
+    if spacing == "log":
+        tau = np.logspace(np.log10(low), np.log10(high), units)
+    else:
+        tau = np.linspace(low, high, units)
     fraction = (tau - tau_min) / (tau_max - tau_min)
     eps = np.finfo(np.float32).eps
     fraction = np.clip(fraction, eps, 1.0 - eps)
