@@ -83,13 +83,16 @@ class ELM(keras.layers.RNN):
             integer tokens `(batch, timesteps)` in `[0, num_tokens)` and
             treats each as its one-hot vector of `num_tokens` features,
             exactly as if `ops.one_hot(tokens, num_tokens)` were passed
-            (a token outside that range reads as all zeros). The fast path
-            never builds the one-hot tensor: `one_hot(x) @ W` is the row
-            `W[x]`, so it looks the MLP's input rows up and takes the
-            synapse trace after them. That needs one `trace_tau` shared by
-            all branches, which is how the layer builds it: do not assign
-            per-branch values to its `trace_tau` weight. With
-            `return_state` or `stateful`, the final synapse trace is still
+            (a token outside that range reads as all zeros). For a large
+            vocabulary (`num_tokens >= mlp_units / 2`, see
+            `uses_token_lookup`) the fast path never builds the one-hot
+            tensor: `one_hot(x) @ W` is the row `W[x]`, so it looks the
+            MLP's input rows up and takes the synapse trace after them.
+            That needs one `trace_tau` shared by all branches, which is how
+            the layer builds it: do not assign per-branch values to its
+            `trace_tau` weight. A small vocabulary is one-hot encoded, which
+            measured faster there (`benchmarks/bench_tokens.py`). With
+            `return_state` or `stateful`, the final synapse trace is
             computed from the one-hot inputs.
         mask_zero: With `num_tokens`: whether token 0 is padding, as in
             `keras.layers.Embedding`. Padding steps are then masked (they
@@ -245,6 +248,19 @@ class ELM(keras.layers.RNN):
     @property
     def _input_rank(self):
         return 2 if self.num_tokens is not None else 3
+
+    @property
+    def uses_token_lookup(self):
+        """Whether the fast path reads tokens by a row lookup (built layer).
+
+        True for `num_tokens >= mlp_units / 2`: the lookup then traces
+        `mlp_units` channels instead of `num_tokens` and skips the product
+        with the first layer, and the `(batch, timesteps, num_tokens)`
+        one-hot tensor is never built.
+        """
+        return self.num_tokens is not None and (
+            2 * self.num_tokens >= self.cell.hidden_units
+        )
 
     @property
     def units(self):

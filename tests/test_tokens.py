@@ -19,6 +19,9 @@ CONFIGS = {
     "v1_branches": dict(units=4, synapses_per_branch=3),
     "v2": dict(units=5, version=2, num_branches=3, synapses_per_branch=3,
                routing="random", routing_seed=2),
+    # 9 tokens < 30 / 2: one-hot encoded on the fast path, not looked up.
+    "v1_one_hot": dict(units=6, mlp_units=30),
+    "v2_one_hot": dict(units=5, version=2, mlp_units=40),
 }
 NUM_TOKENS = 9
 
@@ -87,6 +90,7 @@ def test_tokens_equal_one_hot_inputs(config, fast, batch, steps, masked,
     token_model, dense_model, layer = _pair(
         config, steps, masked, go_backwards, fast
     )
+    assert layer.uses_token_lookup == ("one_hot" not in config)
     token_inputs, dense_inputs = _inputs(layer, batch, steps, masked)
     r = np.random.default_rng(1).standard_normal(
         token_model.output.shape[1:]

@@ -71,7 +71,9 @@ def fast_inner_loop(layer, sequences, initial_state, mask, need_states=True):
     num_branches = cell.resolved_num_branches
     first_kernel = ops.cast(cell.mlp_kernels[0], "float32")
     float32 = lambda v: ops.cast(v, "float32")  # noqa: E731
-    if layer.num_tokens is not None:
+    if layer.num_tokens is not None and not layer.uses_token_lookup:
+        sequences = layer.one_hot(sequences)
+    if layer.uses_token_lookup:
         drive, final_trace = common.token_drive(
             layer, sequences, trace0, mask, need_final=need_states
         )
