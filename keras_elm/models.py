@@ -373,3 +373,240 @@ def retrieval(
                                 name="classifier_hidden")(pair)
     logits = keras.layers.Dense(2, name="classifier")(hidden)
     return keras.Model([first, second], logits, name=name)
+
+
+# --- the neuroscience tasks ----------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="keras_elm")
+class CastToFloat(keras.layers.Layer):
+    """Casts compact inputs (such as `uint8` spike counts) to floats.
+
+    Args:
+        **kwargs: base layer keyword arguments (`dtype` sets the output's).
+
+    Returns:
+        The inputs in the layer's compute dtype.
+
+    Example:
+
+    >>> keras_elm.models.CastToFloat()(np.ones((1, 3), "uint8")).dtype
+    'float32'
+    """
+
+    def call(self, inputs):
+        return ops.cast(inputs, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+def spike_classifier(
+    num_classes,
+    *,
+    num_inputs=700,
+    steps=None,
+    dt=2.0,
+    units=100,
+    mlp_units=None,
+    lambda_value=5.0,
+    memory_tau_min=0.0,
+    memory_tau_max=1000.0,
+    memory_tau_init_range=(1.0, 150.0),
+    memory_tau_spacing="linear",
+    dropout=0.5,
+    branch=False,
+    num_branches=100,
+    synapses_per_branch=15,
+    routing_seed=0,
+    name="elm_spike_classifier",
+    **elm_kwargs,
+):
+    """An ELM that reads binned spike counts and classifies the last output.
+
+    Counts `(batch, T, num_inputs)` (any numeric dtype) -> floats ->
+    `Dropout` on the input -> `ELM` (Δt = the bin size in ms) -> `Dense`
+    logits. Times are in milliseconds.
+
+    Args:
+        num_classes: number of classes (logits out).
+        num_inputs: input channels (700 for SHD).
+        steps: T, or None for any length.
+        dt: Δt, the bin size in ms (2 by default, as `keras_elm.data.shd`).
+        units: memory units d_m.
+        mlp_units: width of the MLP's hidden layer (`2 * units` if None).
+        lambda_value: λ.
+        memory_tau_min: τ_m's lower bound (ms).
+        memory_tau_max: τ_m's upper bound (ms).
+        memory_tau_init_range: where τ_m starts (ms).
+        memory_tau_spacing: `"linear"` (the paper) or `"log"`.
+        dropout: dropout rate on the input counts.
+        branch: whether to build the Branch-ELM: `num_branches` branches of
+            `synapses_per_branch` synapses, routed at random.
+        num_branches: the Branch-ELM's branches.
+        synapses_per_branch: the Branch-ELM's synapses per branch.
+        routing_seed: the random routing's seed.
+        name: the model's name.
+        **elm_kwargs: any other `keras_elm.ELM` argument.
+
+    Returns:
+        An uncompiled `keras.Model`.
+    """
+    counts = keras.Input((steps, num_inputs), name="counts")
+    x = CastToFloat(name="to_float")(counts)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="input_dropout")(x)
+    if branch:
+        elm_kwargs = dict(num_branches=num_branches,
+                          synapses_per_branch=synapses_per_branch,
+                          routing="random", routing_seed=routing_seed,
+                          **elm_kwargs)
+    x = ELM(
+        units,
+        mlp_units=mlp_units,
+        lambda_value=lambda_value,
+        delta_t=dt,
+        memory_tau_min=memory_tau_min,
+        memory_tau_max=memory_tau_max,
+        memory_tau_init_range=memory_tau_init_range,
+        memory_tau_spacing=memory_tau_spacing,
+        name="elm",
+        **elm_kwargs,
+    )(x)
+    logits = keras.layers.Dense(num_classes, name="classifier")(x)
+    return keras.Model(counts, logits, name=name)
+
+
+def shd(steps=500, **kwargs):
+    """The paper's SHD model: which of 20 spoken digits (English, German)?
+
+    700 input channels of spike counts in 2 ms bins over 1 s (500 steps),
+    input dropout 0.5, d_m 100, one hidden layer of 200, λ 5, Δt 2 ms, τ_m
+    evenly spaced in 1-150 ms and bounded to 0-1,000 ms, the last output
+    into 20 logits: 183,020 trainable parameters (183,820 with the fixed
+    τ's; the ELM's MLP reads 700 + 100 values). With `branch=True`, the
+    Branch-ELM (100 branches x 15 synapses, random routing): 63,820
+    (67,020 with the fixed τ's and the routing).
+
+    Args:
+        steps: T (500 for 1 s at 2 ms), or None.
+        **kwargs: any argument of `spike_classifier` (`dt`, `branch`, ...)
+            or of `keras_elm.ELM`.
+
+    Returns:
+        An uncompiled `keras.Model` from counts `(batch, T, 700)` to 20
+        logits.
+
+    Example:
+
+    >>> keras_elm.models.shd(branch=True).count_params()
+    67020
+    """
+    from keras_elm.data import shd as data
+
+    return spike_classifier(data.NUM_CLASSES, steps=steps,
+                            **{"name": "elm_shd", **kwargs})
+
+
+def shd_adding(steps=1000, **kwargs):
+    """The paper's SHD-Adding model: the sum of two spoken digits (0-18).
+
+    As `shd`, over two SHD samples one after the other (2 x 500 steps at
+    2 ms), into 19 logits: 182,919 trainable parameters (Branch-ELM:
+    63,719).
+
+    Args:
+        steps: T (1,000 for 2 x 1 s at 2 ms), or None.
+        **kwargs: any argument of `spike_classifier` or `keras_elm.ELM`.
+
+    Returns:
+        An uncompiled `keras.Model` from counts `(batch, T, 700)` to 19
+        logits.
+
+    Example:
+
+    >>> keras_elm.models.shd_adding(branch=True).count_params()
+    66919
+    """
+    from keras_elm.data import shd as data
+
+    return spike_classifier(data.ADDING_CLASSES, steps=steps,
+                            **{"name": "elm_shd_adding", **kwargs})
+
+
+def neuronio(
+    *,
+    window=500,
+    units=20,
+    mlp_units=None,
+    lambda_value=10.0,
+    memory_tau_min=0.0,
+    memory_tau_max=500.0,
+    memory_tau_init_range=(1.0, 100.0),
+    memory_tau_spacing="linear",
+    num_branches=45,
+    synapses_per_branch=100,
+    routing="neuronio",
+    name="elm_neuronio",
+    **elm_kwargs,
+):
+    """The paper's NeuronIO Branch-ELM: spikes and soma of a cortical neuron.
+
+    1,278 input channels (639 excitatory, 639 inhibitory x (-1)), 1 ms
+    steps, the Branch-ELM of Table S1: 45 branches x 100 synapses with the
+    authors' NeuronIO routing, d_m 20, one hidden layer of 40, λ 10, τ_m
+    evenly spaced in 1-100 ms and bounded to 0-500 ms. Every step's memory
+    goes through two linear readouts, exactly the neuron's `W_y m + b_y`
+    with 2 outputs: `"spike"` (a logit) and `"soma"` (the scaled voltage
+    `(min(V, -55) + 67.7) * 0.1`), each `(batch, T, 1)`. 8,002 trainable
+    parameters (4,500 of them synaptic weights; 17,067 with the fixed τ's
+    and the routing). `keras_elm.data.neuronio.load` yields the matching targets.
+
+    Args:
+        window: T, the steps of a training window (500), or None.
+        units: memory units d_m.
+        mlp_units: width of the MLP's hidden layer (`2 * units` if None).
+        lambda_value: λ.
+        memory_tau_min: τ_m's lower bound (ms).
+        memory_tau_max: τ_m's upper bound (ms).
+        memory_tau_init_range: where τ_m starts (ms).
+        memory_tau_spacing: `"linear"` (the paper) or `"log"`.
+        num_branches: dendritic branches.
+        synapses_per_branch: synapses on each branch.
+        routing: `"neuronio"` (the authors'), `"random"` or indices.
+        name: the model's name.
+        **elm_kwargs: any other `keras_elm.ELM` argument.
+
+    Returns:
+        An uncompiled `keras.Model` from `(batch, T, 1278)` to the outputs
+        `{"spike": (batch, T, 1), "soma": (batch, T, 1)}`.
+
+    Example:
+
+    >>> model = keras_elm.models.neuronio()
+    >>> sorted(model.output_names)
+    ['soma', 'spike']
+    """
+    from keras_elm.data import neuronio as data
+
+    inputs = keras.Input((window, data.NUM_INPUTS), name="spike_trains")
+    memory = ELM(
+        units,
+        mlp_units=mlp_units,
+        lambda_value=lambda_value,
+        memory_tau_min=memory_tau_min,
+        memory_tau_max=memory_tau_max,
+        memory_tau_init_range=memory_tau_init_range,
+        memory_tau_spacing=memory_tau_spacing,
+        num_branches=num_branches,
+        synapses_per_branch=synapses_per_branch,
+        routing=routing,
+        return_sequences=True,
+        name="elm",
+        **elm_kwargs,
+    )(inputs)
+    outputs = {
+        "spike": keras.layers.Dense(1, name="spike")(memory),
+        "soma": keras.layers.Dense(1, name="soma")(memory),
+    }
+    return keras.Model(inputs, outputs, name=name)

@@ -149,3 +149,53 @@ def test_retrieval_is_two_towers_sharing_one_encoder(tmp_path):
     loaded = keras.saving.load_model(path)
     np.testing.assert_allclose(to_numpy(loaded([a, b])), logits,
                                rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("builder, classes, steps, branch, params", [
+    (models.shd, 20, 500, False, 183_020),
+    (models.shd, 20, 500, True, 63_820),
+    (models.shd_adding, 19, 1000, False, 182_919),
+    (models.shd_adding, 19, 1000, True, 63_719),
+])
+def test_spike_builders(builder, classes, steps, branch, params, tmp_path):
+    model = builder(branch=branch)
+    assert model.input_shape == (None, steps, 700)
+    assert model.output_shape == (None, classes)
+    assert _trainable(model) == params
+    elm = model.get_layer("elm")
+    cell = elm.cell
+    assert (elm.units, cell.lambda_value, cell.delta_t) == (100, 5.0, 2.0)
+    assert (cell.memory_tau_min, cell.memory_tau_max) == (0.0, 1000.0)
+    assert cell.memory_tau_spacing == "linear"
+    assert cell.memory_tau_init_range == (1.0, 150.0)
+    assert model.get_layer("input_dropout").rate == 0.5
+    assert cell.resolved_num_branches == (100 if branch else 700)
+    small = builder(steps=6, units=4, mlp_units=5, branch=branch)
+    counts = np.random.default_rng(0).integers(0, 3, (2, 6, 700))
+    logits = to_numpy(small(counts.astype("uint8")))
+    assert logits.shape == (2, classes)
+    path = os.path.join(tmp_path, "spikes.keras")
+    small.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(loaded(counts.astype("uint8"))),
+                               logits, rtol=1e-6, atol=1e-6)
+
+
+def test_neuronio_builder(tmp_path):
+    model = models.neuronio()
+    assert _trainable(model) == 8_002
+    elm = model.get_layer("elm")
+    assert (elm.units, elm.cell.resolved_num_branches,
+            elm.cell.synapses_per_branch) == (20, 45, 100)
+    assert elm.cell.lambda_value == 10.0
+    assert (elm.cell.memory_tau_min, elm.cell.memory_tau_max) == (0.0, 500.0)
+    small = models.neuronio(window=7, units=3, synapses_per_branch=4,
+                            num_branches=5)
+    x = np.random.default_rng(0).choice([-1.0, 0.0, 1.0], (2, 7, 1278))
+    y = small(x.astype("float32"))
+    assert y["spike"].shape == (2, 7, 1) and y["soma"].shape == (2, 7, 1)
+    path = os.path.join(tmp_path, "neuronio.keras")
+    small.save(path)
+    loaded = keras.saving.load_model(path)(x.astype("float32"))
+    np.testing.assert_allclose(to_numpy(loaded["soma"]), to_numpy(y["soma"]),
+                               rtol=1e-6, atol=1e-6)
