@@ -528,6 +528,14 @@ def steps_per_epoch(splits, args):
     return max(1, -(-len(splits["train"][1]) // args.batch_size))
 
 
+def majority_accuracy(splits):
+    """Test accuracy of always answering the train split's commonest class."""
+    train = np.asarray(splits["train"][1]).ravel()
+    test = np.asarray(splits["test"][1]).ravel()
+    values, counts = np.unique(train, return_counts=True)
+    return float(np.mean(test == values[np.argmax(counts)]))
+
+
 def report(task, model, splits, args):
     """Evaluates on the test split, prints it beside chance, saves the model."""
     _, accuracy = model.evaluate(*splits["test"], batch_size=args.batch_size,
@@ -536,7 +544,9 @@ def report(task, model, splits, args):
     model.save(path)
     paper = (f", paper {task.paper_accuracy:.2f} %"
              if task.paper_accuracy is not None else "")
+    majority = majority_accuracy(splits)
     print(f"test accuracy {100 * accuracy:.2f} % (chance "
-          f"{100 * task.chance:.2f} %{paper}); model saved to {path}",
+          f"{100 * task.chance:.2f} %, majority class {100 * majority:.2f} %"
+          f"{paper}); model saved to {path}",
           flush=True)
     return accuracy

@@ -137,3 +137,9 @@ def test_max_minutes_must_be_positive(value, capsys):
     assert "--max-minutes must be > 0" in capsys.readouterr().err
     with pytest.raises(ValueError, match="minutes"):
         tasks.TimeLimit(float(value))
+
+
+def test_majority_accuracy():
+    splits = {"train": (None, np.array([3, 3, 1, 3])),
+              "test": (None, np.array([3, 1, 1, 0]))}
+    assert tasks.majority_accuracy(splits) == 0.25
