@@ -3,6 +3,7 @@
 from keras_elm import convert
 from keras_elm import data
 from keras_elm import math
+from keras_elm import metrics
 from keras_elm import models
 from keras_elm import routing
 from keras_elm import pretrained
@@ -12,5 +13,6 @@ from keras_elm.layer import ELM
 __version__ = "0.1.0"
 
 __all__ = [
-    "ELM", "ELMCell", "convert", "data", "math", "models", "pretrained", "routing",
+    "ELM", "ELMCell", "convert", "data", "math", "metrics", "models",
+    "pretrained", "routing",
 ]

@@ -43,6 +43,13 @@ class Task:
         flags: defaults of the task's own flags (e.g. `max_length`), filled
             in by `parse_args` where the flag was not given.
         smoke_flags: the same for a `--smoke` run.
+        optimizer: `"adam"` or `"adamax"`.
+        cosine: whether the learning rate decays by a cosine over the run
+            (constant otherwise).
+        classification: whether the loss is cross-entropy on logits with
+            accuracy (else the example compiles its own loss, as NeuronIO).
+        synthetic_note: how the default data differs from the paper's, when
+            it is a synthetic stand-in (printed by `print_plan`/`report`).
     """
 
     name: str
@@ -58,6 +65,10 @@ class Task:
     smoke_samples: int = 40
     flags: dict = dataclasses.field(default_factory=dict)
     smoke_flags: dict = dataclasses.field(default_factory=dict)
+    optimizer: str = "adam"
+    cosine: bool = True
+    classification: bool = True
+    synthetic_note: Optional[str] = None
 
     @property
     def chance(self):
@@ -218,6 +229,93 @@ def _retrieval_data(args):
             for split, (texts, labels) in splits.items()}
 
 
+# --- data of the neuroscience tasks --------------------------------------------
+
+_SHD_NOTE = ("keras_elm's synthetic spiking digits (keras_elm.data.shd."
+             "write_synthetic), not the real SHD; pass --data-dir for SHD")
+_NEURONIO_NOTE = ("simulated by keras_elm's NumPy neuron (keras_elm.data."
+                  "neuronio.simulate), not the L5PC of NeuronIO; pass "
+                  "--data-dir for the real simulations")
+
+
+def _shd_folder(args):
+    """The SHD files: --data-dir, or the synthetic stand-in (made once)."""
+    from keras_elm.data import shd
+
+    if args.data_dir:
+        if shd.is_synthetic(args.data_dir):
+            args.synthetic_data = _SHD_NOTE
+        return args.data_dir
+    num_train = args.num_samples
+    num_test = max(10, num_train // 4)
+    folder = os.path.join(
+        args.output_dir, "smoke_data" if args.smoke else
+        f"synthetic_shd_{num_train}_{num_test}_seed{args.seed}",
+    )
+    if not all(os.path.exists(os.path.join(folder, name))
+               for name in shd.FILES.values()):
+        shd.write_synthetic(folder, num_train=num_train, num_test=num_test,
+                            seed=args.seed)
+    args.synthetic_data = _SHD_NOTE
+    return folder
+
+
+def _shd_data(args, adding=False):
+    from keras_elm.data import shd
+
+    folder = _shd_folder(args)
+    try:
+        if adding:
+            return {split: shd.adding(
+                folder, split=split, dt=args.dt,
+                seed=args.seed if split == "train" else None,
+            ) for split in ("train", "val", "test")}
+        return {split: shd.load(folder, split=split, dt=args.dt,
+                                seed=args.seed)
+                for split in ("train", "val", "test")}
+    except FileNotFoundError as error:
+        raise MissingDataError(str(error)) from error
+
+
+def _neuronio_data(args):
+    """Windows to train and validate on, and the test files' folder.
+
+    Returns:
+        `{"train": PyDataset, "val": PyDataset, "test": folder}`.
+    """
+    from keras_elm.data import neuronio
+
+    folder = args.data_dir
+    if not folder:
+        sims = args.num_samples
+        duration = 3000 if args.smoke else neuronio.SIM_DURATION_MS
+        folder = os.path.join(
+            args.output_dir, "smoke_data" if args.smoke else
+            f"simulated_neuronio_{sims}_seed{args.seed}",
+        )
+        # One neuron (cell_seed), three sets of simulations.
+        for offset, (split, count) in enumerate(
+            (("train", sims), ("valid", max(2, sims // 4)),
+             ("test", max(2, sims // 4)))
+        ):
+            path = os.path.join(folder, split)
+            if not os.path.isdir(path) or not os.listdir(path):
+                neuronio.simulate(path, simulations_per_file=count,
+                                  duration_ms=duration,
+                                  seed=args.seed + offset)
+        args.synthetic_data = _NEURONIO_NOTE
+    try:
+        train, val = (
+            neuronio.load(folder, split=split, batch_size=args.batch_size,
+                          steps_per_epoch=args.steps_per_epoch, seed=args.seed,
+                          burn_in=neuronio.BURN_IN)
+            for split in ("train", "val")
+        )
+    except FileNotFoundError as error:
+        raise MissingDataError(str(error)) from error
+    return {"train": train, "val": val, "test": folder}
+
+
 SMOKE_ELM = dict(units=8, mlp_units=16)
 
 TASKS = {
@@ -302,6 +400,47 @@ TASKS.update({
     ),
 })
 
+_SHD_TASK = dict(
+    num_classes=20, batch_size=8, epochs=70, learning_rate=5e-3,
+    optimizer="adamax", cosine=False, synthetic_note=_SHD_NOTE,
+    smoke_model=SMOKE_ELM, flags=dict(dt=0.002), smoke_flags=dict(dt=0.02),
+)
+TASKS.update({
+    "shd": Task(
+        name="shd",
+        description="SHD: which of 20 spoken digits, from cochlear spikes",
+        build_model=models.shd,
+        load_data=_shd_data,
+        paper_accuracy=91.0,
+        **_SHD_TASK,
+    ),
+    "shd_adding": Task(
+        name="shd_adding",
+        description="SHD-Adding: the sum (0-18) of two spoken digits",
+        build_model=models.shd_adding,
+        load_data=lambda args: _shd_data(args, adding=True),
+        paper_accuracy=82.0,
+        **{**_SHD_TASK, "num_classes": 19},
+    ),
+    "neuronio": Task(
+        name="neuronio",
+        description="NeuronIO: the spikes and soma voltage of a cortical "
+                    "neuron, from its synaptic input",
+        build_model=models.neuronio,
+        load_data=_neuronio_data,
+        num_classes=2,
+        batch_size=8,
+        epochs=30,
+        learning_rate=5e-4,
+        classification=False,
+        synthetic_note=_NEURONIO_NOTE,
+        smoke_model=dict(units=4, num_branches=5, synapses_per_branch=10),
+        smoke_samples=2,
+        flags=dict(steps_per_epoch=None),
+        smoke_flags=dict(steps_per_epoch=2),
+    ),
+})
+
 # What `--smoke` changes besides `Task.smoke_samples`: one epoch, tiny batches.
 SMOKE = dict(epochs=1, batch_size=4)
 
@@ -376,8 +515,11 @@ def parse_args(p, task, argv=None):
         p.error(f"--max-minutes must be > 0, got {args.max_minutes}")
     for name in ("epochs", "batch_size", "num_samples", *task.flags):
         value = getattr(args, name)
-        if value is not None and value < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, float) and not value > 0:
+            p.error(f"{flag} must be > 0, got {value}")
+        if isinstance(value, int) and value < 1:
+            p.error(f"{flag} must be >= 1, got {value}")
     keras.utils.set_random_seed(args.seed)
     return args
 
@@ -390,16 +532,39 @@ def model_overrides(task, args):
 # --- training -----------------------------------------------------------------
 
 
-def compile_model(model, task, args, steps_per_epoch):
-    """Adam with cosine decay over the whole run, cross-entropy on logits."""
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args.learning_rate, decay_steps=max(1, args.epochs * steps_per_epoch)
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(schedule),
+OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamax": keras.optimizers.Adamax}
+
+
+def optimizer(task, args, steps_per_epoch):
+    """The task's optimizer, with cosine decay over the run if it has one."""
+    learning_rate = args.learning_rate
+    if task.cosine:
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            learning_rate, decay_steps=max(1, args.epochs * steps_per_epoch)
+        )
+    return OPTIMIZERS[task.optimizer](learning_rate)
+
+
+def compile_model(model, task, args, steps_per_epoch, **compile_kwargs):
+    """The task's optimizer; cross-entropy on logits and accuracy by default.
+
+    Args:
+        model: the model to compile.
+        task: its `Task`.
+        args: the parsed flags (`learning_rate`, `epochs`).
+        steps_per_epoch: training steps in an epoch (for the decay).
+        **compile_kwargs: `model.compile` arguments that replace the
+            defaults (`loss`, `metrics`, `loss_weights`...).
+
+    Returns:
+        The model, compiled.
+    """
+    kwargs = dict(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
+    kwargs.update(compile_kwargs)
+    model.compile(optimizer=optimizer(task, args, steps_per_epoch), **kwargs)
     return model
 
 
@@ -480,7 +645,7 @@ class TimeLimit(keras.callbacks.Callback):
                   f"{elapsed / 60:.1f} min: stopping", flush=True)
 
 
-def callbacks(args, steps_per_epoch):
+def callbacks(args, steps_per_epoch, monitor="val_accuracy"):
     """Backups for resuming, the best checkpoint, and the step timer.
 
     `BackupAndRestore` keeps `<output-dir>/backup`: rerun the same command
@@ -494,34 +659,55 @@ def callbacks(args, steps_per_epoch):
         ),
         keras.callbacks.ModelCheckpoint(
             os.path.join(args.output_dir, "best.keras"),
-            monitor="val_accuracy", save_best_only=True,
+            monitor=monitor, save_best_only=True,
         ),
         StepTimer(steps_per_epoch),
     ] + ([TimeLimit(args.max_minutes)]
          if getattr(args, "max_minutes", None) else [])
 
 
-def print_plan(task, args, splits, model):
-    """What the run will do, before it does it."""
-    sizes = {split: len(labels) for split, (_, labels) in splits.items()}
-    steps = steps_per_epoch(splits, args)
-    x = splits["train"][0]
-    shapes = " and ".join(
-        f"{tuple(part.shape[1:])} {part.dtype}"
-        for part in (x if isinstance(x, (list, tuple)) else [x])
-    )
+def print_plan(task, args, splits, model, *, steps=None, data=None):
+    """What the run will do, before it does it.
+
+    Args:
+        task: the `Task`.
+        args: the parsed flags.
+        splits: `{"train": (x, y), ...}` arrays (None with `data` given).
+        model: the model to train.
+        steps: steps per epoch (from `splits` if None).
+        data: the data line, for data that is not arrays (a `PyDataset`).
+    """
+    if data is None:
+        sizes = {split: len(labels) for split, (_, labels) in splits.items()}
+        x = splits["train"][0]
+        shapes = " and ".join(
+            f"{tuple(part.shape[1:])} {part.dtype}"
+            for part in (x if isinstance(x, (list, tuple)) else [x])
+        )
+        data = (f"{sizes['train']} train / {sizes['val']} val / "
+                f"{sizes['test']} test, inputs {shapes}")
+    if steps is None:
+        steps = steps_per_epoch(splits, args)
+    schedule = "with cosine decay" if task.cosine else "constant"
     print(
         f"{task.description}\n"
         f"  backend {keras.backend.backend()}, seed {args.seed}"
         f"{', SMOKE RUN (tiny model and data)' if args.smoke else ''}\n"
-        f"  data: {sizes['train']} train / {sizes['val']} val / "
-        f"{sizes['test']} test, inputs {shapes}\n"
+        f"  data: {data}\n"
+        f"{synthetic_line(args)}"
         f"  model: {model.count_params():,} parameters\n"
         f"  training: {args.epochs} epochs x {steps} steps of batch "
-        f"{args.batch_size}, Adam {args.learning_rate:g} with cosine decay\n"
+        f"{args.batch_size}, {OPTIMIZERS[task.optimizer].__name__} "
+        f"{args.learning_rate:g} {schedule}\n"
         f"  output: {os.path.abspath(args.output_dir)}",
         flush=True,
     )
+
+
+def synthetic_line(args):
+    """A warning line when the run uses a synthetic stand-in ('' if not)."""
+    note = getattr(args, "synthetic_data", None)
+    return f"  SYNTHETIC DATA: {note}\n" if note else ""
 
 
 def steps_per_epoch(splits, args):
@@ -545,8 +731,49 @@ def report(task, model, splits, args):
     paper = (f", paper {task.paper_accuracy:.2f} %"
              if task.paper_accuracy is not None else "")
     majority = majority_accuracy(splits)
-    print(f"test accuracy {100 * accuracy:.2f} % (chance "
+    print(f"{synthetic_line(args)}test accuracy {100 * accuracy:.2f} % (chance "
           f"{100 * task.chance:.2f} %, majority class {100 * majority:.2f} %"
           f"{paper}); model saved to {path}",
           flush=True)
     return accuracy
+
+
+def plot_neuronio(result, path, index=0):
+    """Saves a PNG of predicted against true soma voltage and spikes.
+
+    Args:
+        result: a `keras_elm.data.neuronio.EvaluationSet`.
+        path: the PNG file to write.
+        index: which kept simulation to draw.
+
+    Returns:
+        `path`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    if not len(result.soma_true):
+        print("no test simulation kept: no picture", flush=True)
+        return None
+    soma_true, soma_pred = result.soma_true[index], result.soma_pred[index]
+    spikes = np.flatnonzero(result.spike_true[index])
+    scores = 1.0 / (1.0 + np.exp(-np.asarray(result.spike_pred[index])))
+    time = np.arange(len(soma_true))
+    figure, (top, bottom) = pyplot.subplots(
+        2, 1, sharex=True, figsize=(10, 5), height_ratios=(3, 1)
+    )
+    top.plot(time, soma_true, color="black", lw=0.8, label="true (cut at -55)")
+    top.plot(time, soma_pred, color="tab:red", lw=0.8, label="predicted")
+    top.set_ylabel("soma (mV)")
+    top.legend(loc="upper right")
+    bottom.plot(time, scores, color="tab:red", lw=0.8)
+    bottom.vlines(spikes, 0, 1, color="black", lw=0.8)
+    bottom.set_ylabel("spike")
+    bottom.set_xlabel("time after the first 500 ms (ms)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    print(f"picture of test simulation {index} saved to {path}", flush=True)
+    return path

@@ -15,7 +15,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKEND = keras.backend.backend()
 EXAMPLES = {"pathfinder.py": "torch", "pathfinder_x.py": "jax",
             "image.py": "tensorflow", "listops.py": "jax",
-            "text.py": "tensorflow", "retrieval.py": "torch"}
+            "text.py": "tensorflow", "retrieval.py": "torch",
+            "shd.py": "tensorflow", "shd_adding.py": "jax"}
 
 
 @pytest.mark.parametrize("script", list(EXAMPLES))
@@ -34,6 +35,8 @@ def test_example_smoke_run(script, tmp_path):
     assert "test accuracy" in result.stdout and "chance" in result.stdout
     assert (tmp_path / "model.keras").exists()
     assert (tmp_path / "best.keras").exists()
+    if script.startswith("shd"):
+        assert result.stdout.count("SYNTHETIC DATA") == 2  # plan and result
 
 
 def test_image_example_without_data_exits_non_zero(tmp_path):
@@ -70,3 +73,25 @@ def test_real_data_examples_without_data_say_what_to_put_where(
         for name in files:
             assert name in result.stderr, (extra, result.stderr[-2000:])
         assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("extra, backend", [([], "torch"),
+                                            (["--pretrained", "15"], "jax")])
+def test_neuronio_example(extra, backend, tmp_path):
+    if BACKEND != backend:
+        pytest.skip(f"runs in the {backend} test process")
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", "neuronio.py"),
+         "--smoke", "--output-dir", str(tmp_path), *extra],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "SYNTHETIC DATA" in result.stdout
+    for row in ("spike AUC", "TPR at 0.25% FPR", "soma RMSE",
+                "soma explained variance"):
+        assert row in result.stdout
+    assert (tmp_path / "prediction.png").stat().st_size > 1000
+    if not extra:
+        assert "[timing] first step" in result.stdout
+        assert (tmp_path / "model.keras").exists()
