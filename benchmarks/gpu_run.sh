@@ -147,9 +147,10 @@ for spec in ${TASK_RUNS:-"listops:--num-samples 20000 shd_adding: neuronio:--ste
             "examples/$name.py" --max-minutes "${TASK_MINUTES:-2}" \
             --output-dir "/tmp/${name}_run" ${flags//,/ }
         echo "${name}_train rc=$?"
-    } 2>&1 | grep -v -i "warning\|absl" | tail -40 > "$OUT/${name}_train.log"
-    grep -E "timing|rc=|accuracy|AUC|data:" "$OUT/${name}_train.log"
-    grep -q "${name}_train rc=0" "$OUT/${name}_train.log" || failed+=("${name}_train")
+    } 2>&1 | grep -v -i "warning\|absl" | tail -40 > "/tmp/${name}_train.log"
+    cat "/tmp/${name}_train.log" >> "$OUT/tasks_train.log"  # one file back
+    grep -E "timing|rc=|accuracy|AUC|data:" "/tmp/${name}_train.log"
+    grep -q "${name}_train rc=0" "/tmp/${name}_train.log" || failed+=("${name}_train")
 done
 
 echo "== summary"
