@@ -9,7 +9,9 @@ float tensor is never built. Each row trains one model for a few steps
 (`train_on_batch`, Adam) in a process of its own, so that its peak resident
 memory is its own:
 
-- `lookup`: the task's builder, tokens into `ELM(num_tokens=...)`;
+- `num_tokens`: the task's builder, tokens into `ELM(num_tokens=...)`,
+  which looks rows up where `num_tokens >= mlp_units / 2` (the `lookup`
+  column) and one-hot encodes inside the layer otherwise;
 - `one-hot`: the same ELM fed a one-hot float tensor (a frozen identity
   `Embedding`, `mask_zero` alike), which is what the model did before.
 
@@ -59,7 +61,7 @@ def worker(case, variant, steps_timed):
     if towers:
         model = keras_elm.models.retrieval(steps)
         x = [x, x[::-1].copy()]
-    elif variant == "lookup":
+    elif variant == "num_tokens":
         model = getattr(keras_elm.models, builder)(steps)
         if classes != model.output_shape[-1]:
             model = keras_elm.models.token_classifier(
@@ -77,7 +79,10 @@ def worker(case, variant, steps_timed):
         loss = model.train_on_batch(x, y)
         times.append(time.perf_counter() - start)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    elm = [layer for layer in model.layers
+           if isinstance(layer, keras_elm.ELM)][0]
     print(json.dumps({
+        "lookup": bool(elm.uses_token_lookup),
         "first": times[0], "median": float(np.median(times[1:])),
         "peak_gib": peak_kb / 2**20,
         "loss": float(np.asarray(loss).ravel()[0]),
@@ -95,12 +100,12 @@ def main():
         return worker(*args.worker, args.steps)
     print(f"{args.steps} timed training steps after the first; "
           f"{os.cpu_count()} CPU cores")
-    print("| case | batch x steps x ids | backend | input | first step (s) "
-          "| step (s, median) | peak RSS (GiB) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| case | batch x steps x ids | backend | input | lookup | "
+          "first step (s) | step (s, median) | peak RSS (GiB) |")
+    print("|---|---|---|---|---|---|---|---|")
     for case in args.cases.split(","):
         _, vocabulary, steps, _, batch, towers = CASES[case]
-        variants = ("lookup",) if towers else ("lookup", "one-hot")
+        variants = ("num_tokens",) if towers else ("num_tokens", "one-hot")
         shape = f"{batch}{' x 2' if towers else ''} x {steps} x {vocabulary}"
         for backend in args.backends.split(","):
             for variant in variants:
@@ -115,10 +120,11 @@ def main():
                          if l.startswith("{")]
                 row = f"| {case} | {shape} | {backend} | {variant} |"
                 if result.returncode or not lines:
-                    print(f"{row} failed: {result.stderr.strip()[-300:]} | | |")
+                    print(f"{row} failed: {result.stderr.strip()[-300:]} | | | |")
                     continue
                 r = json.loads(lines[-1])
-                print(f"{row} {r['first']:.2f} | {r['median']:.3f} | "
+                print(f"{row} {'yes' if r['lookup'] else 'no'} | "
+                      f"{r['first']:.2f} | {r['median']:.3f} | "
                       f"{r['peak_gib']:.2f} |", flush=True)
 
 
