@@ -356,6 +356,8 @@ TASKS = {
     ),
 }
 
+# LRA's text tasks: batch 384, 150 epochs (Adam 2e-4 with cosine decay).
+_LRA_TEXT = dict(batch_size=384, epochs=150, smoke_model=SMOKE_ELM)
 TASKS.update({
     "listops": Task(
         name="listops",
@@ -363,12 +365,10 @@ TASKS.update({
         build_model=models.listops,
         load_data=_listops_data,
         num_classes=10,
-        batch_size=384,
-        epochs=150,
         paper_accuracy=46.77,
-        smoke_model=SMOKE_ELM,
         flags=dict(max_length=2000),
         smoke_flags=dict(max_length=60),
+        **_LRA_TEXT,
     ),
     "text": Task(
         name="text",
@@ -376,13 +376,11 @@ TASKS.update({
         build_model=models.text,
         load_data=_text_data,
         num_classes=2,
-        batch_size=384,
-        epochs=150,
         paper_accuracy=80.3,
-        smoke_model=SMOKE_ELM,
         smoke_samples=16,
         flags=dict(max_length=4096),
         smoke_flags=dict(max_length=200),
+        **_LRA_TEXT,
     ),
     "retrieval": Task(
         name="retrieval",
@@ -390,13 +388,12 @@ TASKS.update({
         build_model=models.retrieval,
         load_data=_retrieval_data,
         num_classes=2,
-        batch_size=384,
-        epochs=150,
         paper_accuracy=84.93,
-        smoke_model=dict(SMOKE_ELM, latent_units=4, classifier_units=4),
         smoke_samples=16,
         flags=dict(max_length=4000),
         smoke_flags=dict(max_length=200),
+        **{**_LRA_TEXT, "smoke_model": dict(SMOKE_ELM, latent_units=4,
+                                             classifier_units=4)},
     ),
 })
 
