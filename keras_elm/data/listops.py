@@ -39,6 +39,8 @@ import tempfile
 
 import numpy as np
 
+from keras_elm.data.checks import check_int as _check_int
+
 OPERATORS = ("MIN", "MAX", "MED", "SM")
 SPLITS = ("train", "val", "test")
 FILES = {"train": "basic_train.tsv", "val": "basic_val.tsv",
@@ -70,19 +72,6 @@ _RARE = 10_000
 
 
 # --- checks ------------------------------------------------------------------
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
-            f"`{name}` must be an integer. Received: {name}={value!r} of "
-            f"type {type(value).__name__}"
-        )
-    if value < minimum:
-        raise ValueError(
-            f"`{name}` must be at least {minimum}. Received: {name}={value}"
-        )
-    return int(value)
 
 
 def _check_split(split):

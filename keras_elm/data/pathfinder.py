@@ -31,6 +31,8 @@ import tempfile
 
 import numpy as np
 
+from keras_elm.data.checks import check_int as _check_int
+
 IMAGE_SIZES = (32, 64, 128)
 DIFFICULTIES = {
     "easy": ("curv_baseline", 6),
@@ -434,19 +436,6 @@ def _check_choice(name, value, choices):
             f"`{name}` must be one of {tuple(choices)}. Received: "
             f"{name}={value!r}"
         )
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
-            f"`{name}` must be an integer. Received: {name}={value!r} of "
-            f"type {type(value).__name__}"
-        )
-    if value < minimum:
-        raise ValueError(
-            f"`{name}` must be at least {minimum}. Received: {name}={value}"
-        )
-    return int(value)
 
 
 def _image_rng(seed, index):
