@@ -9,6 +9,7 @@ model and `fit` plainly.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import time
@@ -50,6 +51,19 @@ class Task:
             accuracy (else the example compiles its own loss, as NeuronIO).
         synthetic_note: how the default data differs from the paper's, when
             it is a synthetic stand-in (printed by `print_plan`/`report`).
+        hyperparameters: the paper's values of the tuning knobs where they
+            differ from `keras_elm.tuning.DEFAULTS` (d_m 150, τ_m 1-1e3,
+            τ_s 5, λ 5, one hidden layer of 2·d_m); `learning_rate` is the
+            task's own.
+        memory_tau_bounds: `(min, max)` τ_m is bounded to when it starts in
+            a narrower range (SHD, NeuronIO), or None when the range it
+            starts in is also its bound (LRA).
+        branches: `"always"` (Branch-ELM), `"optional"` (with the
+            builder's `branch=True`) or None: whether `num_branches` and
+            `synapses_per_branch` are tuning knobs.
+        compile_kwargs: `model.compile` arguments other than the optimizer
+            (None: cross-entropy on logits with accuracy).
+        objective: `(metric, "max"|"min")` that tuning optimises.
     """
 
     name: str
@@ -69,6 +83,11 @@ class Task:
     cosine: bool = True
     classification: bool = True
     synthetic_note: Optional[str] = None
+    hyperparameters: dict = dataclasses.field(default_factory=dict)
+    memory_tau_bounds: Optional[tuple] = None
+    branches: Optional[str] = None
+    compile_kwargs: Optional[Callable[[], dict]] = None
+    objective: tuple = ("val_accuracy", "max")
 
     @property
     def chance(self):
@@ -340,6 +359,7 @@ TASKS = {
         epochs=300,
         paper_accuracy=77.29,
         smoke_model=SMOKE_ELM,
+        hyperparameters=dict(memory_tau_max=2e4, trace_tau=150.0),
         # 16,384 steps a sample: half as many for a quick run.
         smoke_samples=20,
     ),
@@ -366,6 +386,7 @@ TASKS.update({
         load_data=_listops_data,
         num_classes=10,
         paper_accuracy=46.77,
+        hyperparameters=dict(memory_tau_max=2e3),
         flags=dict(max_length=2000),
         smoke_flags=dict(max_length=60),
         **_LRA_TEXT,
@@ -377,6 +398,7 @@ TASKS.update({
         load_data=_text_data,
         num_classes=2,
         paper_accuracy=80.3,
+        hyperparameters=dict(memory_tau_max=4e3),
         smoke_samples=16,
         flags=dict(max_length=4096),
         smoke_flags=dict(max_length=200),
@@ -389,6 +411,7 @@ TASKS.update({
         load_data=_retrieval_data,
         num_classes=2,
         paper_accuracy=84.93,
+        hyperparameters=dict(memory_tau_max=4e3),
         smoke_samples=16,
         flags=dict(max_length=4000),
         smoke_flags=dict(max_length=200),
@@ -401,6 +424,9 @@ _SHD_TASK = dict(
     num_classes=20, batch_size=8, epochs=70, learning_rate=5e-3,
     optimizer="adamax", cosine=False, synthetic_note=_SHD_NOTE,
     smoke_model=SMOKE_ELM, flags=dict(dt=0.002), smoke_flags=dict(dt=0.02),
+    hyperparameters=dict(units=100, memory_tau_max=150.0, num_branches=100,
+                         synapses_per_branch=15),
+    memory_tau_bounds=(0.0, 1000.0), branches="optional",
 )
 TASKS.update({
     "shd": Task(
@@ -431,6 +457,16 @@ TASKS.update({
         learning_rate=5e-4,
         classification=False,
         synthetic_note=_NEURONIO_NOTE,
+        hyperparameters=dict(units=20, lambda_value=10.0, memory_tau_max=100.0,
+                             num_branches=45, synapses_per_branch=100),
+        memory_tau_bounds=(0.0, 500.0),
+        branches="always",
+        compile_kwargs=lambda: dict(
+            loss={"spike": keras.losses.BinaryCrossentropy(from_logits=True),
+                  "soma": keras.losses.MeanSquaredError()},
+            loss_weights={"spike": 0.5, "soma": 0.5},
+        ),
+        objective=("val_loss", "min"),
         smoke_model=dict(units=4, num_branches=5, synapses_per_branch=10),
         smoke_samples=2,
         flags=dict(steps_per_epoch=None),
@@ -534,16 +570,42 @@ OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamax": keras.optimizers.Adamax}
 
 def optimizer(task, args, steps_per_epoch):
     """The task's optimizer, with cosine decay over the run if it has one."""
-    learning_rate = args.learning_rate
-    if task.cosine:
+    return task_optimizer(task, args.learning_rate,
+                          decay_steps=args.epochs * steps_per_epoch)
+
+
+def task_optimizer(task, learning_rate, decay_steps=None):
+    """The task's optimizer (`task.optimizer`) at `learning_rate`.
+
+    Args:
+        task: a `Task`.
+        learning_rate: the peak learning rate.
+        decay_steps: steps of the cosine decay when `task.cosine` (None:
+            a constant learning rate).
+
+    Returns:
+        A Keras optimizer.
+    """
+    if task.cosine and decay_steps:
         learning_rate = keras.optimizers.schedules.CosineDecay(
-            learning_rate, decay_steps=max(1, args.epochs * steps_per_epoch)
+            learning_rate, decay_steps=max(1, int(decay_steps))
         )
     return OPTIMIZERS[task.optimizer](learning_rate)
 
 
+def default_compile_kwargs(task):
+    """The task's loss and metrics: `task.compile_kwargs`, or cross-entropy
+    on logits with accuracy."""
+    if task.compile_kwargs is not None:
+        return task.compile_kwargs()
+    return dict(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+
 def compile_model(model, task, args, steps_per_epoch, **compile_kwargs):
-    """The task's optimizer; cross-entropy on logits and accuracy by default.
+    """The task's optimizer, loss and metrics (`default_compile_kwargs`).
 
     Args:
         model: the model to compile.
@@ -556,10 +618,7 @@ def compile_model(model, task, args, steps_per_epoch, **compile_kwargs):
     Returns:
         The model, compiled.
     """
-    kwargs = dict(
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+    kwargs = default_compile_kwargs(task)
     kwargs.update(compile_kwargs)
     model.compile(optimizer=optimizer(task, args, steps_per_epoch), **kwargs)
     return model
