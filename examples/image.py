@@ -15,9 +15,10 @@ task = tasks.get("image")
 args = tasks.parse_args(tasks.parser(task), task)
 
 splits = task.load_data(args)  # uint8 grey images (N, 32, 32), labels 0..9
-model = keras_elm.models.image(**tasks.model_overrides(task, args))
 steps = tasks.steps_per_epoch(splits, args)
-tasks.compile_model(model, task, args, steps)
+with tasks.distribution(args):  # all devices with --distribute
+    model = keras_elm.models.image(**tasks.model_overrides(task, args))
+    tasks.compile_model(model, task, args, steps)
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

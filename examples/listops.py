@@ -3,6 +3,7 @@
     python examples/listops.py                         # LRA lengths, paper recipe
     python examples/listops.py --max-length 200        # short trees (50-200), CPU
     python examples/listops.py --smoke                 # < 1 min, CPU
+    python examples/listops.py --distribute            # all GPUs, data-parallel
     python examples/listops.py --data-dir ~/data/lra_release/listops-1000
 
 With no `--data-dir` the trees are generated (`keras_elm.data.listops`,
@@ -26,11 +27,12 @@ parser.add_argument("--min-length", type=int, default=None,
 args = tasks.parse_args(parser, task)
 
 splits = task.load_data(args)  # int32 tokens (N, max_length), values 0..9
-model = keras_elm.models.listops(
-    args.max_length, **tasks.model_overrides(task, args)
-)
 steps = tasks.steps_per_epoch(splits, args)
-tasks.compile_model(model, task, args, steps)
+with tasks.distribution(args):  # all devices with --distribute
+    model = keras_elm.models.listops(
+        args.max_length, **tasks.model_overrides(task, args)
+    )
+    tasks.compile_model(model, task, args, steps)
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

@@ -4,6 +4,7 @@
     python examples/neuronio.py --data-dir ~/data/neuronio   # train/ valid/ test/
     python examples/neuronio.py --pretrained 15          # a published neuron
     python examples/neuronio.py --smoke                  # < 1 min, CPU
+    python examples/neuronio.py --distribute             # all GPUs, data-parallel
 
 The real NeuronIO set (Beniaguev et al., 2021; about 115 GB of pickles) is
 read from `--data-dir`, with `train/`, `valid/` and `test/` folders of
@@ -36,6 +37,8 @@ parser.add_argument("--steps-per-epoch", type=int, default=None,
                     help="batches of random windows in an epoch (default: "
                          "10 windows a simulation)")
 args = tasks.parse_args(parser, task)
+if args.pretrained and args.distribute:
+    parser.error("--distribute is for training; --pretrained only evaluates")
 
 data = task.load_data(args)  # streaming windows; the test files' folder
 if args.pretrained:
@@ -46,15 +49,11 @@ if args.pretrained:
         y = model.predict_on_batch(x)
         return y[..., 0], y[..., 1]
 else:
-    model = keras_elm.models.neuronio(**tasks.model_overrides(task, args))
     steps = len(data["train"])
-    tasks.compile_model(
-        model, task, args, steps,
-        loss={"spike": keras.losses.BinaryCrossentropy(from_logits=True),
-              "soma": keras.losses.MeanSquaredError()},
-        loss_weights={"spike": 0.5, "soma": 0.5},
-        metrics=None,
-    )
+    with tasks.distribution(args):  # all devices with --distribute
+        model = keras_elm.models.neuronio(**tasks.model_overrides(task, args))
+        # The task's loss: 0.5 BCE on the spike logit + 0.5 MSE on the soma.
+        tasks.compile_model(model, task, args, steps)
     tasks.print_plan(task, args, None, model, steps=steps,
                      data=f"random {neuronio.WINDOW} ms windows from "
                           f"{len(data['train'].files)} files")
@@ -66,6 +65,11 @@ else:
     )
     model.save(os.path.join(args.output_dir, "model.keras"))
     predict = model
+    if args.distribute:
+        # Under a MirroredStrategy, `predict_on_batch` returns every
+        # replica's copy of the batch: a clone made outside it evaluates.
+        predict = keras.models.clone_model(model)
+        predict.set_weights(model.get_weights())
 
 result = neuronio.evaluation_set(data["test"], predict)
 try:

@@ -22,11 +22,12 @@ parser.add_argument("--difficulty", default="hard",
 args = tasks.parse_args(parser, task)
 
 splits = task.load_data(args)  # uint8 images (N, S, S) and 0/1 labels
-model = keras_elm.models.pathfinder(
-    args.image_size, **tasks.model_overrides(task, args)
-)
 steps = tasks.steps_per_epoch(splits, args)
-tasks.compile_model(model, task, args, steps)
+with tasks.distribution(args):  # all devices with --distribute
+    model = keras_elm.models.pathfinder(
+        args.image_size, **tasks.model_overrides(task, args)
+    )
+    tasks.compile_model(model, task, args, steps)
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

@@ -27,9 +27,10 @@ splits = task.load_data(args)  # uint8 images (N, 128, 128) and 0/1 labels
 overrides = tasks.model_overrides(task, args)
 if args.remat_chunk_size:
     overrides["remat_chunk_size"] = args.remat_chunk_size
-model = keras_elm.models.pathfinder_x(**overrides)
 steps = tasks.steps_per_epoch(splits, args)
-tasks.compile_model(model, task, args, steps)
+with tasks.distribution(args):  # all devices with --distribute
+    model = keras_elm.models.pathfinder_x(**overrides)
+    tasks.compile_model(model, task, args, steps)
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

@@ -27,12 +27,13 @@ parser.add_argument("--branch", action="store_true",
 args = tasks.parse_args(parser, task)
 
 splits = task.load_data(args)  # uint8 counts (N, T, 700), labels 0..19
-model = keras_elm.models.shd(
-    steps=splits["train"][0].shape[1], dt=1000 * args.dt, branch=args.branch,
-    **tasks.model_overrides(task, args),
-)
 steps = tasks.steps_per_epoch(splits, args)
-tasks.compile_model(model, task, args, steps)
+with tasks.distribution(args):  # all devices with --distribute
+    model = keras_elm.models.shd(
+        steps=splits["train"][0].shape[1], dt=1000 * args.dt,
+        branch=args.branch, **tasks.model_overrides(task, args),
+    )
+    tasks.compile_model(model, task, args, steps)
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

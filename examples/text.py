@@ -21,11 +21,12 @@ parser.add_argument("--max-length", type=int, default=None,
 args = tasks.parse_args(parser, task)
 
 splits = task.load_data(args)  # int32 bytes + 1 (N, max_length), labels 0/1
-model = keras_elm.models.text(
-    args.max_length, **tasks.model_overrides(task, args)
-)
 steps = tasks.steps_per_epoch(splits, args)
-tasks.compile_model(model, task, args, steps)
+with tasks.distribution(args):  # all devices with --distribute
+    model = keras_elm.models.text(
+        args.max_length, **tasks.model_overrides(task, args)
+    )
+    tasks.compile_model(model, task, args, steps)
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

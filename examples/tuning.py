@@ -31,6 +31,11 @@ choose.add_argument("--task", choices=TUNED_TASKS, default="listops")
 task = tasks.get(choose.parse_known_args()[0].task)
 
 parser = tasks.parser(task, num_samples=10_000)
+parser.description = (f"{__doc__.splitlines()[0]} Every trial trains "
+                      "--epochs epochs (default 10; --max-minutes bounds "
+                      "each trial) with the paper's optimizer; "
+                      "--learning-rate is the default of the learning_rate "
+                      "knob.")
 parser.set_defaults(output_dir=os.path.join("runs", f"tuning_{task.name}"),
                     epochs=10)
 parser.add_argument("--task", choices=TUNED_TASKS, default="listops")
@@ -53,11 +58,13 @@ splits = task.load_data(args)
 shape = ({"sequence_length": args.max_length} if task.name == "listops"
          else {"image_size": args.image_size})
 steps = tasks.steps_per_epoch(splits, args)
-hypermodel = ELMHyperModel(
-    task, shape, decay_steps=args.epochs * steps, seed=args.seed,
-    distribution=tasks.distribution(args) if getattr(args, "distribute", False) else None,
-)
+# Set again in every build: keras-tuner clears the session before each.
+distribution = tasks.distribution(args) if args.distribute else None
+hypermodel = ELMHyperModel(task, shape, decay_steps=args.epochs * steps,
+                           seed=args.seed, distribution=distribution)
 hp = keras_tuner.HyperParameters()
+hp.Float("learning_rate", 1e-5, 1e-1, sampling="log",
+         default=args.learning_rate)
 if args.smoke:  # A tiny ELM: narrow the size knobs, tune the rest.
     hp.Int("units", 4, 8, step=4)
     hp.Fixed("mlp_width_factor", 2)
@@ -76,9 +83,14 @@ finished = sum(trial.status == "COMPLETED"
                for trial in tuner.oracle.trials.values())
 print(f"{task.description}\n  {args.tuner} search in "
       f"{os.path.abspath(tuner.project_dir)}: {finished} trials already "
-      f"finished\n{tasks.synthetic_line(args)}", flush=True)
+      f"finished"
+      + (f", data-parallel over {distribution.num_replicas} devices"
+         if distribution else "")
+      + f"\n{tasks.synthetic_line(args)}", flush=True)
 tuner.search(*splits["train"], validation_data=splits["val"],
-             epochs=args.epochs, batch_size=args.batch_size)
+             epochs=args.epochs, batch_size=args.batch_size,
+             callbacks=[tasks.TimeLimit(args.max_minutes)]
+             if args.max_minutes else None)
 
 best_trial = tuner.oracle.get_best_trials(1)[0]
 # Only its weights are restored, not its optimizer: it is only evaluated.

@@ -2,6 +2,7 @@
 
 from keras_elm import convert
 from keras_elm import data
+from keras_elm import distribute
 from keras_elm import math
 from keras_elm import metrics
 from keras_elm import models
@@ -13,6 +14,6 @@ from keras_elm.layer import ELM
 __version__ = "0.1.0"
 
 __all__ = [
-    "ELM", "ELMCell", "convert", "data", "math", "metrics", "models",
-    "pretrained", "routing",
+    "ELM", "ELMCell", "convert", "data", "distribute", "math", "metrics",
+    "models", "pretrained", "routing",
 ]

@@ -11,6 +11,7 @@ model and `fit` plainly.
 import argparse
 import contextlib
 import dataclasses
+import functools
 import os
 import time
 from typing import Callable
@@ -19,6 +20,7 @@ from typing import Optional
 import keras
 import numpy as np
 
+from keras_elm import distribute
 from keras_elm import models
 
 
@@ -99,6 +101,51 @@ class MissingDataError(SystemExit):
 
     def __init__(self, message):
         super().__init__(f"error: {message}")
+
+
+def even_over_devices(load):
+    """`load`, with each split cut to a multiple of the device count under
+    `--distribute`.
+
+    Keras splits every batch evenly over the devices, the last, partial
+    one of a split too (JAX raises otherwise, and TensorFlow's `evaluate`
+    fails), so a split whose size does not divide loses its last few
+    samples (fewer than the device count), and the run says so.
+
+    Args:
+        load: `(args) -> {"train": (x, y), ...}`; `x` an array or a list
+            of arrays.
+
+    Returns:
+        The same loader, trimming with `--distribute`.
+    """
+
+    @functools.wraps(load)
+    def load_even(args):
+        splits = load(args)
+        if not getattr(args, "distribute", False):
+            return splits
+        devices = len(distribute.list_devices())
+        return {name: _trim(name, x, y, devices)
+                for name, (x, y) in splits.items()}
+
+    return load_even
+
+
+def _trim(name, x, y, devices):
+    keep = len(y) // devices * devices
+    if keep == len(y):
+        return x, y
+    if not keep:
+        raise ValueError(
+            f"The {name} split has {len(y)} samples, fewer than the "
+            f"{devices} devices of --distribute: give it at least {devices}."
+        )
+    print(f"--distribute: the {name} split keeps {keep} of its {len(y)} "
+          f"samples, a multiple of the {devices} devices", flush=True)
+    if isinstance(x, (list, tuple)):
+        return type(x)(part[:keep] for part in x), y[:keep]
+    return x[:keep], y[:keep]
 
 
 # --- data of the image tasks -------------------------------------------------
@@ -342,7 +389,9 @@ TASKS = {
         name="pathfinder",
         description="Pathfinder (LRA): do two discs lie on one dashed curve?",
         build_model=models.pathfinder,
-        load_data=lambda args: _pathfinder_data(args, args.image_size),
+        load_data=even_over_devices(
+            lambda args: _pathfinder_data(args, args.image_size)
+        ),
         num_classes=2,
         batch_size=384,
         epochs=300,
@@ -353,7 +402,7 @@ TASKS = {
         name="pathfinder_x",
         description="Path-X (LRA): Pathfinder at 128 x 128, 16,384 steps",
         build_model=models.pathfinder_x,
-        load_data=lambda args: _pathfinder_data(args, 128),
+        load_data=even_over_devices(lambda args: _pathfinder_data(args, 128)),
         num_classes=2,
         batch_size=768,
         epochs=300,
@@ -367,7 +416,7 @@ TASKS = {
         name="image",
         description="Image (LRA): grey CIFAR-10, one pixel per step",
         build_model=models.image,
-        load_data=_image_data,
+        load_data=even_over_devices(_image_data),
         num_classes=10,
         batch_size=384,
         epochs=300,
@@ -383,7 +432,7 @@ TASKS.update({
         name="listops",
         description="ListOps (LRA): the value of a nested list expression",
         build_model=models.listops,
-        load_data=_listops_data,
+        load_data=even_over_devices(_listops_data),
         num_classes=10,
         paper_accuracy=46.77,
         hyperparameters=dict(memory_tau_max=2e3),
@@ -395,7 +444,7 @@ TASKS.update({
         name="text",
         description="Text (LRA): IMDB sentiment, one byte per step",
         build_model=models.text,
-        load_data=_text_data,
+        load_data=even_over_devices(_text_data),
         num_classes=2,
         paper_accuracy=80.3,
         hyperparameters=dict(memory_tau_max=4e3),
@@ -408,7 +457,7 @@ TASKS.update({
         name="retrieval",
         description="Retrieval (LRA): does one AAN paper cite the other?",
         build_model=models.retrieval,
-        load_data=_retrieval_data,
+        load_data=even_over_devices(_retrieval_data),
         num_classes=2,
         paper_accuracy=84.93,
         hyperparameters=dict(memory_tau_max=4e3),
@@ -433,7 +482,7 @@ TASKS.update({
         name="shd",
         description="SHD: which of 20 spoken digits, from cochlear spikes",
         build_model=models.shd,
-        load_data=_shd_data,
+        load_data=even_over_devices(_shd_data),
         paper_accuracy=91.0,
         **_SHD_TASK,
     ),
@@ -441,7 +490,7 @@ TASKS.update({
         name="shd_adding",
         description="SHD-Adding: the sum (0-18) of two spoken digits",
         build_model=models.shd_adding,
-        load_data=lambda args: _shd_data(args, adding=True),
+        load_data=even_over_devices(lambda args: _shd_data(args, adding=True)),
         paper_accuracy=82.0,
         **{**_SHD_TASK, "num_classes": 19},
     ),
@@ -522,6 +571,12 @@ def parser(task, num_samples=None):
     p.add_argument("--max-minutes", type=float, default=None,
                    help="stop training after this much wall time (checked "
                         "after every step), then evaluate as usual")
+    p.add_argument("--distribute", action="store_true",
+                   help="data-parallel over all devices (JAX: "
+                        "keras.distribution.DataParallel, TensorFlow: "
+                        "tf.distribute.MirroredStrategy); --batch-size is "
+                        "the global batch and must divide by the device "
+                        "count")
     if num_samples is not None:
         p.add_argument("--num-samples", type=int, default=num_samples,
                        help="images to generate when there is no --data-dir")
@@ -553,8 +608,42 @@ def parse_args(p, task, argv=None):
             p.error(f"{flag} must be > 0, got {value}")
         if isinstance(value, int) and value < 1:
             p.error(f"{flag} must be >= 1, got {value}")
+    if args.distribute:
+        try:
+            distribute.check_batch_size(args.batch_size,
+                                        len(distribute.list_devices()))
+        except ValueError as error:  # torch, or a batch that does not split
+            p.error(str(error))
     keras.utils.set_random_seed(args.seed)
     return args
+
+
+def distribution(args):
+    """The context to build and compile the model in: all devices or one.
+
+    Args:
+        args: the parsed flags (`distribute`, `batch_size`).
+
+    Returns:
+        `keras_elm.distribute.data_parallel(args.batch_size)` with
+        `--distribute` (it prints the devices), else a context that does
+        nothing.
+
+    Example:
+
+    ```python
+    with tasks.distribution(args):
+        model = keras_elm.models.listops()
+        tasks.compile_model(model, task, args, steps)
+    ```
+    """
+    if not getattr(args, "distribute", False):
+        return contextlib.nullcontext()
+    parallel = distribute.data_parallel(args.batch_size)
+    print(f"data-parallel over {parallel.num_replicas} devices: each takes "
+          f"{args.batch_size // parallel.num_replicas} samples of every "
+          f"batch of {args.batch_size}", flush=True)
+    return parallel
 
 
 def model_overrides(task, args):

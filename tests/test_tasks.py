@@ -143,3 +143,43 @@ def test_majority_accuracy():
     splits = {"train": (None, np.array([3, 3, 1, 3])),
               "test": (None, np.array([3, 1, 1, 0]))}
     assert tasks.majority_accuracy(splits) == 0.25
+
+
+@pytest.mark.parametrize("distribute", [False, True])
+def test_splits_are_cut_to_a_multiple_of_the_devices_under_distribute(
+    distribute, monkeypatch, capsys
+):
+    monkeypatch.setattr(tasks.distribute, "list_devices", lambda: ["a", "b", "c"])
+    pairs = [np.arange(10), np.arange(10) + 100]
+    load = tasks.even_over_devices(lambda args: {
+        "train": (np.arange(12), np.arange(12)),
+        "val": (pairs, np.arange(10)),
+        "test": (np.arange(7)[:, None], np.arange(7)),
+    })
+    splits = load(argparse.Namespace(distribute=distribute))
+    sizes = {name: len(y) for name, (_, y) in splits.items()}
+    if not distribute:
+        assert sizes == {"train": 12, "val": 10, "test": 7}
+        return
+    assert sizes == {"train": 12, "val": 9, "test": 6}
+    (a, b), _ = splits["val"]
+    np.testing.assert_array_equal(b, np.arange(9) + 100)
+    assert splits["test"][0].shape == (6, 1)
+    out = capsys.readouterr().out
+    assert "val split keeps 9 of its 10" in out and "test split keeps 6" in out
+    assert "train split" not in out
+
+
+def test_a_split_smaller_than_the_devices_is_an_error(monkeypatch):
+    monkeypatch.setattr(tasks.distribute, "list_devices", lambda: ["a", "b"])
+    load = tasks.even_over_devices(
+        lambda args: {"test": (np.zeros((1, 3)), np.zeros(1))}
+    )
+    with pytest.raises(ValueError, match="test split has 1 samples.*2 devices"):
+        load(argparse.Namespace(distribute=True))
+
+
+def test_every_array_task_cuts_its_splits_under_distribute():
+    for name, task in tasks.TASKS.items():
+        if name != "neuronio":  # Streams whole batches of windows.
+            assert hasattr(task.load_data, "__wrapped__"), name

@@ -267,6 +267,46 @@ def test_hyperband_continues_a_trial_from_its_checkpoint(tmp_path):
                for t in continued)
 
 
+# What the callback below saw (a module global: keras-tuner deep-copies
+# callbacks, and with them any list they hold).
+DISTRIBUTED_STEPS = []
+
+
+class RecordDistribution(keras.callbacks.Callback):
+    def on_train_batch_begin(self, batch, logs=None):
+        if BACKEND == "jax":
+            DISTRIBUTED_STEPS.append(keras.distribution.distribution())
+        else:
+            DISTRIBUTED_STEPS.append(self.model.distribute_strategy)
+
+
+def test_distribution_is_set_again_in_build_and_in_force_during_fit(tmp_path):
+    if BACKEND not in ("jax", "tensorflow"):
+        pytest.skip("data parallelism under model.fit: JAX and TensorFlow")
+    from keras_elm import distribute
+
+    context = distribute.data_parallel(batch_size=8)
+    expected = (context.distribution if BACKEND == "jax"
+                else context.strategy)
+    if BACKEND == "jax":  # What the build must undo: clear_session wipes it.
+        context.activate()
+        keras.backend.clear_session()
+        assert keras.distribution.distribution() is None
+    DISTRIBUTED_STEPS.clear()
+    hypermodel = tuning.ELMHyperModel("listops", {"sequence_length": LENGTH},
+                                      distribution=context)
+    try:
+        tuner = _random_search(tmp_path, hypermodel, max_trials=2)
+        x, y = _data()
+        tuner.search(x, y, validation_data=_data(8, seed=1), epochs=1,
+                     batch_size=8, verbose=0, callbacks=[RecordDistribution()])
+    finally:
+        if BACKEND == "jax":
+            keras.distribution.set_distribution(None)
+    assert len(DISTRIBUTED_STEPS) == 2 * 2  # two trials of two steps
+    assert all(seen is expected for seen in DISTRIBUTED_STEPS)
+
+
 # --- the example ----------------------------------------------------------------
 
 
