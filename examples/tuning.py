@@ -90,9 +90,14 @@ print(f"{task.description}\n  {args.tuner} search in "
 tuner.search(*splits["train"], validation_data=splits["val"],
              epochs=args.epochs, batch_size=args.batch_size,
              callbacks=[tasks.TimeLimit(args.max_minutes)]
-             if args.max_minutes else None)
+             if args.max_minutes else [])
 
-best_trial = tuner.oracle.get_best_trials(1)[0]
+best_trials = [trial for trial in tuner.oracle.get_best_trials(1)
+               if trial.score is not None]
+if not best_trials:  # keras-tuner logs a failed trial and goes on.
+    raise SystemExit("error: no trial finished with a score; the "
+                     "tracebacks above say why")
+best_trial = best_trials[0]
 # Only its weights are restored, not its optimizer: it is only evaluated.
 with warnings.catch_warnings():
     warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
