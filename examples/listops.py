@@ -17,13 +17,7 @@ import keras_elm
 from keras_elm import tasks
 
 task = tasks.get("listops")
-parser = tasks.parser(task, num_samples=100_000)
-parser.add_argument("--max-length", type=int, default=None,
-                    help="tokens per sequence (default: LRA's 2000); "
-                         "generated trees are shorter than this")
-parser.add_argument("--min-length", type=int, default=None,
-                    help="generated trees are longer than this (default: "
-                         "500, or max-length / 4 below 1000)")
+parser = tasks.parser(task)  # and --max-length, --min-length
 args = tasks.parse_args(parser, task)
 
 splits = task.load_data(args)  # int32 tokens (N, max_length), values 0..9

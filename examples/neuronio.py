@@ -29,13 +29,10 @@ from keras_elm import tasks
 from keras_elm.data import neuronio
 
 task = tasks.get("neuronio")
-parser = tasks.parser(task, num_samples=32)
+parser = tasks.parser(task)  # and --steps-per-epoch
 parser.add_argument("--pretrained", default=None,
                     help="evaluate a published neuron: 'best' or its d_m, "
                          "one of keras_elm.pretrained.NEURONIO_MEMORY_SIZES")
-parser.add_argument("--steps-per-epoch", type=int, default=None,
-                    help="batches of random windows in an epoch (default: "
-                         "10 windows a simulation)")
 args = tasks.parse_args(parser, task)
 if args.pretrained and args.distribute:
     parser.error("--distribute is for training; --pretrained only evaluates")

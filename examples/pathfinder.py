@@ -15,10 +15,7 @@ import keras_elm
 from keras_elm import tasks
 
 task = tasks.get("pathfinder")
-parser = tasks.parser(task, num_samples=200_000)
-parser.add_argument("--image-size", type=int, default=32, choices=(32, 64))
-parser.add_argument("--difficulty", default="hard",
-                    choices=("easy", "intermediate", "hard"))
+parser = tasks.parser(task)  # and --image-size, --difficulty
 args = tasks.parse_args(parser, task)
 
 splits = task.load_data(args)  # uint8 images (N, S, S) and 0/1 labels

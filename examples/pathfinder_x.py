@@ -16,9 +16,7 @@ import keras_elm
 from keras_elm import tasks
 
 task = tasks.get("pathfinder_x")
-parser = tasks.parser(task, num_samples=200_000)
-parser.add_argument("--difficulty", default="hard",
-                    choices=("easy", "intermediate", "hard"))
+parser = tasks.parser(task)  # and --difficulty
 parser.add_argument("--remat-chunk-size", type=int, default=None,
                     help="JAX only: rematerialise in chunks of this many steps")
 args = tasks.parse_args(parser, task)

@@ -15,9 +15,7 @@ import keras_elm
 from keras_elm import tasks
 
 task = tasks.get("retrieval")
-parser = tasks.parser(task, num_samples=None)
-parser.add_argument("--max-length", type=int, default=None,
-                    help="bytes per text (default: LRA's 4000)")
+parser = tasks.parser(task)  # and --max-length
 args = tasks.parse_args(parser, task)
 
 splits = task.load_data(args)  # [int32 (N, L), int32 (N, L)], labels 0/1

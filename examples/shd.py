@@ -18,12 +18,7 @@ import keras_elm
 from keras_elm import tasks
 
 task = tasks.get("shd")
-parser = tasks.parser(task, num_samples=2000)
-parser.add_argument("--dt", type=float, default=None,
-                    help="bin size in seconds (default: the paper's 0.002)")
-parser.add_argument("--branch", action="store_true",
-                    help="the Branch-ELM: 100 branches x 15 synapses, "
-                         "random routing")
+parser = tasks.parser(task)  # and --dt, --branch
 args = tasks.parse_args(parser, task)
 
 splits = task.load_data(args)  # uint8 counts (N, T, 700), labels 0..19

@@ -15,9 +15,7 @@ import keras_elm
 from keras_elm import tasks
 
 task = tasks.get("text")
-parser = tasks.parser(task, num_samples=None)
-parser.add_argument("--max-length", type=int, default=None,
-                    help="bytes per review (default: LRA's 4096)")
+parser = tasks.parser(task)  # and --max-length
 args = tasks.parse_args(parser, task)
 
 splits = task.load_data(args)  # int32 bytes + 1 (N, max_length), labels 0/1

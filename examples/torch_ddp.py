@@ -28,25 +28,9 @@ import torch.distributed as dist
 from keras_elm import tasks
 from keras_elm import torch_distributed
 
-# The flags of `examples/<task>.py`, and its default of generated samples
-# (None: the task reads files only).
-LENGTH = ("--max-length", dict(type=int, default=None,
-                               help="tokens per sequence"))
-IMAGE_SIZE = ("--image-size", dict(type=int, default=32, choices=(32, 64)))
-DIFFICULTY = ("--difficulty", dict(default="hard",
-                                   choices=("easy", "intermediate", "hard")))
-SHD = [("--dt", dict(type=float, default=None, help="bin size in seconds")),
-       ("--branch", dict(action="store_true", help="the Branch-ELM"))]
-TASK_FLAGS = {
-    "listops": (100_000, [LENGTH, ("--min-length", dict(type=int))]),
-    "text": (None, [LENGTH]),
-    "retrieval": (None, [LENGTH]),
-    "pathfinder": (200_000, [IMAGE_SIZE, DIFFICULTY]),
-    "pathfinder_x": (200_000, [DIFFICULTY]),
-    "image": (None, []),
-    "shd": (2000, SHD),
-    "shd_adding": (2000, SHD),
-}
+# The classification tasks on arrays (not NeuronIO, whose data streams).
+TRAINED_TASKS = sorted(name for name, task in tasks.TASKS.items()
+                       if task.classification)
 
 
 def parse_flags():
@@ -54,30 +38,14 @@ def parse_flags():
     choose = argparse.ArgumentParser(add_help=False)
     choose.add_argument("--task", default="listops")
     name = choose.parse_known_args()[0].task
-    if name not in TASK_FLAGS:
+    if name not in TRAINED_TASKS:
         choose.error(f"--task {name!r}: this example trains the "
                      "classification tasks on arrays, "
-                     f"{', '.join(sorted(TASK_FLAGS))}")
+                     f"{', '.join(TRAINED_TASKS)}")
     task = tasks.get(name)
-    num_samples, flags = TASK_FLAGS[name]
-    parser = tasks.parser(task, num_samples=num_samples)
-    parser.add_argument("--task", default="listops",
-                        choices=sorted(TASK_FLAGS))
-    for flag, options in flags:
-        parser.add_argument(flag, **options)
+    parser = tasks.parser(task)  # and the task's own flags
+    parser.add_argument("--task", default="listops", choices=TRAINED_TASKS)
     return task, tasks.parse_args(parser, task)
-
-
-def builder_arguments(task, args, splits):
-    """The model builder's arguments that the task's flags set."""
-    if task.name in ("listops", "text", "retrieval"):
-        return dict(sequence_length=args.max_length)
-    if task.name == "pathfinder":
-        return dict(image_size=args.image_size)
-    if task.name in ("shd", "shd_adding"):
-        return dict(steps=splits["train"][0].shape[1], dt=1000 * args.dt,
-                    branch=args.branch)
-    return {}
 
 
 def take(x, rows):
@@ -105,7 +73,7 @@ if steps == 0:
                      f"batch of --batch-size {args.batch_size}")
 
 keras.utils.set_random_seed(args.seed)  # The same model in every process.
-model = task.build_model(**builder_arguments(task, args, splits),
+model = task.build_model(**tasks.builder_arguments(task, args, splits),
                          **tasks.model_overrides(task, args))
 ddp = torch_distributed.distributed_model(model)
 optimizer = tasks.optimizer(task, args, steps)

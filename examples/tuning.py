@@ -30,7 +30,7 @@ choose = argparse.ArgumentParser(add_help=False)
 choose.add_argument("--task", choices=TUNED_TASKS, default="listops")
 task = tasks.get(choose.parse_known_args()[0].task)
 
-parser = tasks.parser(task, num_samples=10_000)
+parser = tasks.parser(task, num_samples=10_000)  # and the task's flags
 parser.description = (f"{__doc__.splitlines()[0]} Every trial trains "
                       "--epochs epochs (default 10; --max-minutes bounds "
                       "each trial) with the paper's optimizer; "
@@ -43,25 +43,17 @@ parser.add_argument("--tuner", choices=("random", "hyperband"), default="random"
 parser.add_argument("--max-trials", type=int, default=20,
                     help="RandomSearch's number of configurations")
 parser.add_argument("--hyperband-factor", type=int, default=3)
-if task.name == "listops":
-    parser.add_argument("--max-length", type=int, default=None)
-    parser.add_argument("--min-length", type=int, default=None)
-else:
-    parser.add_argument("--image-size", type=int, default=32, choices=(32, 64))
-    parser.add_argument("--difficulty", default="hard",
-                        choices=("easy", "intermediate", "hard"))
 args = tasks.parse_args(parser, task)
-if args.smoke:  # Two trials of one epoch (Hyperband: two rounds).
+if args.smoke:  # Two trials of two epochs (Hyperband: two rounds).
     args.epochs, args.max_trials, args.hyperband_factor = 2, 2, 2
 
 splits = task.load_data(args)
-shape = ({"sequence_length": args.max_length} if task.name == "listops"
-         else {"image_size": args.image_size})
 steps = tasks.steps_per_epoch(splits, args)
 # Set again in every build: keras-tuner clears the session before each.
 distribution = tasks.distribution(args) if args.distribute else None
-hypermodel = ELMHyperModel(task, shape, decay_steps=args.epochs * steps,
-                           seed=args.seed, distribution=distribution)
+hypermodel = ELMHyperModel(task, tasks.builder_arguments(task, args, splits),
+                           decay_steps=args.epochs * steps, seed=args.seed,
+                           distribution=distribution)
 hp = keras_tuner.HyperParameters()
 hp.Float("learning_rate", 1e-5, 1e-1, sampling="log",
          default=args.learning_rate)

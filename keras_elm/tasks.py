@@ -46,6 +46,11 @@ class Task:
         flags: defaults of the task's own flags (e.g. `max_length`), filled
             in by `parse_args` where the flag was not given.
         smoke_flags: the same for a `--smoke` run.
+        arguments: the task's own command-line flags, `(flag,
+            add_argument keywords)` pairs that `parser` adds (a default of
+            None is filled in from `flags`).
+        num_samples: default `--num-samples` of generated data (None: the
+            task reads files only, and has no such flag).
         optimizer: `"adam"` or `"adamax"`.
         cosine: whether the learning rate decays by a cosine over the run
             (constant otherwise).
@@ -81,6 +86,8 @@ class Task:
     smoke_samples: int = 40
     flags: dict = dataclasses.field(default_factory=dict)
     smoke_flags: dict = dataclasses.field(default_factory=dict)
+    arguments: tuple = ()
+    num_samples: Optional[int] = None
     optimizer: str = "adam"
     cosine: bool = True
     classification: bool = True
@@ -384,6 +391,19 @@ def _neuronio_data(args):
 
 SMOKE_ELM = dict(units=8, mlp_units=16)
 
+_DIFFICULTY = ("--difficulty", dict(default="hard",
+                                    choices=("easy", "intermediate", "hard")))
+_DT = ("--dt", dict(type=float, default=None,
+                    help="bin size in seconds (default: the paper's 0.002)"))
+_BRANCH = ("--branch", dict(action="store_true",
+                            help="the Branch-ELM: 100 branches x 15 "
+                                 "synapses, random routing"))
+
+
+def _max_length(help):
+    return ("--max-length", dict(type=int, default=None, help=help))
+
+
 TASKS = {
     "pathfinder": Task(
         name="pathfinder",
@@ -397,6 +417,10 @@ TASKS = {
         epochs=300,
         paper_accuracy=71.15,
         smoke_model=SMOKE_ELM,
+        arguments=(("--image-size", dict(type=int, default=32,
+                                         choices=(32, 64))),
+                   _DIFFICULTY),
+        num_samples=200_000,
     ),
     "pathfinder_x": Task(
         name="pathfinder_x",
@@ -411,6 +435,8 @@ TASKS = {
         hyperparameters=dict(memory_tau_max=2e4, trace_tau=150.0),
         # 16,384 steps a sample: half as many for a quick run.
         smoke_samples=20,
+        arguments=(_DIFFICULTY,),
+        num_samples=200_000,
     ),
     "image": Task(
         name="image",
@@ -438,6 +464,15 @@ TASKS.update({
         hyperparameters=dict(memory_tau_max=2e3),
         flags=dict(max_length=2000),
         smoke_flags=dict(max_length=60),
+        arguments=(
+            _max_length("tokens per sequence (default: LRA's 2000); "
+                        "generated trees are shorter than this"),
+            ("--min-length", dict(type=int, default=None,
+                                  help="generated trees are longer than this "
+                                       "(default: 500, or max-length / 4 "
+                                       "below 1000)")),
+        ),
+        num_samples=100_000,
         **_LRA_TEXT,
     ),
     "text": Task(
@@ -451,6 +486,7 @@ TASKS.update({
         smoke_samples=16,
         flags=dict(max_length=4096),
         smoke_flags=dict(max_length=200),
+        arguments=(_max_length("bytes per review (default: LRA's 4096)"),),
         **_LRA_TEXT,
     ),
     "retrieval": Task(
@@ -464,6 +500,7 @@ TASKS.update({
         smoke_samples=16,
         flags=dict(max_length=4000),
         smoke_flags=dict(max_length=200),
+        arguments=(_max_length("bytes per text (default: LRA's 4000)"),),
         **{**_LRA_TEXT, "smoke_model": dict(SMOKE_ELM, latent_units=4,
                                              classifier_units=4)},
     ),
@@ -473,6 +510,7 @@ _SHD_TASK = dict(
     num_classes=20, batch_size=8, epochs=70, learning_rate=5e-3,
     optimizer="adamax", cosine=False, synthetic_note=_SHD_NOTE,
     smoke_model=SMOKE_ELM, flags=dict(dt=0.002), smoke_flags=dict(dt=0.02),
+    arguments=(_DT, _BRANCH), num_samples=2000,
     hyperparameters=dict(units=100, memory_tau_max=150.0, num_branches=100,
                          synapses_per_branch=15),
     memory_tau_bounds=(0.0, 1000.0), branches="optional",
@@ -520,6 +558,11 @@ TASKS.update({
         smoke_samples=2,
         flags=dict(steps_per_epoch=None),
         smoke_flags=dict(steps_per_epoch=2),
+        arguments=(("--steps-per-epoch", dict(
+            type=int, default=None,
+            help="batches of random windows in an epoch (default: 10 "
+                 "windows a simulation)")),),
+        num_samples=32,
     ),
 })
 
@@ -540,16 +583,16 @@ def get(name):
 
 
 def parser(task, num_samples=None):
-    """The flags every example takes, with the task's paper defaults.
+    """The flags every example takes, and the task's own (`Task.arguments`).
 
     Args:
         task: a `Task`.
-        num_samples: default number of generated samples, for synthetic
-            tasks (None: the task reads files only).
+        num_samples: default number of generated samples (None: the
+            task's `num_samples`; the flag is absent if both are None).
 
     Returns:
-        An `argparse.ArgumentParser`; add task flags, then call
-        `parse_args(parser, argv)`.
+        An `argparse.ArgumentParser`; add the example's own flags, then
+        call `parse_args(parser, task, argv)`.
     """
     p = argparse.ArgumentParser(
         description=f"{task.description}. With no arguments: the paper's "
@@ -577,9 +620,12 @@ def parser(task, num_samples=None):
                         "tf.distribute.MirroredStrategy); --batch-size is "
                         "the global batch and must divide by the device "
                         "count")
+    num_samples = task.num_samples if num_samples is None else num_samples
     if num_samples is not None:
         p.add_argument("--num-samples", type=int, default=num_samples,
-                       help="images to generate when there is no --data-dir")
+                       help="samples to generate when there is no --data-dir")
+    for flag, options in task.arguments:
+        p.add_argument(flag, **options)
     return p
 
 
@@ -644,6 +690,27 @@ def distribution(args):
           f"{args.batch_size // parallel.num_replicas} samples of every "
           f"batch of {args.batch_size}", flush=True)
     return parallel
+
+
+def builder_arguments(task, args, splits):
+    """The model builder's arguments that the task's flags and data set.
+
+    Args:
+        task: a classification `Task` on arrays.
+        args: the parsed flags.
+        splits: the task's data (SHD's number of steps comes from it).
+
+    Returns:
+        Keyword arguments for `task.build_model`.
+    """
+    if task.name in ("listops", "text", "retrieval"):
+        return dict(sequence_length=args.max_length)
+    if task.name == "pathfinder":
+        return dict(image_size=args.image_size)
+    if task.name in ("shd", "shd_adding"):
+        return dict(steps=splits["train"][0].shape[1], dt=1000 * args.dt,
+                    branch=args.branch)
+    return {}
 
 
 def model_overrides(task, args):

@@ -48,6 +48,10 @@ DEFAULTS = dict(units=150, mlp_width_factor=2, mlp_layers=1,
 
 BRANCH_KNOBS = ("num_branches", "synapses_per_branch")
 KNOBS = (*DEFAULTS, *BRANCH_KNOBS, "learning_rate")
+# The builder arguments that the knobs set (`model_kwargs`).
+BUILDER_ARGUMENTS = ("units", "mlp_units", "mlp_layers", "lambda_value",
+                     "trace_tau", "memory_tau_min", "memory_tau_max",
+                     "memory_tau_init_range", *BRANCH_KNOBS)
 
 
 def search_space(task, hp=None, *, branch=False):
@@ -188,7 +192,7 @@ class ELMHyperModel(keras_tuner.HyperModel):
         self.task = tasks.get(task) if isinstance(task, str) else task
         super().__init__(name=name or f"elm_{self.task.name}", tunable=tunable)
         self.model_kwargs = dict(model_kwargs or {})
-        knobs = sorted(set(self.model_kwargs) & set(_builder_names()))
+        knobs = sorted(set(self.model_kwargs) & set(BUILDER_ARGUMENTS))
         if knobs:
             raise ValueError(
                 f"Argument `model_kwargs` sets {knobs}, which are tuning "
@@ -220,10 +224,3 @@ class ELMHyperModel(keras_tuner.HyperModel):
                 **tasks.default_compile_kwargs(self.task),
             )
         return model
-
-
-def _builder_names():
-    """The builder arguments that the knobs set (`model_kwargs`)."""
-    return ("units", "mlp_units", "mlp_layers", "lambda_value", "trace_tau",
-            "memory_tau_min", "memory_tau_max", "memory_tau_init_range",
-            *BRANCH_KNOBS)
