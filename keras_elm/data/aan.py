@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.text_bytes import VOCABULARY_SIZE  # noqa: F401 (re-export)
 from keras_elm.data.text_bytes import check_max_length
 from keras_elm.data.text_bytes import encode
@@ -150,10 +151,7 @@ def load(data_dir, *, split="train", max_length=MAX_LENGTH):
     >>> a.shape, b.shape, labels.shape
     ((4, 256), (4, 256), (4,))
     """
-    if split not in SPLITS:
-        raise ValueError(
-            f"Argument `split` must be one of {SPLITS}. Received: {split!r}"
-        )
+    _check_choice("split", split, SPLITS)
     max_length = check_max_length(max_length)
     data_dir = os.path.expanduser(os.fspath(data_dir))
     path = _find_file(data_dir, FILES[split])

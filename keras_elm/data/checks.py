@@ -20,3 +20,12 @@ def check_int(name, value, minimum):
             f"`{name}` must be at least {minimum}. Received: {name}={value}"
         )
     return int(value)
+
+
+def check_choice(name, value, choices):
+    """Raises a `ValueError` naming `name` unless `value` is in `choices`."""
+    if value not in choices:
+        raise ValueError(
+            f"`{name}` must be one of {tuple(choices)}. Received: "
+            f"{name}={value!r}"
+        )

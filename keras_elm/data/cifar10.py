@@ -18,6 +18,8 @@ import pickle
 
 import numpy as np
 
+from keras_elm.data.checks import check_choice as _check_choice
+
 SPLITS = ("train", "val", "test")
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
@@ -105,10 +107,7 @@ def load(data_dir, *, split="train", seed=0):
     >>> images, labels = keras_elm.data.cifar10.load(
     ...     "~/data/cifar-10-batches-py", split="val")
     """
-    if split not in SPLITS:
-        raise ValueError(
-            f"Argument `split` must be one of {SPLITS}. Received: {split!r}"
-        )
+    _check_choice("split", split, SPLITS)
     data_dir = os.path.expanduser(os.fspath(data_dir))
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(

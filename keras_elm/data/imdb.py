@@ -20,6 +20,7 @@ import re
 
 import numpy as np
 
+from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.text_bytes import VOCABULARY_SIZE  # noqa: F401 (re-export)
 from keras_elm.data.text_bytes import check_max_length
 from keras_elm.data.text_bytes import encode
@@ -179,10 +180,7 @@ def load(data_dir, *, split="train", max_length=MAX_LENGTH):
     >>> tokens.shape, labels.tolist()
     ((4, 512), [0, 1, 0, 1])
     """
-    if split not in SPLITS:
-        raise ValueError(
-            f"Argument `split` must be one of {SPLITS}. Received: {split!r}"
-        )
+    _check_choice("split", split, SPLITS)
     max_length = check_max_length(max_length)
     data_dir = os.path.expanduser(os.fspath(data_dir))
     how_to_get = _how_to_get(data_dir)

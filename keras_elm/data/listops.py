@@ -39,6 +39,7 @@ import tempfile
 
 import numpy as np
 
+from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.checks import check_int as _check_int
 
 OPERATORS = ("MIN", "MAX", "MED", "SM")
@@ -75,10 +76,7 @@ _RARE = 10_000
 
 
 def _check_split(split):
-    if split not in SPLITS:
-        raise ValueError(
-            f"`split` must be one of {SPLITS}. Received: split={split!r}"
-        )
+    _check_choice("split", split, SPLITS)
 
 
 def _longest(max_depth, max_args, enough):

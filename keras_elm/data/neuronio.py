@@ -49,6 +49,7 @@ import threading
 import keras
 import numpy as np
 
+from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.text_bytes import write_atomically
 
 NUM_SEGMENTS = 639
@@ -339,10 +340,7 @@ def list_files(data_dir, split="train"):
     >>> len(list_files(directory, split="test"))
     1
     """
-    if split not in SPLITS:
-        raise ValueError(
-            f"Argument `split` must be one of {SPLITS}. Received: {split!r}"
-        )
+    _check_choice("split", split, SPLITS)
     data_dir = os.path.expanduser(os.fspath(data_dir))
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(
@@ -626,10 +624,8 @@ def load(data_dir=None, *, split="train", window=WINDOW, batch_size=8,
         if data_dir is None:
             raise ValueError("Pass `data_dir` or `files`.")
         files = list_files(data_dir, split)
-    elif split not in SPLITS:
-        raise ValueError(
-            f"Argument `split` must be one of {SPLITS}. Received: {split!r}"
-        )
+    else:
+        _check_choice("split", split, SPLITS)
     if shuffle is None:
         shuffle = split == "train"
     return NeuronIOWindows(

@@ -31,6 +31,7 @@ import tempfile
 
 import numpy as np
 
+from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.checks import check_int as _check_int
 
 IMAGE_SIZES = (32, 64, 128)
@@ -428,14 +429,6 @@ def _draw(rng, settings, contour_length):
         "snake_layer": canvas.layer,
     }
     return image, label, parts
-
-
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(
-            f"`{name}` must be one of {tuple(choices)}. Received: "
-            f"{name}={value!r}"
-        )
 
 
 def _image_rng(seed, index):

@@ -26,6 +26,8 @@ import tempfile
 
 import numpy as np
 
+from keras_elm.data.checks import check_choice as _check_choice
+
 NUM_CHANNELS = 700
 NUM_CLASSES = 20
 ADDING_CLASSES = 19
@@ -66,10 +68,7 @@ def _h5py():
 
 
 def _check_split(split):
-    if split not in SPLITS:
-        raise ValueError(
-            f"Argument `split` must be one of {SPLITS}. Received: {split!r}"
-        )
+    _check_choice("split", split, SPLITS)
 
 
 def _check_int(name, value, minimum):
