@@ -13,7 +13,11 @@ Keras 3's `model.fit` has no data parallelism on torch: the torch backend
 has its own loop, `examples/torch_ddp.py`.
 """
 
+import collections.abc
+
 import keras
+
+from keras_elm.data.checks import check_int as _check_int
 
 TORCH_MESSAGE = (
     "Keras 3's `model.fit` has no data parallelism on the torch backend "
@@ -63,16 +67,23 @@ def list_devices():
 
 
 def check_batch_size(batch_size, num_devices):
-    """Raises a `ValueError` unless `batch_size` divides by `num_devices`.
+    """Raises unless `batch_size` divides evenly over `num_devices` devices.
 
     Args:
         batch_size: the global batch size (`--batch-size` of the examples).
         num_devices: the number of devices the batch is split over.
 
+    Raises:
+        TypeError: an argument is not an int.
+        ValueError: an argument is below 1, or `batch_size` does not divide
+            by `num_devices`.
+
     Example:
 
     >>> keras_elm.distribute.check_batch_size(8, 2)
     """
+    batch_size = _check_int("batch_size", batch_size, 1)
+    num_devices = _check_int("num_devices", num_devices, 1)
     if batch_size % num_devices == 0:
         return
     lower = batch_size // num_devices * num_devices
@@ -83,6 +94,56 @@ def check_batch_size(batch_size, num_devices):
         f"{num_devices}. Received batch_size={batch_size} (--batch-size in "
         f"the examples). Pass a multiple of {num_devices}, such as {choices}."
     )
+
+
+def _check_devices(devices):
+    """`devices` as a non-empty list without repeats, or raises."""
+    # One device alone is not a list of them (TensorFlow's LogicalDevice
+    # is a tuple of two strings).
+    if (isinstance(devices, (str, bytes, collections.abc.Mapping))
+            or _is_device(devices)
+            or not isinstance(devices, collections.abc.Iterable)):
+        raise TypeError(
+            f"Argument `devices` must be a list of devices (such as the "
+            f"entries of `list_devices()`), or None for all of them. "
+            f"Received: devices={devices!r} of type {type(devices).__name__}"
+        )
+    received, devices = devices, list(devices)
+    if not devices:
+        raise ValueError(
+            f"Argument `devices` is empty: give at least one device, or None "
+            f"for all of them (`list_devices()`). Received: "
+            f"devices={received!r}"
+        )
+    for i, device in enumerate(devices):
+        if not _is_device(device):
+            raise TypeError(
+                f"Argument `devices` must hold devices: strings such as the "
+                f"entries of `list_devices()`. Received: devices[{i}]="
+                f"{device!r} of type {type(device).__name__}"
+            )
+        if device in devices[:i]:
+            raise ValueError(
+                f"Argument `devices` names {device!r} twice; give each "
+                f"device once. Received: devices={devices!r}"
+            )
+    return devices
+
+
+def _is_device(device):
+    """A device name, or a device object of the backend."""
+    if isinstance(device, str):
+        return True
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return isinstance(device, jax.Device)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return isinstance(device, tf.config.LogicalDevice)
+    return False
 
 
 def data_parallel(batch_size=None, devices=None):
@@ -108,9 +169,9 @@ def data_parallel(batch_size=None, devices=None):
     Args:
         batch_size: Optional global batch size, checked to divide by the
             number of devices.
-        devices: Optional list of devices; defaults to `list_devices()`
-            (JAX: strings like `"gpu:0"`; TensorFlow: names like
-            `"/device:GPU:0"`).
+        devices: Optional non-empty list of devices, each once; None (the
+            default) for all of `list_devices()` (JAX: strings like
+            `"gpu:0"`; TensorFlow: names like `"/device:GPU:0"`).
 
     Returns:
         A context manager with `num_replicas` (the number of devices) and
@@ -118,9 +179,12 @@ def data_parallel(batch_size=None, devices=None):
         `strategy` (TensorFlow's `MirroredStrategy`).
 
     Raises:
-        ValueError: if `batch_size` does not divide by the number of
-            devices, and on torch, whose `model.fit` has no data
-            parallelism in Keras 3 (see `examples/torch_ddp.py`).
+        TypeError: `batch_size` is not an int, or `devices` not a list of
+            devices.
+        ValueError: `batch_size` is below 1 or does not divide by the
+            number of devices; `devices` is empty or repeats a device; and
+            on torch, whose `model.fit` has no data parallelism in Keras 3
+            (see `examples/torch_ddp.py`).
 
     Example:
 
@@ -131,6 +195,10 @@ def data_parallel(batch_size=None, devices=None):
     model.fit(x, y, batch_size=384)
     ```
     """
+    if batch_size is not None:
+        batch_size = _check_int("batch_size", batch_size, 1)
+    if devices is not None:
+        devices = _check_devices(devices)
     backend = keras.backend.backend()
     if backend == "jax":
         return _JaxDataParallel(batch_size, devices)
@@ -143,7 +211,7 @@ class _JaxDataParallel:
     """`keras.distribution.DataParallel`, set on entry and by `activate()`."""
 
     def __init__(self, batch_size, devices):
-        devices = list(devices or list_devices())
+        devices = list_devices() if devices is None else devices
         if batch_size is not None:
             check_batch_size(batch_size, len(devices))
         self.num_replicas = len(devices)
@@ -168,7 +236,7 @@ class _MirroredDataParallel:
     def __init__(self, batch_size, devices):
         import tensorflow as tf
 
-        devices = list(devices or list_devices())
+        devices = list_devices() if devices is None else devices
         if batch_size is not None:
             check_batch_size(batch_size, len(devices))
         self.strategy = tf.distribute.MirroredStrategy(devices)

@@ -12,10 +12,16 @@ first 500 ms left out):
 
 scikit-learn computes the ROC curve and the scores (`pip install
 "keras-elm[data]"`). Inputs may be NumPy arrays or tensors of any Keras
-backend; they are flattened.
+backend; they are flattened (a flat array pairs with any shape; two
+shapes of several axes must agree up to axes of size 1).
 """
 
+import collections.abc
+
 import numpy as np
+
+from keras_elm.data.checks import check_choice as _check_choice
+from keras_elm.data.checks import check_int as _check_int
 
 FALSE_POSITIVE_RATES = (0.0025, 0.01)
 TPR_METHODS = ("interpolate", "nearest")
@@ -43,31 +49,81 @@ def _sklearn_metrics():
 
 
 def _as_array(values, name):
-    """`values` as a flat finite float64 NumPy array."""
-    if not isinstance(values, (np.ndarray, np.generic, list, tuple, float, int)):
+    """`values` as a finite float64 NumPy array, or raises naming `name`."""
+    if values is None or isinstance(values, (str, bytes,
+                                             collections.abc.Mapping,
+                                             collections.abc.Set)):
+        raise TypeError(
+            f"Argument `{name}` must be an array of numbers (NumPy, a "
+            f"backend tensor or a list). Received: {name}={values!r:.80} of "
+            f"type {type(values).__name__}"
+        )
+    if not isinstance(values, (np.ndarray, np.generic, list, tuple, float,
+                               int)):
         import keras
 
-        values = keras.ops.convert_to_numpy(values)
-    array = np.asarray(values, dtype=np.float64).ravel()
+        message = (
+            f"Argument `{name}` must be an array of numbers (NumPy, a "
+            f"backend tensor or a list). Received: an object of type "
+            f"{type(values).__name__}"
+        )
+        try:
+            values = keras.ops.convert_to_numpy(values)
+        except Exception as error:
+            raise TypeError(message) from error
+        if np.asarray(values).dtype.kind == "O":
+            raise TypeError(message)
+    try:
+        array = np.asarray(values)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(
+            f"Argument `{name}` must be a rectangular array of numbers; its "
+            f"nested lists have different lengths."
+        ) from error
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"Argument `{name}` must hold numbers (bool, int or float). "
+            f"Received an array of dtype {array.dtype}"
+            + (" (it holds None, strings or other objects)."
+               if array.dtype.kind == "O" else ".")
+        )
+    array = array.astype(np.float64)
     if array.size == 0:
         raise ValueError(f"Argument `{name}` is empty.")
-    if not np.isfinite(array).all():
+    nan = int(np.isnan(array).sum())
+    infinite = int(np.isinf(array).sum())
+    if nan or infinite:
+        found = [f"{count} {what}" for count, what in
+                 ((nan, "NaN"), (infinite, "infinite")) if count]
         raise ValueError(
             f"Argument `{name}` must be finite; it holds "
-            f"{int((~np.isfinite(array)).sum())} NaN or infinite values."
+            f"{' and '.join(found)} among {array.size} values."
         )
     return array
 
 
 def _pair(true, pred, true_name, pred_name):
+    """Both as flat arrays of the same size, or raises naming them."""
     true = _as_array(true, true_name)
     pred = _as_array(pred, pred_name)
     if true.size != pred.size:
         raise ValueError(
             f"Arguments `{true_name}` and `{pred_name}` must have the same "
-            f"number of values. Received {true.size} and {pred.size}."
+            f"number of values. Received {true.size} and {pred.size} "
+            f"(shapes {true.shape} and {pred.shape})."
         )
-    return true, pred
+    # Flat values match any shape, and axes of size 1 do not count; two
+    # different shapes of several axes would pair values that do not belong
+    # together, as a transposed prediction would.
+    true_axes = tuple(n for n in true.shape if n != 1)
+    pred_axes = tuple(n for n in pred.shape if n != 1)
+    if len(true_axes) > 1 and len(pred_axes) > 1 and true_axes != pred_axes:
+        raise ValueError(
+            f"Arguments `{true_name}` and `{pred_name}` must have the same "
+            f"shape (up to axes of size 1), or one of them be flat. "
+            f"Received shapes {true.shape} and {pred.shape}."
+        )
+    return true.ravel(), pred.ravel()
 
 
 def _spikes(spike_true, spike_scores):
@@ -81,6 +137,73 @@ def _spikes(spike_true, spike_scores):
             f"ROC curve; it holds only {int(spike_true[0])}."
         )
     return spike_true, spike_scores
+
+
+def _rate_key(rate):
+    return f"tpr_at_fpr_{rate:g}"
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def _check_rate(name, value):
+    """`value` as a float in [0, 1], or raises naming `name`."""
+    if not _is_number(value):
+        raise TypeError(
+            f"Argument `{name}` must be a false-positive rate, a number in "
+            f"[0, 1]. Received: {name}={value!r:.80} of type "
+            f"{type(value).__name__}"
+        )
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise ValueError(
+            f"Argument `{name}` must be a false-positive rate in [0, 1]. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _check_rates(rates):
+    """`false_positive_rates` as a tuple of floats in [0, 1].
+
+    A single number is one rate, as Keras's `thresholds` arguments take it.
+    """
+    name = "false_positive_rates"
+    if _is_number(rates):
+        rates = (rates,)
+    elif isinstance(rates, np.ndarray):
+        if rates.ndim > 1:
+            raise ValueError(
+                f"Argument `{name}` must be a number or a 1-D sequence of "
+                f"numbers. Received an array of shape {rates.shape}"
+            )
+        rates = tuple(rates.reshape(-1).tolist())
+    elif (isinstance(rates, collections.abc.Sequence)
+          and not isinstance(rates, (str, bytes))):
+        rates = tuple(rates)
+    else:
+        raise TypeError(
+            f"Argument `{name}` must be a number or a sequence of numbers "
+            f"in [0, 1], such as {FALSE_POSITIVE_RATES}. Received: "
+            f"{name}={rates!r:.80} of type {type(rates).__name__}"
+        )
+    if not rates:
+        raise ValueError(
+            f"Argument `{name}` must hold at least one rate, such as "
+            f"{FALSE_POSITIVE_RATES}. Received: {name}=()"
+        )
+    rates = tuple(_check_rate(f"{name}[{i}]", rate)
+                  for i, rate in enumerate(rates))
+    keys = [_rate_key(rate) for rate in rates]
+    for i, key in enumerate(keys):
+        if key in keys[:i]:
+            raise ValueError(
+                f"Argument `{name}` gives the entry {key!r} twice (rates "
+                f"{rates[keys.index(key)]!r} and {rates[i]!r}). Pass each "
+                f"rate once."
+            )
+    return rates
 
 
 def _tpr_at(fpr, tpr, rate, method):
@@ -122,23 +245,12 @@ def tpr_at_fpr(spike_true, spike_scores, false_positive_rate=0.0025, *,
     >>> tpr_at_fpr([0, 1, 0, 1], [0.5, 0.5, 0.1, 0.9], 0.25)  # a tie
     0.75
     """
-    if method not in TPR_METHODS:
-        raise ValueError(
-            f"Argument `method` must be one of {TPR_METHODS}. Received: "
-            f"{method!r}"
-        )
-    if not 0.0 <= false_positive_rate <= 1.0:
-        raise ValueError(
-            f"Argument `false_positive_rate` must be in [0, 1]. Received: "
-            f"{false_positive_rate!r}"
-        )
+    _check_choice("method", method, TPR_METHODS)
+    false_positive_rate = _check_rate("false_positive_rate",
+                                      false_positive_rate)
     spike_true, spike_scores = _spikes(spike_true, spike_scores)
     fpr, tpr, _ = _sklearn_metrics().roc_curve(spike_true, spike_scores)
     return _tpr_at(fpr, tpr, false_positive_rate, method)
-
-
-def _rate_key(rate):
-    return f"tpr_at_fpr_{rate:g}"
 
 
 def spike_metrics(spike_true, spike_scores, *,
@@ -150,8 +262,9 @@ def spike_metrics(spike_true, spike_scores, *,
         spike_true: spike targets, 0 or 1, any shape; both must occur.
         spike_scores: the model's spike scores (logits or probabilities),
             same number of values.
-        false_positive_rates: FPRs to report the TPR at (the paper: 0.25 %
-            and 1 %).
+        false_positive_rates: FPRs to report the TPR at, each in [0, 1]
+            (the paper: 0.25 % and 1 %); a sequence, or one number for one
+            rate.
         method: how the TPR is read off the ROC curve, see `tpr_at_fpr`.
 
     Returns:
@@ -165,11 +278,8 @@ def spike_metrics(spike_true, spike_scores, *,
     >>> sorted(m), m["auc"]
     (['auc', 'tpr_at_fpr_0.0025', 'tpr_at_fpr_0.01'], 0.75)
     """
-    if method not in TPR_METHODS:
-        raise ValueError(
-            f"Argument `method` must be one of {TPR_METHODS}. Received: "
-            f"{method!r}"
-        )
+    _check_choice("method", method, TPR_METHODS)
+    false_positive_rates = _check_rates(false_positive_rates)
     spike_true, spike_scores = _spikes(spike_true, spike_scores)
     sklearn_metrics = _sklearn_metrics()
     fpr, tpr, _ = sklearn_metrics.roc_curve(spike_true, spike_scores)
@@ -219,7 +329,8 @@ def neuronio_metrics(spike_true, spike_scores, soma_true, soma_pred, *,
         spike_scores: the model's spike scores (logits or probabilities).
         soma_true: target voltages (mV from `evaluation_set`).
         soma_pred: predicted voltages.
-        false_positive_rates: FPRs of the TPR entries.
+        false_positive_rates: FPRs of the TPR entries, see
+            `spike_metrics`.
         method: see `tpr_at_fpr`.
 
     Returns:
@@ -246,7 +357,10 @@ def _label(key):
     if key in _LABELS:
         return _LABELS[key]
     if key.startswith("tpr_at_fpr_"):
-        rate = float(key[len("tpr_at_fpr_"):])
+        try:
+            rate = float(key[len("tpr_at_fpr_"):])
+        except ValueError:
+            return key
         return f"spike TPR at {100 * rate:g}% FPR"
     return key
 
@@ -271,23 +385,59 @@ def format_table(metrics, *, digits=4):
     spike AUC | 0.9915
     soma RMSE | 0.5640
     """
-    if not isinstance(metrics, dict) or not metrics:
+    if not isinstance(metrics, collections.abc.Mapping):
+        raise TypeError(
+            f"Argument `metrics` must be a dict of metrics, or a dict of "
+            f"such dicts. Received: metrics={metrics!r:.80} of type "
+            f"{type(metrics).__name__}"
+        )
+    if not metrics:
         raise ValueError(
             f"Argument `metrics` must be a non-empty dict. Received: "
             f"{metrics!r}"
         )
-    if all(isinstance(v, dict) for v in metrics.values()):
-        columns = dict(metrics)
+    digits = _check_int("digits", digits, 0)
+    nested = [isinstance(v, collections.abc.Mapping) for v in metrics.values()]
+    if all(nested):
+        columns = {str(name): column for name, column in metrics.items()}
+        where = {str(name): f"metrics[{name!r}]" for name in metrics}
+    elif any(nested):
+        raise ValueError(
+            f"Argument `metrics` must map metric names to numbers, or column "
+            f"names to such dicts, not both. Received the keys "
+            f"{list(metrics)} with dicts at "
+            f"{[k for k, n in zip(metrics, nested) if n]} only."
+        )
     else:
         columns = {"value": metrics}
+        where = {"value": "metrics"}
+    for name, column in columns.items():
+        for key, value in column.items():
+            if not isinstance(key, str):
+                raise TypeError(
+                    f"Argument `metrics` must have metric names (strings) as "
+                    f"keys; {where[name]} has the key {key!r} of type "
+                    f"{type(key).__name__}."
+                )
+            if value is not None and not _is_number(value):
+                raise TypeError(
+                    f"Argument `metrics` must hold numbers (None prints as "
+                    f"\"-\"); {where[name]}[{key!r}] is {value!r:.80} of "
+                    f"type {type(value).__name__}."
+                )
     keys = []
     for column in columns.values():
         keys += [key for key in column if key not in keys]
+    if not keys:
+        raise ValueError(
+            f"Argument `metrics` holds no metric: every column is empty. "
+            f"Received: {metrics!r:.80}"
+        )
 
     def cell(value):
         if value is None:
             return "-"
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        if isinstance(value, (int, np.integer)):
             return str(int(value))
         return f"{float(value):.{digits}f}"
 

@@ -43,9 +43,10 @@ def test_auc_equals_roc_auc_score(rng):
 @pytest.mark.parametrize("ties", [False, True])
 def test_tpr_interpolates_the_roc_at_the_exact_fpr(rng, ties):
     labels, scores = _spike_data(rng, ties=ties)
+    rates = (0.0, 0.0025, 0.01, 0.3, 1.0)  # 0 and 1 included
     result = metrics.spike_metrics(labels, scores,
-                                   false_positive_rates=(0.0025, 0.01, 0.3))
-    for rate in (0.0025, 0.01, 0.3):
+                                   false_positive_rates=rates)
+    for rate in rates:
         assert result[f"tpr_at_fpr_{rate:g}"] == pytest.approx(
             _brute_force_tpr(labels, scores, rate), abs=1e-12)
 
@@ -155,3 +156,184 @@ def test_format_table_prints_labels_values_and_columns():
                                             "-"]
     with pytest.raises(ValueError, match="metrics"):
         metrics.format_table({})
+
+
+# Each function and argument that takes an array: (call, name).
+ARRAY_ARGUMENTS = [
+    (lambda x: metrics.spike_metrics(x, [0.1, 0.9, 0.2, 0.8]), "spike_true"),
+    (lambda x: metrics.spike_metrics([0, 1, 0, 1], x), "spike_scores"),
+    (lambda x: metrics.tpr_at_fpr(x, [0.1, 0.9, 0.2, 0.8]), "spike_true"),
+    (lambda x: metrics.tpr_at_fpr([0, 1, 0, 1], x), "spike_scores"),
+    (lambda x: metrics.soma_metrics(x, [1.0, 2.0, 3.0, 4.0]), "soma_true"),
+    (lambda x: metrics.soma_metrics([1.0, 2.0, 3.0, 4.0], x), "soma_pred"),
+    (lambda x: metrics.neuronio_metrics([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8],
+                                        [1.0, 2.0, 3.0, 4.0], x),
+     "soma_pred"),
+]
+
+
+@pytest.mark.parametrize("call, name", ARRAY_ARGUMENTS)
+@pytest.mark.parametrize("value, error, match", [
+    (None, TypeError, "must be an array of numbers"),
+    ({"a": 1}, TypeError, "must be an array of numbers"),
+    ("0101", TypeError, "must be an array of numbers"),
+    (b"\x00\x01", TypeError, "must be an array of numbers"),
+    ({0, 1}, TypeError, "must be an array of numbers"),
+    (object(), TypeError, "must be an array of numbers"),
+    ([0, None, 1, 0], TypeError, "must hold numbers"),
+    (["0", "1", "0", "1"], TypeError, "must hold numbers"),
+    ([1j, 0, 1, 0], TypeError, "must hold numbers"),
+    ([[0, 1], [0]], ValueError, "rectangular"),
+    ([], ValueError, "is empty"),
+    ([0, 1, 0], ValueError, "same number of values"),
+    (np.zeros((2, 2, 1, 2)), ValueError, "same number of values"),
+])
+def test_bad_arrays_are_rejected_naming_the_argument(call, name, value,
+                                                     error, match):
+    with pytest.raises(error, match=match) as info:
+        call(value)
+    assert f"`{name}`" in str(info.value)
+    assert "NaN" not in str(info.value)
+
+
+@pytest.mark.parametrize("call, name", ARRAY_ARGUMENTS)
+@pytest.mark.parametrize("values, counts", [
+    ([np.nan, 1.0, 0.0, 1.0], "1 NaN among 4 values"),
+    ([np.nan, np.nan, np.inf, 0.0], "2 NaN and 1 infinite among 4 values"),
+    ([-np.inf, 1.0, 0.0, 1.0], "holds 1 infinite among 4 values"),
+])
+def test_nan_and_infinite_values_are_counted_apart(call, name, values,
+                                                   counts):
+    with pytest.raises(ValueError, match=f"`{name}` must be finite") as info:
+        call(values)
+    assert counts in str(info.value)
+
+
+@pytest.mark.parametrize("true_shape, pred_shape", [
+    ((3, 4), (4, 3)),
+    ((2, 6), (3, 4)),
+    ((3, 4, 1), (1, 4, 3)),
+])
+def test_different_shapes_of_several_axes_are_rejected(true_shape,
+                                                       pred_shape):
+    true = np.arange(12.0).reshape(true_shape)
+    with pytest.raises(ValueError, match="soma_true.*soma_pred.*shape"):
+        metrics.soma_metrics(true, np.ones(pred_shape))
+
+
+@pytest.mark.parametrize("true_shape, pred_shape", [
+    ((12,), (3, 4)), ((3, 4), (12, 1)), ((3, 4), (3, 4, 1)),
+    ((1, 3, 4), (3, 1, 4)),
+])
+def test_flat_values_and_axes_of_size_one_pair_with_any_shape(true_shape,
+                                                              pred_shape):
+    true = np.arange(12.0)
+    result = metrics.soma_metrics(true.reshape(true_shape),
+                                  (true + 1).reshape(pred_shape))
+    assert result["mae"] == pytest.approx(1.0)
+
+
+BAD_RATES = [
+    (-0.1, ValueError), (2.0, ValueError), (1.0001, ValueError),
+    (float("nan"), ValueError), (float("inf"), ValueError),
+    ("0.01", TypeError), (None, TypeError), (True, TypeError),
+    ([0.01], TypeError), ({"rate": 0.01}, TypeError),
+]
+
+
+@pytest.mark.parametrize("rate, error", BAD_RATES)
+def test_tpr_at_fpr_rejects_bad_rates(rate, error):
+    with pytest.raises(error, match="`false_positive_rate` must be"):
+        metrics.tpr_at_fpr([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8], rate)
+
+
+@pytest.mark.parametrize("rates, error", [
+    # Each bad rate, alone and among good ones.
+    *[((0.01, rate), error) for rate, error in BAD_RATES
+      if not isinstance(rate, (list, dict))],
+    ((-0.1, 2.0), ValueError), (np.array([0.01, np.nan]), ValueError),
+    ([[0.01]], TypeError), (np.zeros((1, 2)), ValueError),
+    ((), ValueError), ([], ValueError), (None, TypeError),
+    ("0.01", TypeError), ({"rate": 0.01}, TypeError), ({0.01}, TypeError),
+    (-0.5, ValueError), (float("nan"), ValueError),
+    ((0.01, 0.01), ValueError), ((0.01, 0.0100000001), ValueError),
+])
+@pytest.mark.parametrize("function", ["spike_metrics", "neuronio_metrics"])
+def test_bad_false_positive_rates_are_rejected_naming_them(function, rates,
+                                                           error):
+    arrays = ([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8])
+    if function == "neuronio_metrics":
+        arrays += ([1.0, 2.0, 3.0, 4.0],) * 2
+    with pytest.raises(error, match="`false_positive_rates"):
+        getattr(metrics, function)(*arrays, false_positive_rates=rates)
+
+
+def test_one_number_is_one_false_positive_rate(rng):
+    labels, scores = _spike_data(rng, size=4000, rate=0.05)
+    one = metrics.spike_metrics(labels, scores, false_positive_rates=0.01)
+    both = metrics.spike_metrics(labels, scores,
+                                 false_positive_rates=np.array([0.01, 0.3]))
+    assert list(one) == ["auc", "tpr_at_fpr_0.01"]
+    assert one["tpr_at_fpr_0.01"] == both["tpr_at_fpr_0.01"]
+
+
+@pytest.mark.parametrize("method", ["nearest", "interpolate"])
+def test_the_ends_of_the_roc_curve(method):
+    labels = [0, 1, 0, 1, 0, 1]
+    scores = [0.1, 0.9, 0.5, 0.5, 0.2, 0.3]
+    # At FPR 0 only the 0.9 spike is found; at FPR 1 every spike is.
+    assert metrics.tpr_at_fpr(labels, scores, 0.0,
+                              method=method) == pytest.approx(1 / 3)
+    assert metrics.tpr_at_fpr(labels, scores, 1.0, method=method) == 1.0
+    assert metrics.tpr_at_fpr(labels, scores, 0) == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("method", ["closest", None, ["nearest"], 1])
+def test_bad_methods_are_rejected(method):
+    for call in (
+            lambda: metrics.tpr_at_fpr([0, 1], [0.1, 0.9], method=method),
+            lambda: metrics.spike_metrics([0, 1], [0.1, 0.9], method=method)):
+        with pytest.raises(ValueError, match="`method` must be one of"):
+            call()
+
+
+@pytest.mark.parametrize("table, error, match", [
+    ({"auc": "high"}, TypeError, r"metrics\['auc'\] is 'high'"),
+    ({"auc": True}, TypeError, r"metrics\['auc'\] is True"),
+    ({"auc": [0.9]}, TypeError, r"metrics\['auc'\] is \[0.9\]"),
+    ({"auc": np.array(0.9)}, TypeError, r"metrics\['auc'\]"),
+    ({"ours": {"auc": "high"}}, TypeError,
+     r"metrics\['ours'\]\['auc'\] is 'high'"),
+    ({"ours": {"auc": 0.9}, "paper": 0.99}, ValueError, "not both"),
+    ({1: 0.9}, TypeError, "metric names"),
+    ({"ours": {2: 0.9}}, TypeError, r"metrics\['ours'\] has the key 2"),
+    ({"ours": {}}, ValueError, "no metric"),
+    ({}, ValueError, "non-empty"),
+    (None, TypeError, "must be a dict"),
+    ([("auc", 0.9)], TypeError, "must be a dict"),
+    ("auc", TypeError, "must be a dict"),
+])
+def test_format_table_rejects_anything_but_numbers(table, error, match):
+    with pytest.raises(error, match=match) as info:
+        metrics.format_table(table)
+    assert "metrics" in str(info.value)
+
+
+@pytest.mark.parametrize("digits, error", [
+    ("2", TypeError), (2.0, TypeError), (None, TypeError), (-1, ValueError),
+])
+def test_format_table_rejects_bad_digits(digits, error):
+    with pytest.raises(error, match="`digits` must be"):
+        metrics.format_table({"auc": 0.9}, digits=digits)
+
+
+def test_format_table_prints_numpy_numbers_missing_entries_and_any_key():
+    table = metrics.format_table({
+        "ours": {"auc": np.float32(0.5), "steps": np.int64(3),
+                 "tpr_at_fpr_x": 1.0},
+        7: {"auc": None}}, digits=1)
+    lines = [line.split("|") for line in table.splitlines()]
+    assert [cell.strip() for cell in lines[0]] == ["metric", "ours", "7"]
+    assert [cell.strip() for cell in lines[2]] == ["spike AUC", "0.5", "-"]
+    assert [cell.strip() for cell in lines[3]] == ["steps", "3", "-"]
+    assert [cell.strip() for cell in lines[4]] == ["tpr_at_fpr_x", "1.0", "-"]
