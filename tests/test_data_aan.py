@@ -1,6 +1,7 @@
 """`keras_elm.data.aan` on small TSV files in the release's format."""
 
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -148,7 +149,8 @@ def test_loading_does_not_modify_the_files(folder):
 
 def test_write_fixture_round_trip(tmp_path):
     directory = aan.write_fixture(str(tmp_path / "aan"), 6, seed=3)
-    assert sorted(os.listdir(directory)) == sorted(aan.FILES.values())
+    assert sorted(os.listdir(directory)) == sorted(
+        [*aan.FILES.values(), "keras_elm_fixture.json"])
     for split, name in aan.FILES.items():
         with open(os.path.join(directory, name), encoding="utf-8") as f:
             lines = f.read().split("\n")
@@ -182,3 +184,83 @@ def test_write_fixture_links_papers_of_one_topic(tmp_path):
                         if words & set(topic)}
 
             assert (topics(text1) == topics(text2)) == (float(label) == 1)
+
+
+def _files(folder):
+    return {name: open(os.path.join(folder, name), "rb").read()
+            for name in os.listdir(folder)}
+
+
+@pytest.mark.parametrize("seed, size", [(1, 4), (0, 6), (2, 2)],
+                         ids=["other-seed", "larger", "smaller"])
+def test_write_fixture_replaces_a_fixture_of_other_settings(tmp_path, seed,
+                                                            size):
+    # `retrieval.py --smoke --seed 1` after a seed-0 run: the same folder.
+    aan.write_fixture(str(tmp_path / "a"), 4, seed=0)
+    aan.write_fixture(str(tmp_path / "a"), size, seed=seed)
+    aan.write_fixture(str(tmp_path / "fresh"), size, seed=seed)
+    assert _files(tmp_path / "a") == _files(tmp_path / "fresh")
+    assert len(aan.load(str(tmp_path / "a"), split="val")[1]) == size
+
+
+@pytest.mark.parametrize("present", ["train", "test"])
+def test_write_fixture_never_overwrites_other_aan_files(folder, present):
+    for split in aan.SPLITS:
+        if split != present:
+            os.remove(os.path.join(folder, aan.FILES[split]))
+    before = _files(folder)
+    with pytest.raises(ValueError, match=rf"did not write .*"
+                                         rf"{aan.FILES[present]}.*"
+                                         rf"keras_elm_fixture\.json"):
+        aan.write_fixture(folder, 4)
+    assert _files(folder) == before
+
+
+def test_write_fixture_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        directory = aan.write_fixture(str(tmp_path / "aan"), 4)
+    finally:
+        os.umask(old)
+    for name in os.listdir(directory):
+        path = os.path.join(directory, name)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_an_interrupted_fixture_leaves_no_temporary_and_is_rewritten(
+        tmp_path, monkeypatch):
+    from keras_elm.data import text_bytes
+
+    aan.write_fixture(str(tmp_path / "a"), 4, seed=0)
+    before = _files(tmp_path / "a")
+    calls = []
+
+    def failing(path, data):
+        calls.append(path)
+        # Fails inside the write of the second file, after it is opened.
+        return text_bytes.write_atomically(path, None if len(calls) == 2 else data)
+
+    monkeypatch.setattr(aan, "write_atomically", failing)
+    with pytest.raises(TypeError):
+        aan.write_fixture(str(tmp_path / "a"), 4, seed=1)
+    monkeypatch.undo()
+    after = _files(tmp_path / "a")
+    assert sorted(after) == sorted(before)  # no temporary left
+    assert after[aan.FILES["val"]] == before[aan.FILES["val"]]  # the old file
+    assert after[aan.FILES["train"]] != before[aan.FILES["train"]]
+    aan.write_fixture(str(tmp_path / "a"), 4, seed=1)
+    aan.write_fixture(str(tmp_path / "fresh"), 4, seed=1)
+    assert _files(tmp_path / "a") == _files(tmp_path / "fresh")
+
+
+def test_non_utf8_bytes_are_tokens_and_a_non_utf8_label_is_named(folder):
+    path = os.path.join(folder, aan.FILES["val"])
+    with open(path, "wb") as f:
+        f.write(b"1\tP1\tP2\t\xff\xc3\tok\n")
+    (a, _), labels = aan.load(folder, split="val", max_length=3)
+    np.testing.assert_array_equal(a, [[256, 196, 0]])
+    assert labels.tolist() == [1]
+    with open(path, "wb") as f:
+        f.write(b"1\tP1\tP2\ta\tb\n\xff\tP1\tP2\ta\tb\n")
+    with pytest.raises(ValueError, match=r"eval\.tsv, line 2: .*label 0 or 1"):
+        aan.load(folder, split="val")

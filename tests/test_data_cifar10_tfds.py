@@ -85,3 +85,26 @@ def test_tfds_train_is_split_90_10(prepared, splits):
     train_rows, val_rows = cifar10._validation_split(NUM_TRAIN, 4)
     np.testing.assert_array_equal(val_x, grey[val_rows])
     np.testing.assert_array_equal(train_x, grey[train_rows])
+
+
+@pytest.mark.parametrize("folder", ["cifar10", os.path.join("cifar10", "3.0.2")],
+                         ids=["empty", "empty-version"])
+def test_an_unprepared_tfds_folder_says_what_to_do(tmp_path, folder):
+    pytest.importorskip("tensorflow_datasets")
+    os.makedirs(tmp_path / folder)
+    with pytest.raises(FileNotFoundError) as info:
+        cifar10.load(str(tmp_path), split="test")
+    message = str(info.value)
+    assert f"'cifar10' in {str(tmp_path)!r}" in message
+    assert "is not prepared" in message
+    assert "download_and_prepare()" in message and "data_batch_1" in message
+
+
+@pytest.mark.parametrize("label", [10, -1])
+def test_tfds_labels_out_of_range_are_refused(tmp_path, splits, prepared,
+                                              label):
+    data_dir, mock = prepared
+    splits["test"]["label"][1] = label
+    with mock, pytest.raises(ValueError, match=r"tensorflow-datasets 'cifar10'"
+                                               r".*labels must hold integers 0..9"):
+        cifar10.load(data_dir, split="test")

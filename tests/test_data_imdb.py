@@ -2,6 +2,7 @@
 
 import os
 import re
+import stat
 
 import numpy as np
 import pytest
@@ -212,12 +213,130 @@ def test_write_fixture_classes_use_their_own_words(tmp_path):
             assert review & set(words) and not review & set(others)
 
 
-def test_write_fixture_is_deterministic_and_guards_other_sets(tmp_path):
+def _files(folder):
+    """{relative path: bytes} of every file under `folder`."""
+    files = {}
+    for where, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(where, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, folder)] = f.read()
+    return files
+
+
+def test_write_fixture_is_deterministic(tmp_path):
     first = imdb.load(imdb.write_fixture(str(tmp_path / "a"), 2), split="test")[0]
     again = imdb.load(imdb.write_fixture(str(tmp_path / "a"), 2), split="test")[0]
     np.testing.assert_array_equal(first, again)
-    with pytest.raises(FileExistsError, match="another data set"):
-        imdb.write_fixture(str(tmp_path / "a"), 3)
+
+
+@pytest.mark.parametrize("seed, size", [(1, 2), (0, 3), (5, 1)],
+                         ids=["other-seed", "larger", "smaller"])
+def test_write_fixture_replaces_a_fixture_of_other_settings(tmp_path, seed,
+                                                            size):
+    # `text.py --smoke --seed 1` after a seed-0 run writes into the same folder.
+    imdb.write_fixture(str(tmp_path / "a"), 2, seed=0)
+    imdb.write_fixture(str(tmp_path / "a"), size, seed=seed)
+    imdb.write_fixture(str(tmp_path / "fresh"), size, seed=seed)
+    assert _files(tmp_path / "a") == _files(tmp_path / "fresh")
+    tokens, labels = imdb.load(str(tmp_path / "a"), split="train")
+    assert len(tokens) == 2 * size
+
+
+def test_write_fixture_never_touches_another_data_set(root):
+    before = _files(root)
+    with pytest.raises(ValueError, match=r"aclImdb.*did not write.*\.txt.*"
+                                         r"keras_elm_fixture\.json.*empty or new"):
+        imdb.write_fixture(root, 2)
+    assert _files(root) == before
+
+
+def test_write_fixture_into_a_file_names_the_folder(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValueError, match="afile.*cannot be written"):
+        imdb.write_fixture(str(tmp_path / "afile" / "sub"), 2)
+
+
+def test_write_fixture_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        acl = imdb.write_fixture(str(tmp_path), 2)
+    finally:
+        os.umask(old)
+    files = _files(acl)
+    assert "keras_elm_fixture.json" in files and len(files) == 9
+    for name in files:
+        assert stat.S_IMODE(os.stat(os.path.join(acl, name)).st_mode) == 0o644
+
+
+def test_an_interrupted_fixture_leaves_no_temporary_and_is_rewritten(
+        tmp_path, monkeypatch):
+    calls = []
+    write = text_bytes.write_atomically
+
+    def failing(path, data):
+        calls.append(path)
+        if len(calls) == 5:
+            data = None  # fails inside the write, after the file is opened
+        return write(path, data)
+
+    monkeypatch.setattr(imdb, "write_atomically", failing)
+    with pytest.raises(TypeError):
+        imdb.write_fixture(str(tmp_path / "a"), 2, seed=1)
+    monkeypatch.undo()
+    written = _files(tmp_path / "a")
+    assert not [name for name in written if name.endswith(".tmp")]
+    assert len(written) == 1 + 4  # the marker and four whole reviews
+    imdb.write_fixture(str(tmp_path / "a"), 2, seed=2)
+    imdb.write_fixture(str(tmp_path / "fresh"), 2, seed=2)
+    assert _files(tmp_path / "a") == _files(tmp_path / "fresh")
+
+
+def test_an_empty_review_names_the_file(root):
+    path = os.path.join(root, "aclImdb", "test", "pos", "0_7.txt")
+    open(path, "wb").close()
+    with pytest.raises(ValueError, match=rf"{re.escape(path)} is empty"):
+        imdb.load(root, split="test")
+
+
+def test_non_utf8_bytes_are_tokens(root):
+    path = os.path.join(root, "aclImdb", "test", "pos", "0_7.txt")
+    with open(path, "wb") as f:
+        f.write(b"ok \xff\xc3")
+    tokens, _ = imdb.load(root, split="test", max_length=6)
+    np.testing.assert_array_equal(tokens[1], [112, 108, 33, 256, 196, 0])
+
+
+@pytest.mark.parametrize("tokens, error, expected", [
+    ([[300, 1]], ValueError, "tokens 0..256.*from 1 to 300"),
+    ([[-1, 1]], ValueError, "tokens 0..256.*from -1 to 1"),
+    ([[1.5, 2.0]], TypeError, "integers 0..256.*float64"),
+    ([1, 2], ValueError, r"shape \(N, L\)"),
+], ids=["300", "-1", "float", "1d"])
+def test_decode_refuses_tokens_that_are_no_bytes(tokens, error, expected):
+    with pytest.raises(error, match=expected):
+        text_bytes.decode(np.asarray(tokens))
+
+
+def test_encode_names_a_text_that_is_not_utf8():
+    with pytest.raises(ValueError, match="Text 1 of `texts` cannot be encoded"):
+        text_bytes.encode(["fine", "bad \ud800"], 8)
+
+
+def test_write_atomically_follows_the_umask_and_leaves_nothing_on_error(
+        tmp_path):
+    path = str(tmp_path / "a.bin")
+    old = os.umask(0o022)
+    try:
+        text_bytes.write_atomically(path, b"old")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    with pytest.raises(TypeError):
+        text_bytes.write_atomically(path, "not bytes")
+    assert os.listdir(tmp_path) == ["a.bin"]
+    with open(path, "rb") as f:
+        assert f.read() == b"old"
 
 
 def test_the_raw_folder_wins_over_tfds(root):
@@ -267,8 +386,19 @@ def test_reads_a_prepared_tfds_imdb_reviews(tmp_path):
     np.testing.assert_array_equal(val_y, test_y)
 
 
-def test_an_unprepared_tfds_folder_names_both_sources(tmp_path):
+@pytest.mark.parametrize("folder", ["imdb_reviews",
+                                    os.path.join("imdb_reviews", "1.0.0")],
+                         ids=["empty", "empty-version"])
+def test_an_unprepared_tfds_folder_names_both_sources(tmp_path, folder):
     pytest.importorskip("tensorflow_datasets")
-    os.makedirs(tmp_path / "imdb_reviews")
+    os.makedirs(tmp_path / folder)
     with pytest.raises(FileNotFoundError, match="imdb_reviews.*aclImdb_v1"):
         imdb.load(str(tmp_path))
+
+
+def test_tfds_labels_other_than_0_and_1_are_refused(tmp_path):
+    splits = {"train": {"text": [b"a", b"b"], "label": np.array([1, 2])},
+              "test": {"text": [b"c"], "label": np.array([0])}}
+    with _prepared_tfds(str(tmp_path), "imdb_reviews", splits), \
+            pytest.raises(ValueError, match=r"'imdb_reviews'.*'train'.*0 and 1"):
+        imdb.load(str(tmp_path), split="train", max_length=4)

@@ -6,7 +6,9 @@ files `new_aan_pairs.{train,eval,test}.tsv` (the `tsv_data/` folder of the
 Long Range Arena release), one pair per line, no header, five
 tab-separated fields `label id1 id2 text1 text2`. Labels may be written as
 floats (`1.0`). Every text becomes its UTF-8 bytes + 1, truncated or
-zero-padded to `max_length` (LRA: 4,000).
+zero-padded to `max_length` (LRA: 4,000). Texts are taken as the bytes they
+are: a byte that is not UTF-8 is a token like any other, as in LRA, which
+reads the files as bytes too.
 
 The lines are split on tabs only, never unquoted: the papers' texts hold
 quote characters that a CSV reader would take for field quoting (LRA reads
@@ -20,6 +22,7 @@ import numpy as np
 from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.text_bytes import VOCABULARY_SIZE  # noqa: F401 (re-export)
 from keras_elm.data.text_bytes import check_max_length
+from keras_elm.data.text_bytes import claim_fixture_folder
 from keras_elm.data.text_bytes import encode
 from keras_elm.data.text_bytes import write_atomically
 
@@ -175,7 +178,14 @@ def write_fixture(directory, num_samples=8, *, seed=0):
     `0` on the rest, ACL-Anthology-like ids (`P05-1022`), texts with
     quote characters and non-ASCII letters. A pair is labelled 1 when its
     two made-up papers share a topic, so a model can learn the task. Each
-    file is written atomically; the same call writes the same bytes.
+    file is written atomically, with the umask's mode; the same call writes
+    the same bytes.
+
+    A fixture already in `directory` (another seed's or size's, or one an
+    interrupted call left) is replaced; the file `keras_elm_fixture.json`
+    marks a fixture. AAN files there without it are another data set's
+    (the release's, say), which is never overwritten: that is a
+    `ValueError`.
 
     Args:
         directory: the folder to write the three files into (created if
@@ -202,7 +212,11 @@ def write_fixture(directory, num_samples=8, *, seed=0):
         )
     rng = np.random.default_rng(seed)
     directory = os.fspath(directory)
-    os.makedirs(directory, exist_ok=True)
+    claim_fixture_folder(
+        directory, [os.path.join(directory, name) for name in FILES.values()
+                    if os.path.lexists(os.path.join(directory, name))],
+        "keras_elm.data.aan.write_fixture",
+        {"num_samples": int(num_samples), "seed": seed})
     for split in SPLITS:
         lines = []
         labels = rng.permutation(np.arange(num_samples) % 2)

@@ -11,6 +11,11 @@ Nothing is downloaded. Two sources are read:
 Images are turned grey as in LRA, `0.2989 R + 0.587 G + 0.114 B`, rounded
 to `uint8`, and the train file is split 90/10 into train and validation
 (seeded).
+
+Pixels and labels are checked, not cast: pixels must be integers 0..255
+and labels integers 0..9, one per image, or the file (or argument) is
+named and the load (or write) refused. A cast would silently turn 300 into
+44, -1 into 255 and 0.5 into 0.
 """
 
 import os
@@ -19,12 +24,17 @@ import pickle
 import numpy as np
 
 from keras_elm.data.checks import check_choice as _check_choice
+from keras_elm.data.checks import check_int as _check_int
+from keras_elm.data.files import atomic_write
+from keras_elm.data.files import check_writable
 
 SPLITS = ("train", "val", "test")
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_FILE = "test_batch"
 GREY_WEIGHTS = (0.2989, 0.587, 0.114)
 VALIDATION_FRACTION = 0.1
+NUM_CLASSES = 10
+PIXELS = 32 * 32 * 3  # one row of b'data': the R, G and B planes
 
 _HOW_TO_GET = (
     "Put the CIFAR-10 'python version' pickles (data_batch_1 ... "
@@ -42,41 +52,107 @@ def to_grey(rgb):
     return np.clip(np.round(grey), 0, 255).astype("uint8")
 
 
+def _integers(values, what, high, error):
+    """`values`, checked to be integers 0..`high`, or raises naming `what`.
+
+    A wrong dtype raises `error`; a value out of range, a `ValueError`.
+    """
+    if values.size == 0:
+        return values
+    if values.dtype.kind not in "iu":
+        raise error(
+            f"{what} must hold integers 0..{high}. Received dtype "
+            f"{values.dtype}."
+        )
+    if values.dtype != np.uint8 or high != 255:
+        low, top = values.min(), values.max()
+        if low < 0 or top > high:
+            raise ValueError(
+                f"{what} must hold integers 0..{high}. Received values from "
+                f"{low} to {top}."
+            )
+    return values
+
+
+def _check_labels(labels, num_images, what, error=ValueError):
+    """`int32` labels: 1-D integers 0..9, one per image, or raises."""
+    if labels.ndim != 1 or len(labels) != num_images:
+        raise ValueError(
+            f"{what} must hold one label per image: shape ({num_images},). "
+            f"Received shape {labels.shape}."
+        )
+    return _integers(labels, what, NUM_CLASSES - 1, error).astype("int32")
+
+
 def _read_pickle(path):
     try:
         with open(path, "rb") as f:
             batch = pickle.load(f, encoding="bytes")
-        data = np.asarray(batch[b"data"], "uint8")
-        labels = np.asarray(batch[b"labels"], "int32")
+        data = np.asarray(batch[b"data"])
+        labels = np.asarray(batch[b"labels"])
     except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError,
-            ValueError) as error:
+            ValueError, AttributeError, ImportError, IndexError) as error:
         raise ValueError(
             f"{path} is not a CIFAR-10 python-version batch (a pickle with "
             f"b'data' (N, 3072) uint8 and b'labels'): {error}"
         ) from error
-    if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+    if data.ndim != 2 or data.shape[1] != PIXELS:
         raise ValueError(
-            f"{path}: expected b'data' of shape (N, 3072) and N labels. "
-            f"Received data {data.shape} and {len(labels)} labels."
+            f"{path}: expected b'data' of shape (N, {PIXELS}) and N labels. "
+            f"Received data {data.shape} and labels {labels.shape}."
         )
+    labels = _check_labels(labels, len(data), f"{path}: b'labels'")
+    data = _integers(data, f"{path}: b'data' (pixels)", 255, ValueError)
     # Rows are the R, G and B planes of 32 x 32 pixels, one after another.
-    rgb = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    rgb = data.astype("uint8").reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return to_grey(rgb), labels
 
 
 def _load_pickles(data_dir, files):
     parts = [_read_pickle(os.path.join(data_dir, name)) for name in files]
-    return (np.concatenate([p[0] for p in parts]),
-            np.concatenate([p[1] for p in parts]))
+    images = np.concatenate([p[0] for p in parts])
+    if not len(images):
+        raise ValueError(
+            f"CIFAR-10 files {list(files)} in {data_dir!r} hold no images. "
+            f"{_HOW_TO_GET}"
+        )
+    return images, np.concatenate([p[1] for p in parts])
 
 
 def _load_tfds(data_dir, split):
-    import tensorflow_datasets as tfds
-
-    dataset = tfds.load("cifar10", split=split, data_dir=data_dir,
-                        download=False, batch_size=-1, as_supervised=True)
-    images, labels = tfds.as_numpy(dataset)
-    return to_grey(images), labels.astype("int32")
+    where = (f"The tensorflow-datasets 'cifar10' in {data_dir!r} (split "
+             f"{split!r})")
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError as error:
+        raise ImportError(
+            f"{data_dir!r} holds a tensorflow-datasets 'cifar10' folder, but "
+            f"tensorflow-datasets cannot be imported ({error}): install it "
+            f"(`pip install tensorflow-datasets`), or pass a folder of the "
+            f"python-version pickles."
+        ) from error
+    try:
+        dataset = tfds.load("cifar10", split=split, data_dir=data_dir,
+                            download=False, batch_size=-1, as_supervised=True)
+    except (AssertionError, KeyError) as error:
+        # What `download=False` raises when the data is not prepared: an
+        # AssertionError, or a KeyError ("`splits` is empty") when a version
+        # folder is there without its files.
+        raise FileNotFoundError(
+            f"{where} is not prepared: tensorflow-datasets found no data "
+            f"there ({error}) {_HOW_TO_GET}"
+        ) from error
+    images, labels = (np.asarray(x) for x in tfds.as_numpy(dataset))
+    if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
+        raise ValueError(
+            f"{where}: expected images of shape (N, 32, 32, 3). Received "
+            f"{images.shape}."
+        )
+    labels = _check_labels(labels, len(images), f"{where}: labels")
+    images = _integers(images, f"{where}: images", 255, ValueError)
+    if not len(images):
+        raise ValueError(f"{where} holds no images. {_HOW_TO_GET}")
+    return to_grey(images.astype("uint8")), labels
 
 
 def _has_prepared_tfds(data_dir):
@@ -101,6 +177,13 @@ def load(data_dir, *, split="train", seed=0):
 
     Returns:
         `(images, labels)`: `uint8 (N, 32, 32)` and `int32 (N,)`.
+
+    Raises:
+        FileNotFoundError: neither source is there: pickles missing, and
+            no tensorflow-datasets `cifar10`, or one not prepared.
+        ValueError: a file that is no CIFAR-10 batch, or whose pixels are
+            not integers 0..255 or labels not integers 0..9, one per image
+            (the file is named); a split without images.
 
     Example:
 
@@ -134,36 +217,74 @@ def load(data_dir, *, split="train", seed=0):
 def write_batches(directory, images, labels, *, train_batches=5):
     """Writes RGB images in the python-version layout (for tests, smoke runs).
 
+    Each file is written whole or not at all (`keras_elm.data.files.
+    atomic_write`) with the umask's mode, replacing a file of the same name
+    (another seed's, say); a killed write leaves the old file, never half
+    of a new one.
+
     Args:
         directory: folder to write `data_batch_1..train_batches` and
             `test_batch` into (created if needed).
-        images: `uint8 (N, 32, 32, 3)` RGB images; the last sixth (at least
-            one image) becomes `test_batch`, the rest is dealt into the
-            train batches.
-        labels: `int (N,)` labels 0..9.
-        train_batches: number of train pickles; `load` expects 5.
+        images: RGB images `(N, 32, 32, 3)` of integers 0..255 (any integer
+            dtype; floats are refused, not truncated), `N >= 2`; the last
+            sixth (at least one image) becomes `test_batch`, the rest is
+            dealt into the train batches.
+        labels: `N` integer labels 0..9, one per image.
+        train_batches: number of train pickles, at least 1; `load` expects
+            5.
 
     Returns:
         The directory.
+
+    Raises:
+        TypeError: `images` or `labels` are not integers, or
+            `train_batches` is not an integer.
+        ValueError: a shape or value out of range, or a `directory` that
+            cannot be written.
+
+    Example:
+
+    >>> import tempfile
+    >>> rng = np.random.default_rng(0)
+    >>> folder = write_batches(
+    ...     tempfile.mkdtemp(),
+    ...     rng.integers(0, 256, (12, 32, 32, 3), dtype="uint8"),
+    ...     rng.integers(0, 10, 12))
+    >>> load(folder, split="test")[0].shape
+    (2, 32, 32)
     """
-    images = np.asarray(images, "uint8")
-    labels = np.asarray(labels).astype("int64")
+    train_batches = _check_int("train_batches", train_batches, 1)
+    try:
+        images, labels = np.asarray(images), np.asarray(labels)
+    except ValueError as error:  # ragged nested lists
+        raise ValueError(
+            f"Arguments `images` and `labels` must be arrays (N, 32, 32, 3) "
+            f"and (N,): {error}"
+        ) from None
     if images.ndim != 4 or images.shape[1:] != (32, 32, 3):
         raise ValueError(
-            "Argument `images` must be uint8 (N, 32, 32, 3). "
+            "Argument `images` must be RGB images of shape (N, 32, 32, 3). "
             f"Received shape {images.shape}."
         )
-    os.makedirs(directory, exist_ok=True)
+    if len(images) < 2:
+        raise ValueError(
+            "Argument `images` must hold at least 2 images (one for the "
+            f"train batches, one for test_batch). Received {len(images)}."
+        )
+    images = _integers(images, "Argument `images` (pixels)", 255, TypeError)
+    labels = _check_labels(labels, len(images), "Argument `labels`",
+                           TypeError)
+    directory = os.fspath(directory)
+    check_writable(directory, what="CIFAR-10 folder")
     num_test = max(1, len(images) // 6)
-    planes = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
+    planes = images.astype("uint8").transpose(0, 3, 1, 2).reshape(
+        len(images), -1)
     parts = np.array_split(np.arange(len(images) - num_test), train_batches)
     names = [f"data_batch_{i + 1}" for i in range(train_batches)]
     parts.append(np.arange(len(images) - num_test, len(images)))
     names.append(TEST_FILE)
     for name, rows in zip(names, parts):
         batch = {b"data": planes[rows], b"labels": labels[rows].tolist()}
-        temporary = os.path.join(directory, f".{name}.tmp")
-        with open(temporary, "wb") as f:
+        with atomic_write(os.path.join(directory, name), "wb") as f:
             pickle.dump(batch, f)
-        os.replace(temporary, os.path.join(directory, name))
     return directory

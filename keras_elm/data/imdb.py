@@ -10,9 +10,10 @@ Nothing is downloaded. Two sources are read, in this order:
 
 Each review becomes its UTF-8 bytes + 1, truncated or zero-padded to
 `max_length` (LRA: 4,096), exactly as it is on disk (the `<br />` tags
-included). Labels: 0 = negative, 1 = positive. As in LRA there is no
-separate validation set: the test split doubles as validation, so
-`split="val"` returns exactly the `"test"` data.
+included): a byte that is not UTF-8 is a token like any other, as in LRA,
+which reads the reviews as bytes too. Labels: 0 = negative, 1 = positive.
+As in LRA there is no separate validation set: the test split doubles as
+validation, so `split="val"` returns exactly the `"test"` data.
 """
 
 import os
@@ -23,6 +24,7 @@ import numpy as np
 from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.text_bytes import VOCABULARY_SIZE  # noqa: F401 (re-export)
 from keras_elm.data.text_bytes import check_max_length
+from keras_elm.data.text_bytes import claim_fixture_folder
 from keras_elm.data.text_bytes import encode
 from keras_elm.data.text_bytes import write_atomically
 
@@ -101,11 +103,18 @@ def _read_reviews(folder, how_to_get):
         path = os.path.join(folder, name)
         try:
             with open(path, "rb") as f:
-                reviews.append(f.read())
+                review = f.read()
         except OSError as error:
             raise ValueError(
                 f"Cannot read the IMDB review {path}: {error}"
             ) from error
+        if not review:
+            # No review of the data set is empty: a file cut short.
+            raise ValueError(
+                f"The IMDB review {path} is empty; expected the text of a "
+                f"review. Unpack {URL} again (or delete the file)."
+            )
+        reviews.append(review)
     return reviews
 
 
@@ -134,8 +143,10 @@ def _load_tfds(data_dir, split, max_length, how_to_get):
     try:
         dataset = tfds.load(TFDS_NAME, split=split, data_dir=data_dir,
                             download=False, batch_size=1024)
-    except AssertionError as error:
-        # What `download=False` raises when the data is not prepared.
+    except (AssertionError, KeyError) as error:
+        # What `download=False` raises when the data is not prepared: an
+        # AssertionError, or a KeyError ("`splits` is empty") when a version
+        # folder is there without its files.
         raise FileNotFoundError(
             f"tensorflow-datasets found no prepared '{TFDS_NAME}' in "
             f"{data_dir!r}: {error} {how_to_get}"
@@ -144,7 +155,15 @@ def _load_tfds(data_dir, split, max_length, how_to_get):
     for batch in tfds.as_numpy(dataset):
         texts.extend(batch["text"])
         labels.extend(batch["label"])
-    return encode(texts, max_length), np.asarray(labels, np.int32)
+    labels = np.asarray(labels)
+    if labels.size and (labels.dtype.kind not in "iu"
+                        or not np.isin(labels, (0, 1)).all()):
+        raise ValueError(
+            f"The tensorflow-datasets '{TFDS_NAME}' in {data_dir!r} (split "
+            f"{split!r}) holds labels other than 0 and 1: "
+            f"{np.unique(labels)[:10].tolist()}."
+        )
+    return encode(texts, max_length), labels.astype(np.int32)
 
 
 def load(data_dir, *, split="train", max_length=MAX_LENGTH):
@@ -231,7 +250,13 @@ def write_fixture(directory, num_samples_per_class=4, *, seed=0,
     the real data set. The reviews are short made-up sentences whose
     sentiment words differ between the classes (so a model can learn them),
     with the real files' `<br />` tags and a few non-ASCII characters. Each
-    file is written atomically; the same call writes the same bytes.
+    file is written atomically, with the umask's mode; the same call writes
+    the same bytes.
+
+    A fixture already in `directory` (another seed's or size's, or one an
+    interrupted call left) is replaced, its extra reviews deleted; the file
+    `aclImdb/keras_elm_fixture.json` marks a fixture. Reviews there without it
+    are another data set's, which is never touched: that is a `ValueError`.
 
     Args:
         directory: the folder to hold `aclImdb/` (created if needed).
@@ -270,18 +295,22 @@ def write_fixture(directory, num_samples_per_class=4, *, seed=0,
                 rating = int(rng.integers(7, 11) if label else rng.integers(1, 5))
                 files[f"{i}_{rating}.txt"] = _review(
                     rng, label, max_length).encode("utf-8")
-    for class_dir, files in folders.items():
-        # `load` reads every review of a folder, so another set's would mix in.
-        foreign = sorted(name for name in (os.listdir(class_dir)
-                                           if os.path.isdir(class_dir) else ())
-                         if name.endswith(".txt") and name not in files)
-        if foreign:
-            raise FileExistsError(
-                f"{class_dir} holds reviews of another data set "
-                f"({', '.join(foreign[:3])}); write to an empty `directory`."
-            )
+    # `load` reads every review of a folder, so those of another set would
+    # mix in: a fixture's (marked) are replaced, anything else refused.
+    existing = {class_dir: [name for name in (os.listdir(class_dir)
+                                              if os.path.isdir(class_dir) else ())
+                            if name.endswith(".txt")]
+                for class_dir in folders}
+    claim_fixture_folder(
+        root, [os.path.join(d, n) for d, names in existing.items() for n in names],
+        "keras_elm.data.imdb.write_fixture",
+        {"num_samples_per_class": int(num_samples_per_class), "seed": seed,
+         "max_length": max_length})
     for class_dir, files in folders.items():
         os.makedirs(class_dir, exist_ok=True)
         for file_name, data in files.items():
             write_atomically(os.path.join(class_dir, file_name), data)
+        for name in existing[class_dir]:
+            if name not in files:
+                os.remove(os.path.join(class_dir, name))
     return root
