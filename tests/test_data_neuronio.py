@@ -3,6 +3,7 @@
 import os
 import pickle
 import re
+import stat
 
 import keras
 import numpy as np
@@ -334,3 +335,236 @@ def test_fit_and_evaluate_a_keras_model_with_named_outputs(sim_file):
     assert np.isfinite(history.history["loss"][0])
     result = neuronio.evaluate(model, sim_file)
     assert 0.0 <= result["auc"] <= 1.0 and result["soma_rmse"] > 0
+
+
+@pytest.fixture(scope="module")
+def shared_file(tmp_path_factory):
+    """`sim_file`'s content, written once for the tests that only read it."""
+    sims = [_simulation(k, t) for k, t in enumerate(OUTPUT_TIMES)]
+    return _write(tmp_path_factory.mktemp("shared") / "sim__saved_Input"
+                  "Spikes_DVTs__30_outSpikes__3_simulationRuns__2_sec"
+                  "Duration__randomSeed_1.p", _content(sims))
+
+
+def _small_simulation():
+    """A well-formed simulation with few input spikes: cheap to write."""
+    return {"exInputSpikeTimes": {0: np.array([3.0])},
+            "inhInputSpikeTimes": {1: np.array([4.0])},
+            "outputSpikeTimes": np.array([5.0]),
+            "somaVoltageLowRes": _voltage(0)}
+
+
+# Values no NeuronIO array may hold: each must be a ValueError naming the
+# file, the simulation and the key, not a NumPy error or a silent number.
+BAD_ARRAYS = {
+    "string": "abc",
+    "numeric-string": "12.5",
+    "bytes": b"12.5",
+    "dict": {"a": 1.0},
+    "none": None,
+    "ragged-list": [[1.0], [2.0, 3.0]],
+    "list-with-none": [1.0, None],
+    "list-with-string": [1.0, "2"],
+    "bools": np.array([True, False]),
+    "complex": np.array([1 + 2j]),
+    "nan": [np.nan, 1.0],
+    "inf": [np.inf],
+}
+
+
+@pytest.mark.parametrize("key", ["outputSpikeTimes", "somaVoltageLowRes"])
+@pytest.mark.parametrize("case", list(BAD_ARRAYS))
+def test_malformed_arrays_name_the_file_simulation_and_key(tmp_path, key,
+                                                           case):
+    sims = [_small_simulation(), _small_simulation()]
+    sims[1][key] = BAD_ARRAYS[case]
+    path = _write(tmp_path / "bad.p", _content(sims))
+    with pytest.raises(ValueError, match=re.escape(path) + r", simulation 1"
+                       f".*'{key}'"):
+        neuronio.read_file(path)
+
+
+@pytest.mark.parametrize("voltage, with_params", [
+    (np.zeros(DURATION - 1), True),  # one sample short of Params' 2 s
+    (np.zeros(DURATION + 1), True),
+    (np.zeros(DURATION - 1), False),  # shorter than simulation 0
+    (np.zeros((DURATION, 1)), True),  # 2-D
+    (np.zeros(0), False),
+    (-70.0, False),  # a scalar, no trace
+])
+def test_voltage_of_wrong_length_or_shape_names_file_and_key(
+        tmp_path, voltage, with_params):
+    sims = [_small_simulation(), _small_simulation()]
+    sims[1]["somaVoltageLowRes"] = voltage
+    content = _content(sims)
+    if not with_params:
+        content["Params"] = {}
+    path = _write(tmp_path / "bad.p", content)
+    with pytest.raises(ValueError, match=re.escape(path) + r", simulation 1"
+                       r".*'somaVoltageLowRes'"):
+        neuronio.read_file(path)
+
+
+@pytest.mark.parametrize("values", ["5", {"t": 5.0}, [[1.0], [2.0, 3.0]],
+                                    [1.0, None]])
+def test_malformed_input_spike_times_name_the_segment(tmp_path, values):
+    sim = _small_simulation()
+    sim["exInputSpikeTimes"][7] = values
+    path = _write(tmp_path / "bad.p", _content([sim]))
+    with pytest.raises(ValueError, match=re.escape(path) + r".*'exInput"
+                       r"SpikeTimes', segment 7"):
+        neuronio.read_file(path)
+
+
+@pytest.mark.parametrize("seed, error", [(-1, ValueError), (1.5, TypeError),
+                                         ("1", TypeError), (True, TypeError),
+                                         (float("nan"), TypeError)])
+def test_bad_seeds_are_refused_by_name_before_any_work(shared_file, tmp_path,
+                                                       seed, error):
+    sim_file = shared_file
+    with pytest.raises(error, match="`seed`"):
+        neuronio.load(files=[sim_file], seed=seed)
+    with pytest.raises(error, match="`seed`"):
+        neuronio.NeuronIOWindows([sim_file], seed=seed)
+    with pytest.raises(error, match="`seed`"):
+        neuronio.simulate(str(tmp_path / "sim"), seed=seed)
+    with pytest.raises(error, match="`cell_seed`"):
+        neuronio.simulate(str(tmp_path / "sim"), cell_seed=seed)
+    assert not os.path.exists(tmp_path / "sim")
+
+
+def test_valid_seeds_still_work(shared_file):
+    sim_file = shared_file
+    for seed in (None, 0, np.int64(3), 2 ** 40):
+        data = neuronio.load(files=[sim_file], batch_size=1,
+                             steps_per_epoch=1, seed=seed)
+        assert data[0][0].shape == (1, 500, neuronio.NUM_INPUTS)
+    a, b = (neuronio.load(files=[sim_file], batch_size=2, steps_per_epoch=1,
+                          seed=seed)[0][0] for seed in (np.int64(3), 3))
+    np.testing.assert_array_equal(a, b)
+
+
+# Each: a function, one bad argument, the error and the name it must give.
+BAD_NUMBERS = [
+    ("load", {"window": 0}, ValueError, "window"),
+    ("load", {"window": 1.5}, TypeError, "window"),
+    ("load", {"batch_size": 0}, ValueError, "batch_size"),
+    ("load", {"batch_size": "8"}, TypeError, "batch_size"),
+    ("load", {"steps_per_epoch": 0}, ValueError, "steps_per_epoch"),
+    ("load", {"steps_per_epoch": 2.0}, TypeError, "steps_per_epoch"),
+    ("load", {"cache_files": 0}, ValueError, "cache_files"),
+    ("load", {"burn_in": -1}, ValueError, "burn_in"),
+    ("load", {"burn_in": 500}, ValueError, "burn_in"),
+    ("load", {"burn_in": 1.5}, TypeError, "burn_in"),
+    ("evaluation_set", {"ignore_ms": -1}, ValueError, "ignore_ms"),
+    ("evaluation_set", {"ignore_ms": 1.5}, TypeError, "ignore_ms"),
+    ("evaluation_set", {"ignore_ms": "500"}, TypeError, "ignore_ms"),
+    ("evaluation_set", {"ignore_ms": DURATION}, ValueError, "ignore_ms"),
+    ("evaluation_set", {"max_spikes": -1}, ValueError, "max_spikes"),
+    ("evaluation_set", {"max_spikes": 2.5}, TypeError, "max_spikes"),
+    ("evaluation_set", {"batch_simulations": 0}, ValueError,
+     "batch_simulations"),
+    ("evaluation_set", {"batch_simulations": 1.5}, TypeError,
+     "batch_simulations"),
+    ("evaluation_set", {"window": 0}, ValueError, "window"),
+    ("evaluation_set", {"stride": 501}, ValueError, "stride"),
+    ("evaluation_set", {"stride": 350.0}, TypeError, "stride"),
+    ("evaluate", {"ignore_ms": -1}, ValueError, "ignore_ms"),
+    ("window_starts", {"length": 0}, ValueError, "length"),
+    ("window_starts", {"length": 1.5}, TypeError, "length"),
+    ("sliding_windows", {"inputs": np.zeros(10), "window": 2.5}, TypeError,
+     "window"),
+    ("stitch", {"predictions": np.zeros((1, 500)), "length": -1},
+     ValueError, "length"),
+    ("simulate", {"num_files": 0}, ValueError, "num_files"),
+    ("simulate", {"simulations_per_file": 1.5}, TypeError,
+     "simulations_per_file"),
+    ("simulate", {"duration_ms": 0}, ValueError, "duration_ms"),
+    ("simulate", {"duration_ms": "1000"}, TypeError, "duration_ms"),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, error, argument", BAD_NUMBERS,
+                         ids=[f"{n}-{k}" for n, k, _, _ in BAD_NUMBERS])
+def test_every_numeric_argument_is_checked_by_name(shared_file, tmp_path,
+                                                   name, kwargs, error,
+                                                   argument):
+    sim_file = shared_file
+    calls = []
+
+    def predict(inputs):
+        calls.append(inputs.shape)
+        return np.zeros(inputs.shape[:2]), np.zeros(inputs.shape[:2])
+
+    if name == "load":
+        kwargs = {"files": [sim_file], **kwargs}
+    elif name in ("evaluation_set", "evaluate"):
+        kwargs = {"source": sim_file, "predict_fn": predict, **kwargs}
+    elif name == "window_starts":
+        kwargs = {"length": 100, **kwargs}
+    elif name == "simulate":
+        kwargs = {"directory": str(tmp_path / "sim"), **kwargs}
+    with pytest.raises(error, match=f"`{argument}`"):
+        getattr(neuronio, name)(**kwargs)
+    assert not calls  # refused before the model ran
+    assert not os.path.exists(tmp_path / "sim")
+
+
+def test_ignore_ms_just_below_the_length_evaluates_one_step(shared_file):
+    result = neuronio.evaluation_set(shared_file, _channel_model,
+                                     ignore_ms=DURATION - 1)
+    assert result.spike_true.shape == (2, 1)
+
+
+def _modes(directory):
+    return {name: stat.S_IMODE(os.stat(os.path.join(directory, name)).st_mode)
+            for name in os.listdir(directory)}
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664),
+                                         (0o077, 0o600)])
+def test_simulated_files_have_the_umask_mode(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        paths = neuronio.simulate(str(tmp_path), num_files=2,
+                                  simulations_per_file=1, duration_ms=50)
+    finally:
+        os.umask(old)
+    assert len(paths) == 2
+    assert _modes(tmp_path) == {os.path.basename(p): mode for p in paths}
+
+
+def _dump_half(content, f, protocol):
+    f.write(pickle.dumps(content, protocol=protocol)[:100])
+    raise RuntimeError("killed while writing")
+
+
+def _fail_syncing(descriptor):
+    raise RuntimeError("killed before the rename")
+
+
+@pytest.mark.parametrize("module, name, function", [
+    (pickle, "dump", _dump_half), (os, "fsync", _fail_syncing)],
+    ids=["while-writing", "before-the-rename"])
+def test_a_simulate_killed_midway_keeps_the_old_file(tmp_path, monkeypatch,
+                                                     module, name, function):
+    (path,) = neuronio.simulate(str(tmp_path), simulations_per_file=1,
+                                duration_ms=50, seed=0)
+    with open(path, "rb") as f:
+        before = f.read()
+    monkeypatch.setattr(module, name, function)
+    with pytest.raises(RuntimeError, match="killed"):
+        neuronio.simulate(str(tmp_path), simulations_per_file=1,
+                          duration_ms=50, seed=0)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == [os.path.basename(path)]
+    with open(path, "rb") as f:
+        assert f.read() == before
+    assert neuronio.read_file(path)[0].duration_ms == 50
+
+
+def test_simulate_into_a_file_is_a_value_error(tmp_path):
+    (tmp_path / "afile").write_bytes(b"")
+    with pytest.raises(ValueError, match="afile"):
+        neuronio.simulate(str(tmp_path / "afile" / "sub"), duration_ms=50,
+                          simulations_per_file=1)

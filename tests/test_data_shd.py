@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+import stat
 
 import numpy as np
 import pytest
@@ -12,7 +13,9 @@ from keras_elm.data import shd
 
 NUM_TRAIN = 30
 NUM_TEST = 10
-SIGNATURE_TIME = 0.1  # every sample has one spike here, on its own unit
+# Every sample has one spike here, on its own unit: exact in float16 and
+# inside a bin (not at an edge) for every dt below.
+SIGNATURE_TIME = 0.125
 TRAIN_SIGNATURE = 100  # unit of train sample i: 100 + i
 TEST_SIGNATURE = 200
 # (time, unit) of the other spikes of train sample 0: in bins 0 (twice),
@@ -68,7 +71,7 @@ def data_dir(tmp_path, request):
 
 def _rows(counts, dt, signature):
     """The file rows of loaded samples, found by their signature spikes."""
-    signatures = counts[:, round(SIGNATURE_TIME / dt), signature:signature + 40]
+    signatures = counts[:, int(SIGNATURE_TIME / dt), signature:signature + 40]
     assert np.all(signatures.sum(axis=1) == 1)
     return signatures.argmax(axis=1)
 
@@ -95,10 +98,46 @@ def test_bin_spikes_counts_each_spike_in_its_bin():
     np.testing.assert_array_equal(counts, expected)
 
 
-def test_bin_spikes_compares_edges_in_the_times_precision():
-    # float16(0.004) is just below 0.004, but it is that edge as stored.
-    counts = shd.bin_spikes(np.array([0.004, 0.006], np.float16), [1, 2])
-    assert counts[2, 1] == 1 and counts[3, 2] == 1 and counts.sum() == 2
+def _authors_bins(times, dt, duration=1.0):
+    """The ELM authors' bins: `np.digitize` against float64 edges."""
+    edges = np.arange(0, duration + dt, dt)
+    bins = np.digitize(np.asarray(times), edges) - 1
+    return np.where((bins >= 0) & (bins < len(edges) - 1), bins, -1)
+
+
+def test_bin_spikes_bins_float16_times_as_the_authors_do():
+    # float16(0.5698) = 0.56982..., below the edge 0.57 of bin 57; compared
+    # in float16 that edge is the same number and the spike went to bin 57.
+    times = np.array([0.5698, 0.1], np.float16)
+    counts = shd.bin_spikes(times, [1, 2], dt=0.01)
+    assert counts[56, 1] == 1 and counts[9, 2] == 1 and counts.sum() == 2
+    assert _authors_bins(times, 0.01).tolist() == [56, 9]
+
+
+def _near_edges(dtype, dt, steps):
+    """Times at, and a few ulps either side of, every edge, as `dtype`."""
+    edges = (np.arange(steps + 1) * dt).astype(dtype)
+    times = [edges]
+    for direction in (np.inf, -np.inf):
+        moved = edges
+        for _ in range(2):
+            moved = np.nextafter(moved, np.array(direction, dtype))
+            times.append(moved)
+    times = np.concatenate(times)
+    return times[times >= 0]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("dt", [0.002, 0.01, 0.04])
+def test_bin_spikes_matches_np_digitize_near_every_edge(dtype, dt):
+    steps = round(1.0 / dt)
+    times = _near_edges(dtype, dt, steps)
+    units = np.arange(times.size) % shd.NUM_CHANNELS
+    bins = _authors_bins(times, dt)
+    expected = np.zeros((steps, shd.NUM_CHANNELS), np.uint8)
+    np.add.at(expected, (bins[bins >= 0], units[bins >= 0]), 1)
+    counts = shd.bin_spikes(times, units, dt=dt)
+    np.testing.assert_array_equal(counts, expected)
 
 
 def test_bin_spikes_saturates_at_255():
@@ -135,7 +174,7 @@ def test_load_bins_the_known_spikes(data_dir, dt, steps, edge_bin):
     first = both[np.flatnonzero(np.concatenate([
         _rows(train, dt, TRAIN_SIGNATURE),
         _rows(val, dt, TRAIN_SIGNATURE)]) == 0)[0]]
-    first[round(SIGNATURE_TIME / dt), TRAIN_SIGNATURE] -= 1
+    first[int(SIGNATURE_TIME / dt), TRAIN_SIGNATURE] -= 1
     expected = np.zeros((steps, 700), np.uint8)
     expected[0, 3] = 2
     expected[round(0.004 / dt), 9] = 1
@@ -204,6 +243,66 @@ def test_malformed_file_names_the_file_and_key(tmp_path, units, labels, key):
         shd.load(str(tmp_path), split="test")
 
 
+def _strings(values):
+    """One variable-length string per sample, as h5py stores `str`."""
+    return np.array(values, object), h5py.string_dtype()
+
+
+# Each case: the dataset replaced, (data, dtype) or plain data, and the
+# dataset the message must name. The other datasets are well formed.
+MALFORMED = {
+    "times-strings": ("spikes/times", _strings(["0.1", "0.2"]),
+                           "spikes/times"),
+    "times-fixed-strings": ("spikes/times", np.array([b"0.1", b"0.2"]),
+                            "spikes/times"),
+    "times-2d-floats": ("spikes/times", np.full((2, 1), 0.1), "spikes/times"),
+    "times-negative": ("spikes/times", (_vlen([np.array([0.1]),
+                                               np.array([-0.2])]),
+                                        h5py.vlen_dtype(np.float32)),
+                       "spikes/times"),
+    "times-nan": ("spikes/times", (_vlen([np.array([np.nan]),
+                                          np.array([0.2])]),
+                                   h5py.vlen_dtype(np.float32)),
+                  "spikes/times"),
+    "times-inf": ("spikes/times", (_vlen([np.array([0.1]),
+                                          np.array([np.inf])]),
+                                   h5py.vlen_dtype(np.float64)),
+                  "spikes/times"),
+    "times-fewer-samples": ("spikes/times", (_vlen([np.array([0.1])]),
+                                             h5py.vlen_dtype(np.float32)),
+                            "spikes/units"),
+    "units-strings": ("spikes/units", _strings(["1", "2"]),
+                           "spikes/units"),
+    "units-nan": ("spikes/units", (_vlen([np.array([1.0]),
+                                          np.array([np.nan])]),
+                                   h5py.vlen_dtype(np.float32)),
+                  "spikes/units"),
+    "units-ragged-against-times": ("spikes/units", (
+        _vlen([np.array([1]), np.array([2, 3])]), h5py.vlen_dtype(np.int16)),
+        "spikes/units"),
+    "labels-strings": ("labels", np.array([b"0", b"1"]), "labels"),
+    "labels-negative": ("labels", np.array([0, -1], np.int8), "labels"),
+    "labels-fraction": ("labels", np.array([0.0, 1.5]), "labels"),
+    "labels-nan": ("labels", np.array([0.0, np.nan]), "labels"),
+    "labels-2d": ("labels", np.zeros((2, 1), np.uint8), "labels"),
+    "labels-vlen": ("labels", (_vlen([np.array([0]), np.array([1])]),
+                               h5py.vlen_dtype(np.uint8)), "labels"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_every_malformed_dataset_names_the_file_and_dataset(tmp_path, case):
+    key, value, named = MALFORMED[case]
+    path = str(tmp_path / "shd_test.h5")
+    _write(path, [[0.1], [0.2]], [[1], [2]], [0, 1], time_dtype="float32",
+           unit_dtype="uint16", skip=(key,))
+    data, dtype = value if isinstance(value, tuple) else (value, None)
+    with h5py.File(path, "a") as f:
+        f.create_dataset(key, data=data, dtype=dtype)
+    with pytest.raises(ValueError, match=f"shd_test.h5.*`{named}`"):
+        shd.load(str(tmp_path), split="test")
+
+
 def test_a_file_that_is_no_hdf5_is_a_value_error(tmp_path):
     (tmp_path / "shd_test.h5").write_bytes(b"not an HDF5 file")
     with pytest.raises(ValueError, match="shd_test.h5"):
@@ -258,6 +357,52 @@ def test_adding_draws_num_samples_default_the_split_size(data_dir):
     assert counts.shape == (3, 200, 700) and labels.shape == (3,)
     with pytest.raises(ValueError, match="num_samples"):
         shd.adding(data_dir, split="test", num_samples=0)
+
+
+# Each: a call with one bad number, the error and the argument it names.
+BAD_NUMBERS = [
+    (shd.num_steps, {"dt": "0.01"}, TypeError, "dt"),
+    (shd.num_steps, {"dt": True}, TypeError, "dt"),
+    (shd.num_steps, {"dt": float("nan")}, ValueError, "dt"),
+    (shd.num_steps, {"dt": float("inf")}, ValueError, "dt"),
+    (shd.num_steps, {"duration": -1.0}, ValueError, "duration"),
+    (shd.num_steps, {"duration": None}, TypeError, "duration"),
+    (shd.bin_spikes, {"times": [0.1], "units": [1], "dt": 0.0},
+     ValueError, "dt"),
+    (shd.split_indices, {"num_samples": -1}, ValueError, "num_samples"),
+    (shd.split_indices, {"num_samples": 2.0}, TypeError, "num_samples"),
+    (shd.split_indices, {"num_samples": 4, "seed": 1.5}, TypeError, "seed"),
+    (shd.split_indices, {"num_samples": 4, "seed": -1}, ValueError, "seed"),
+    (shd.load, {"seed": -1}, ValueError, "seed"),
+    (shd.load, {"seed": 1.5}, TypeError, "seed"),
+    (shd.load, {"dt": 0.003}, ValueError, "dt"),
+    (shd.load, {"duration": float("inf")}, ValueError, "duration"),
+    (shd.adding, {"seed": -1}, ValueError, "seed"),
+    (shd.adding, {"seed": "1"}, TypeError, "seed"),
+    (shd.adding, {"split_seed": -1}, ValueError, "split_seed"),
+    (shd.adding, {"split_seed": 0.5}, TypeError, "split_seed"),
+    (shd.adding, {"num_samples": 0}, ValueError, "num_samples"),
+    (shd.adding, {"num_samples": 2.5}, TypeError, "num_samples"),
+    (shd.adding, {"dt": -0.01}, ValueError, "dt"),
+    (shd.write_synthetic, {"num_train": 0}, ValueError, "num_train"),
+    (shd.write_synthetic, {"num_test": 1.5}, TypeError, "num_test"),
+    (shd.write_synthetic, {"seed": -1}, ValueError, "seed"),
+    (shd.write_synthetic, {"seed": True}, TypeError, "seed"),
+]
+
+
+@pytest.mark.parametrize("function, kwargs, error, name", BAD_NUMBERS,
+                         ids=[f"{f.__name__}-{k}" for f, k, _, _ in
+                              BAD_NUMBERS])
+def test_every_numeric_argument_is_checked_by_name(tmp_path, function,
+                                                   kwargs, error, name):
+    folder = {shd.load: "data_dir", shd.adding: "data_dir",
+              shd.write_synthetic: "directory"}.get(function)
+    if folder:
+        kwargs = {folder: str(tmp_path / "data"), **kwargs}
+    with pytest.raises(error, match=f"`{name}`"):
+        function(**kwargs)
+    assert not os.path.exists(tmp_path / "data")  # checked before any work
 
 
 @pytest.fixture(scope="module")
@@ -342,3 +487,52 @@ def test_synthetic_classes_need_the_order_of_activity(synthetic):
         for windows in (1, 5)}
     assert accuracy[1] < 0.6  # measured about 0.49; chance 0.05
     assert accuracy[5] > 0.85  # measured about 0.94
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664),
+                                         (0o077, 0o600)])
+def test_write_synthetic_files_have_the_umask_mode(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        shd.write_synthetic(str(tmp_path), num_train=2, num_test=2)
+    finally:
+        os.umask(old)
+    assert sorted(os.listdir(tmp_path)) == ["shd_test.h5", "shd_train.h5"]
+    for name in os.listdir(tmp_path):
+        assert stat.S_IMODE(os.stat(tmp_path / name).st_mode) == mode
+
+
+def _fail_building(file, *args):
+    file.create_dataset("spikes/times", data=np.zeros(3))
+    raise RuntimeError("killed while building the file")
+
+
+def _fail_syncing(descriptor):
+    raise RuntimeError("killed before the rename")
+
+
+@pytest.mark.parametrize("where, replacement", [
+    ("building", ("_fill_h5", _fail_building)),
+    ("after-writing-bytes", ("fsync", _fail_syncing)),
+])
+def test_a_write_killed_midway_keeps_the_old_files(tmp_path, monkeypatch,
+                                                   where, replacement):
+    directory = shd.write_synthetic(str(tmp_path), num_train=3, num_test=2)
+    before = _digest(directory)
+    name, function = replacement
+    monkeypatch.setattr(shd if name == "_fill_h5" else os, name, function)
+    with pytest.raises(RuntimeError, match="killed"):
+        shd.write_synthetic(directory, num_train=3, num_test=2, seed=1)
+    monkeypatch.undo()
+    assert sorted(os.listdir(directory)) == ["shd_test.h5", "shd_train.h5"]
+    assert _digest(directory) == before
+    assert shd.load(directory, split="test", dt=0.05)[0].shape == (2, 20, 700)
+
+
+def test_write_synthetic_into_a_file_is_a_value_error(tmp_path):
+    (tmp_path / "afile").write_bytes(b"")
+    with pytest.raises(ValueError, match="afile"):
+        shd.write_synthetic(str(tmp_path / "afile"), num_train=1, num_test=1)
+    with pytest.raises(ValueError, match="sub"):
+        shd.write_synthetic(str(tmp_path / "afile" / "sub"), num_train=1,
+                            num_test=1)

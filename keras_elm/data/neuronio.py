@@ -50,7 +50,9 @@ import keras
 import numpy as np
 
 from keras_elm.data.checks import check_choice as _check_choice
-from keras_elm.data.text_bytes import write_atomically
+from keras_elm.data.checks import check_int as _check_int
+from keras_elm.data.files import atomic_write
+from keras_elm.data.files import check_writable
 
 NUM_SEGMENTS = 639
 NUM_INPUTS = 2 * NUM_SEGMENTS
@@ -104,16 +106,6 @@ def _how_to_get():
     )
 
 
-def _check_positive_int(value, name):
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-            or value < 1):
-        raise ValueError(
-            f"Argument `{name}` must be an integer >= 1. Received: "
-            f"{name}={value!r}"
-        )
-    return int(value)
-
-
 @dataclasses.dataclass(frozen=True, eq=False)
 class Simulation:
     """One simulation of a NeuronIO file, compact (input spikes kept sparse).
@@ -159,6 +151,44 @@ def _key(mapping, key, where):
     return mapping[key]
 
 
+def _numbers(value, where, ndims=(0, 1)):
+    """`value` as a flat float64 array if it has `ndims` dims, or raises.
+
+    Strings, dicts and other objects that NumPy would turn into numbers or
+    object arrays are refused, as are ragged lists and non-finite values.
+    """
+    if isinstance(value, bool) or not isinstance(
+            value, (list, tuple, np.ndarray, int, float, np.number)):
+        raise ValueError(
+            f"{where}: expected an array of numbers. Found: "
+            f"{type(value).__name__} {_preview(value)}"
+        )
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind == "O":  # e.g. a list of Python numbers and None
+            array = array.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{where}: expected a flat array of numbers, not a ragged list "
+            f"or other objects. Found: {_preview(value)} ({error})"
+        ) from None
+    if array.dtype.kind not in "iuf" or array.ndim not in ndims:
+        raise ValueError(
+            f"{where}: expected a {ndims[-1]}-D array of numbers. Found "
+            f"shape {array.shape} of dtype {array.dtype}."
+        )
+    array = array.astype(np.float64).ravel()
+    if not np.isfinite(array).all():
+        raise ValueError(f"{where}: expected finite numbers; found "
+                         f"{array[~np.isfinite(array)][0]}.")
+    return array
+
+
+def _preview(value, size=60):
+    text = repr(value)
+    return text if len(text) <= size else text[:size] + "..."
+
+
 def _spike_times(spikes_by_segment, where, duration):
     """`(times, segments)` of one `{segment: spike times}` dict."""
     if not isinstance(spikes_by_segment, dict):
@@ -176,17 +206,8 @@ def _spike_times(spikes_by_segment, where, duration):
                 f"{where}: expected segment indices 0..{NUM_SEGMENTS - 1}. "
                 f"Found: {segment!r}"
             )
-        try:
-            values = np.asarray(values, np.float64).ravel()
-        except (TypeError, ValueError) as error:
-            raise ValueError(
-                f"{where}, segment {segment}: expected spike times in ms. "
-                f"Found: {error}"
-            ) from error
-        if not np.isfinite(values).all():
-            raise ValueError(
-                f"{where}, segment {segment}: spike times must be finite."
-            )
+        values = _numbers(values, f"{where}, segment {segment}: spike "
+                          f"times in ms")
         # Whole ms; a spike outside the recorded time has no bin.
         values = np.floor(values).astype(np.int64)
         values = values[(values >= 0) & (values < duration)]
@@ -200,12 +221,11 @@ def _spike_times(spikes_by_segment, where, duration):
 def _parse_simulation(sim, where):
     for key in SIMULATION_KEYS:
         _key(sim, key, where)
-    voltage = np.asarray(sim["somaVoltageLowRes"], np.float64).ravel()
-    if voltage.size == 0 or not np.isfinite(voltage).all():
-        raise ValueError(
-            f"{where}: 'somaVoltageLowRes' must be a non-empty trace of "
-            f"finite voltages (mV, one sample per ms)."
-        )
+    what = f"{where}, 'somaVoltageLowRes' (mV, one sample per ms)"
+    voltage = _numbers(sim["somaVoltageLowRes"], what, ndims=(1,))
+    if voltage.size == 0:
+        raise ValueError(f"{what}: expected a trace of voltages. Found an "
+                         f"empty one.")
     duration = voltage.size
     ex_times, ex_segments = _spike_times(
         sim["exInputSpikeTimes"], f"{where}, 'exInputSpikeTimes'", duration)
@@ -214,9 +234,8 @@ def _parse_simulation(sim, where):
     times = np.concatenate([ex_times, inh_times])
     channels = np.concatenate([ex_segments, inh_segments + NUM_SEGMENTS])
     order = np.argsort(times, kind="stable")
-    output = np.asarray(sim["outputSpikeTimes"], np.float64).ravel()
-    if not np.isfinite(output).all():
-        raise ValueError(f"{where}: 'outputSpikeTimes' must be finite.")
+    output = _numbers(sim["outputSpikeTimes"],
+                      f"{where}, 'outputSpikeTimes' (ms)")
     # int(t - 0.5), truncating towards zero as the authors' cast does.
     bins = np.trunc(output - 0.5).astype(np.int64)
     bins = np.unique(bins[(bins >= 0) & (bins < duration)])
@@ -243,9 +262,12 @@ def read_file(path):
 
     Raises:
         FileNotFoundError: `path` does not exist.
-        ValueError: the file is not a pickle, or lacks a key of the
-            release's structure; the message names the file, the
-            simulation and the key.
+        ValueError: the file is not a pickle, lacks a key of the release's
+            structure, or holds no array of finite numbers there (a
+            string, a dict, a ragged list), or a voltage trace whose length
+            is not `Params["totalSimDurationInSec"] * 1000` (or, without
+            it, that of the file's first simulation); the message names
+            the file, the simulation and the key.
 
     Example:
 
@@ -278,8 +300,36 @@ def read_file(path):
             f"{path}: 'listOfSingleSimulationDicts' must be a non-empty "
             f"list of simulation dicts."
         )
-    return [_parse_simulation(sim, f"{path}, simulation {index}")
-            for index, sim in enumerate(simulations)]
+    # Every trace as long as the simulated time (the authors' loader copies
+    # each into rows of `totalSimDurationInSec * 1000` steps), else as the
+    # first.
+    duration = _params_duration(content)
+    reason = "Params['totalSimDurationInSec']"
+    parsed = []
+    for index, sim in enumerate(simulations):
+        where = f"{path}, simulation {index}"
+        parsed.append(_parse_simulation(sim, where))
+        if duration is None:
+            duration, reason = parsed[0].duration_ms, "simulation 0"
+        if parsed[-1].duration_ms != duration:
+            raise ValueError(
+                f"{where}, 'somaVoltageLowRes': expected {duration} samples "
+                f"(one per ms), as {reason} says. Found "
+                f"{parsed[-1].duration_ms}."
+            )
+    return parsed
+
+
+def _params_duration(content):
+    """`Params["totalSimDurationInSec"]` in ms, or None if it is not given."""
+    params = content.get("Params") if isinstance(content, dict) else None
+    seconds = params.get("totalSimDurationInSec") if isinstance(
+        params, dict) else None
+    if (isinstance(seconds, bool) or not isinstance(
+            seconds, (int, float, np.integer, np.floating))
+            or not np.isfinite(seconds) or seconds <= 0):
+        return None
+    return round(float(seconds) * 1000)
 
 
 def simulation_arrays(sim, dtype="float32"):
@@ -439,7 +489,7 @@ class NeuronIOWindows(keras.utils.PyDataset):
             simulations taken from the file names (the release's and
             `simulate()`'s say it) or by reading the files. The paper:
             11,400 batches of 8.
-        seed: seed of the windows (None: a random one).
+        seed: seed of the windows, an integer >= 0 (None: a random one).
         cache_files: files held in memory at once (>= 1).
         burn_in: leading steps of each window with sample weight 0
             (0: no sample weights).
@@ -474,16 +524,15 @@ class NeuronIOWindows(keras.utils.PyDataset):
                 raise FileNotFoundError(
                     f"NeuronIO file {path} does not exist. {_how_to_get()}"
                 )
-        self.window = _check_positive_int(window, "window")
-        self.batch_size = _check_positive_int(batch_size, "batch_size")
-        self.cache_files = _check_positive_int(cache_files, "cache_files")
-        if (isinstance(burn_in, bool) or not isinstance(burn_in, (int, np.integer))
-                or not 0 <= burn_in < self.window):
+        self.window = _check_int("window", window, 1)
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.cache_files = _check_int("cache_files", cache_files, 1)
+        self.burn_in = _check_int("burn_in", burn_in, 0)
+        if self.burn_in >= self.window:
             raise ValueError(
-                f"Argument `burn_in` must be an integer in [0, window). "
-                f"Received: burn_in={burn_in!r}"
+                f"Argument `burn_in` must be less than window "
+                f"({self.window}). Received: burn_in={burn_in!r}"
             )
-        self.burn_in = int(burn_in)
         if targets not in ("dict", "tuple"):
             raise ValueError(
                 f"Argument `targets` must be 'dict' or 'tuple'. Received: "
@@ -491,15 +540,17 @@ class NeuronIOWindows(keras.utils.PyDataset):
             )
         self.targets = targets
         self.shuffle = bool(shuffle)
+        if seed is not None:
+            seed = _check_int("seed", seed, 0)
         if steps_per_epoch is None:
             simulations = sum(_simulations_in(path) for path in self.files)
             steps_per_epoch = math.ceil(
                 WINDOWS_PER_SIMULATION * simulations / self.batch_size)
-        self.steps_per_epoch = _check_positive_int(steps_per_epoch,
-                                                   "steps_per_epoch")
+        self.steps_per_epoch = _check_int("steps_per_epoch",
+                                          steps_per_epoch, 1)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2 ** 63))
-        self.seed = int(seed)
+        self.seed = seed
         self.epoch = 0
         self.files_read = 0
         self._cache = collections.OrderedDict()
@@ -596,7 +647,8 @@ def load(data_dir=None, *, split="train", window=WINDOW, batch_size=8,
         batch_size: windows per batch; the paper: 8.
         steps_per_epoch: batches per epoch (default: 10 windows per
             simulation, see `NeuronIOWindows`); the paper: 11,400.
-        seed: seed of the windows; the same seed gives the same batches.
+        seed: seed of the windows, an integer >= 0 (None: a random one);
+            the same seed gives the same batches.
         files: explicit list of `.p` files instead of `data_dir`.
         cache_files: parsed files held in memory at once.
         burn_in: when > 0, batches carry a sample weight that is 0 on the
@@ -635,8 +687,8 @@ def load(data_dir=None, *, split="train", window=WINDOW, batch_size=8,
 
 
 def _check_window_stride(window, stride):
-    window = _check_positive_int(window, "window")
-    stride = _check_positive_int(stride, "stride")
+    window = _check_int("window", window, 1)
+    stride = _check_int("stride", stride, 1)
     if stride > window:
         raise ValueError(
             f"Argument `stride` must be <= window ({window}), or steps would "
@@ -663,7 +715,7 @@ def window_starts(length, window=WINDOW, stride=EVALUATION_STRIDE):
     [0, 350, 700]
     """
     window, stride = _check_window_stride(window, stride)
-    length = _check_positive_int(length, "length")
+    length = _check_int("length", length, 1)
     count = 1 + math.ceil(max(length - window, 0) / stride)
     return np.arange(count) * stride
 
@@ -847,6 +899,17 @@ def _predict_file(predict_fn, simulations, window, stride, batch_simulations):
     return spike_pred, soma_pred
 
 
+def _check_ignore_ms(ignore_ms, simulations, path):
+    """Raises before any prediction unless every simulation outlasts it."""
+    shortest = min(sim.duration_ms for sim in simulations)
+    if ignore_ms >= shortest:
+        raise ValueError(
+            f"Argument `ignore_ms` must be less than the simulations' "
+            f"length, or nothing is left to evaluate: {path} holds a "
+            f"simulation of {shortest} ms. Received: ignore_ms={ignore_ms}"
+        )
+
+
 def evaluation_set(source, predict_fn, *, split="test", window=WINDOW,
                    stride=EVALUATION_STRIDE, ignore_ms=IGNORE_MS,
                    max_spikes=MAX_EVALUATION_SPIKES, batch_simulations=4,
@@ -876,7 +939,8 @@ def evaluation_set(source, predict_fn, *, split="test", window=WINDOW,
         split: the split to read when `source` is a folder.
         window: steps per window; the model's input length.
         stride: steps between windows.
-        ignore_ms: leading steps of each simulation left out.
+        ignore_ms: leading steps of each simulation left out, an integer
+            >= 0 below the simulations' length.
         max_spikes: simulations with more output spikes are left out.
         batch_simulations: simulations whose windows go into one call
             (4 x 17 windows of 500 ms for 6 s simulations).
@@ -900,13 +964,16 @@ def evaluation_set(source, predict_fn, *, split="test", window=WINDOW,
     ((2, 1000), 2)
     """
     window, stride = _check_window_stride(window, stride)
-    batch_simulations = _check_positive_int(batch_simulations,
-                                            "batch_simulations")
+    batch_simulations = _check_int("batch_simulations",
+                                   batch_simulations, 1)
+    ignore_ms = _check_int("ignore_ms", ignore_ms, 0)
+    max_spikes = _check_int("max_spikes", max_spikes, 0)
     kept = {"spike_true": [], "spike_pred": [], "soma_true": [],
             "soma_pred": []}
     total = 0
     for path in _evaluation_files(source, split):
         simulations = read_file(path)
+        _check_ignore_ms(ignore_ms, simulations, path)
         total += len(simulations)
         spike_pred, soma_pred = _predict_file(
             predict_fn, simulations, window, stride, batch_simulations)
@@ -1161,7 +1228,9 @@ def simulate(directory, *, num_files=1, simulations_per_file=8,
 
     The cell (branches, weights) depends only on `cell_seed`, so files
     written with different `seed`s (train, valid, test) come from the same
-    neuron. Each file is written atomically with pickle protocol 2, named
+    neuron. Each file is written atomically (a temporary file renamed
+    when complete, with the mode the umask gives a new file: readable by
+    others under the usual 022) with pickle protocol 2, named
     in the release's pattern with a per-file seed derived from `seed`;
     `Params` say what made it (`Params["model"]`).
 
@@ -1172,8 +1241,9 @@ def simulate(directory, *, num_files=1, simulations_per_file=8,
         simulations_per_file: simulations per file (the release: 128).
         duration_ms: steps per simulation (the release: 6,000); training
             windows need more than `window + 500` ms.
-        seed: seed of the inputs.
-        cell_seed: seed of the neuron's morphology and weights.
+        seed: seed of the inputs, an integer >= 0.
+        cell_seed: seed of the neuron's morphology and weights, an
+            integer >= 0.
 
     Returns:
         The sorted list of the written paths.
@@ -1186,12 +1256,14 @@ def simulate(directory, *, num_files=1, simulations_per_file=8,
     >>> os.path.basename(paths[0]).startswith("sim__saved_InputSpikes_DVTs__")
     True
     """
-    num_files = _check_positive_int(num_files, "num_files")
-    simulations_per_file = _check_positive_int(simulations_per_file,
-                                               "simulations_per_file")
-    duration_ms = _check_positive_int(duration_ms, "duration_ms")
+    num_files = _check_int("num_files", num_files, 1)
+    simulations_per_file = _check_int("simulations_per_file",
+                                      simulations_per_file, 1)
+    duration_ms = _check_int("duration_ms", duration_ms, 1)
+    seed = _check_int("seed", seed, 0)
+    cell_seed = _check_int("cell_seed", cell_seed, 0)
     directory = os.fspath(directory)
-    os.makedirs(directory, exist_ok=True)
+    check_writable(directory, what="`directory`")
     morphology = _cell_morphology(cell_seed)
     segment_types = ["basal" if s < _CELL["basal_segments"] else "apical"
                      for s in range(NUM_SEGMENTS)]
@@ -1223,6 +1295,7 @@ def simulate(directory, *, num_files=1, simulations_per_file=8,
             runs=simulations_per_file, seconds=f"{duration_ms / 1000:g}",
             seed=file_seed)
         path = os.path.join(directory, name)
-        write_atomically(path, pickle.dumps(content, protocol=2))
+        with atomic_write(path) as f:
+            pickle.dump(content, f, protocol=2)
         paths.append(path)
     return sorted(paths)

@@ -20,13 +20,16 @@ must tell apart by the temporal order of their activity, not merely by
 which channels fire (its docstring has the recipe).
 """
 
+import io
 import itertools
 import os
-import tempfile
 
 import numpy as np
 
 from keras_elm.data.checks import check_choice as _check_choice
+from keras_elm.data.checks import check_int as _check_int
+from keras_elm.data.files import atomic_write
+from keras_elm.data.files import check_writable
 
 NUM_CHANNELS = 700
 NUM_CLASSES = 20
@@ -71,16 +74,6 @@ def _check_split(split):
     _check_choice("split", split, SPLITS)
 
 
-def _check_int(name, value, minimum):
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer))
-            or value < minimum):
-        raise ValueError(
-            f"Argument `{name}` must be an integer >= {minimum}. Received: "
-            f"{name}={value!r}"
-        )
-    return int(value)
-
-
 def _check_seed(seed):
     return None if seed is None else _check_int("seed", seed, 0)
 
@@ -102,11 +95,15 @@ def num_steps(dt=DT, duration=DURATION):
     (500, 100)
     """
     for name, value in (("dt", dt), ("duration", duration)):
-        if (isinstance(value, bool)
-                or not isinstance(value, (int, float, np.integer, np.floating))
-                or not np.isfinite(value) or value <= 0):
+        if (isinstance(value, bool) or not isinstance(
+                value, (int, float, np.integer, np.floating))):
+            raise TypeError(
+                f"Argument `{name}` must be a number of seconds. Received: "
+                f"{name}={value!r} of type {type(value).__name__}"
+            )
+        if not np.isfinite(value) or value <= 0:
             raise ValueError(
-                f"Argument `{name}` must be a number of seconds > 0. "
+                f"Argument `{name}` must be a finite number of seconds > 0. "
                 f"Received: {name}={value!r}"
             )
     ratio = float(duration) / float(dt)
@@ -130,17 +127,23 @@ def _units_error(units):
     return int(np.argmax(bad)) if bad.any() else None
 
 
-def _cells(times, units, steps, duration):
+def _edges(steps, dt):
+    """The float64 bin edges `k * dt`, `k = 0..steps`: the authors' edges.
+
+    They are, value for value, the edges `np.arange(0, duration + dt, dt)`
+    of the ELM authors' SHD loader.
+    """
+    return np.arange(steps + 1, dtype=np.float64) * float(dt)
+
+
+def _cells(times, units, steps, dt):
     """`bin * NUM_CHANNELS + unit` of each spike, -1 where it is dropped.
 
-    The bin edges are compared in the precision of `times`, so a time that
-    is an edge as stored (float16 or float32) falls in the later bin.
+    Binned as the authors do: `np.digitize` of the times, cast to float64,
+    against float64 edges (a float16 time just below an edge stays in the
+    bin before it).
     """
-    edges = np.linspace(0.0, duration, steps + 1)
-    if times.dtype.kind == "f" and times.dtype.itemsize < 8:
-        edges = edges.astype(times.dtype)
-    bins = np.searchsorted(edges.astype(np.float64),
-                           times.astype(np.float64), side="right") - 1
+    bins = np.digitize(times.astype(np.float64), _edges(steps, dt)) - 1
     # NaN sorts after every edge, so it is dropped like a late spike.
     cells = bins * NUM_CHANNELS + units.astype(np.int64)
     cells[(bins < 0) | (bins >= steps)] = -1
@@ -157,7 +160,7 @@ def _count_into(counts, flat):
     counts[flat[starts]] = np.minimum(runs, MAX_COUNT)
 
 
-def _bin_samples(times, units, lengths, steps, duration):
+def _bin_samples(times, units, lengths, steps, dt):
     """Counts `(len(lengths), steps, NUM_CHANNELS)` of concatenated samples."""
     counts = np.zeros((len(lengths), steps, NUM_CHANNELS), np.uint8)
     sample_cells = steps * NUM_CHANNELS
@@ -165,7 +168,7 @@ def _bin_samples(times, units, lengths, steps, duration):
     for start in range(0, len(lengths), _CHUNK_SAMPLES):
         stop = min(start + _CHUNK_SAMPLES, len(lengths))
         first, last = ends[start] - lengths[start], ends[stop - 1]
-        cells = _cells(times[first:last], units[first:last], steps, duration)
+        cells = _cells(times[first:last], units[first:last], steps, dt)
         samples = np.repeat(np.arange(stop - start), lengths[start:stop])
         kept = cells >= 0
         _count_into(counts[start:stop].reshape(-1),
@@ -176,12 +179,16 @@ def _bin_samples(times, units, lengths, steps, duration):
 def bin_spikes(times, units, *, dt=DT, duration=DURATION):
     """Spike counts of one sample per time bin and channel.
 
-    Bin `k` holds the spikes with `k * dt <= t < (k + 1) * dt` (bin edges
-    `0, dt, ..., duration`, as `np.linspace(0, duration, T + 1)`); a spike
-    at an edge falls in the later bin. The edges are compared in the
-    precision of `times`, so a float16 or float32 time that is an edge as
-    stored counts as that edge. Spikes at `t >= duration`, at `t < 0` and
-    at NaN times are dropped.
+    Bin `k` holds the spikes with `k * dt <= t < (k + 1) * dt`; a spike
+    at an edge falls in the later bin. This is the ELM authors' binning,
+    so the same files give the same counts: `np.digitize(t, edges) - 1`
+    with float64 edges `np.arange(0, duration + dt, dt)` (computed as
+    `k * dt`, `k = 0..T`) and the times cast to float64, whatever their
+    stored precision. A float16 time is compared as the value it stores:
+    `float16(0.5698)` is 0.56982..., below the edge 0.57, so at `dt=0.01`
+    it falls in bin 56, not 57. Spikes at `t >= T * dt` (`duration`; the
+    authors' loader drops them too), at `t < 0` and at NaN times are
+    dropped.
 
     Args:
         times: 1-D spike times in seconds, any float or integer type.
@@ -221,8 +228,7 @@ def bin_spikes(times, units, *, dt=DT, duration=DURATION):
             f"Argument `units` must hold channel ids 0..{NUM_CHANNELS - 1}. "
             f"Received units[{bad}]={units[bad]!r}"
         )
-    return _bin_samples(times, units, np.array([times.size]), steps,
-                        duration)[0]
+    return _bin_samples(times, units, np.array([times.size]), steps, dt)[0]
 
 
 def _how_to_get(data_dir):
@@ -275,8 +281,9 @@ def _read_vlen(file, key, path):
     """The per-sample arrays of `key`, concatenated, and their lengths."""
     h5py = _h5py()
     dataset = _dataset(file, key, path)
-    base = h5py.check_vlen_dtype(dataset.dtype)
-    if base is None or dataset.ndim != 1 or base.kind not in "iuf":
+    base = h5py.check_vlen_dtype(dataset.dtype)  # `str` for strings
+    if (not isinstance(base, np.dtype) or dataset.ndim != 1
+            or base.kind not in "iuf"):
         raise ValueError(
             f"{path}: dataset `{key}` must hold one variable-length array "
             f"of numbers per sample. Found shape {dataset.shape} of dtype "
@@ -297,14 +304,32 @@ def _read_labels(file, path, count):
             f"{path}: dataset `labels` must hold one label per sample, "
             f"{count} as `spikes/times` does. Found shape {labels.shape}."
         )
-    bad = labels.dtype.kind not in "iuf" or not np.all(
-        (labels >= 0) & (labels < NUM_CLASSES) & (labels == np.floor(labels)))
-    if bad:
+    expected = (f"{path}: dataset `labels` must hold integers "
+                f"0..{NUM_CLASSES - 1}.")
+    if labels.dtype.kind not in "iuf":
+        raise ValueError(f"{expected} Found dtype {dataset.dtype}.")
+    bad = ~((labels >= 0) & (labels < NUM_CLASSES)
+            & (labels == np.floor(labels)))
+    if bad.any():
         raise ValueError(
-            f"{path}: dataset `labels` must hold integers 0..{NUM_CLASSES - 1}."
-            f" Found {np.unique(labels)[:10]!r}."
+            f"{expected} Found {labels[bad][:10]!r}, the first in sample "
+            f"{int(np.argmax(bad))}."
         )
     return labels.astype(np.int32)
+
+
+def _check_times(times, lengths, path):
+    """Raises naming the file unless every spike time is finite and >= 0."""
+    bad = times < 0
+    if times.dtype.kind == "f":
+        bad |= ~np.isfinite(times)
+    if bad.any():
+        first = int(np.argmax(bad))
+        sample = int(np.searchsorted(np.cumsum(lengths), first, side="right"))
+        raise ValueError(
+            f"{path}: dataset `spikes/times` must hold finite spike times "
+            f">= 0 (seconds). Found {times[first]!r} in sample {sample}."
+        )
 
 
 def _read(path):
@@ -326,6 +351,7 @@ def _read(path):
                 f"`spikes/units`; they must match."
             )
         labels = _read_labels(file, path, len(lengths))
+    _check_times(times, lengths, path)
     bad = _units_error(units)
     if bad is not None:
         sample = int(np.searchsorted(np.cumsum(lengths), bad, side="right"))
@@ -408,7 +434,7 @@ def load(data_dir, *, split="train", dt=DT, duration=DURATION, seed=0):
         spikes = np.repeat(rows, lengths)
         times, units, lengths = times[spikes], units[spikes], lengths[rows]
         labels = labels[rows]
-    return _bin_samples(times, units, lengths, steps, duration), labels
+    return _bin_samples(times, units, lengths, steps, dt), labels
 
 
 def adding(data_dir, *, split="train", dt=DT, duration=DURATION,
@@ -450,6 +476,7 @@ def adding(data_dir, *, split="train", dt=DT, duration=DURATION,
     ((8, 200, 700), True)
     """
     seed = _check_seed(seed)
+    split_seed = _check_int("split_seed", split_seed, 0)
     if num_samples is not None:
         num_samples = _check_int("num_samples", num_samples, 1)
     counts, labels = load(data_dir, split=split, dt=dt, duration=duration,
@@ -577,30 +604,32 @@ def _object_array(arrays):
     return values
 
 
-def _write_h5_atomically(path, times, units, labels, speakers):
+def _fill_h5(file, times, units, labels, speakers):
+    """Writes one synthetic split into the open `h5py.File` `file`."""
     h5py = _h5py()
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path) or ".",
-                                         prefix=".", suffix=".h5.tmp")
-    os.close(handle)
-    try:
-        with h5py.File(temporary, "w") as file:
-            file.create_dataset("spikes/times", data=_object_array(times),
-                                dtype=h5py.vlen_dtype(np.float32))
-            file.create_dataset("spikes/units", data=_object_array(units),
-                                dtype=h5py.vlen_dtype(np.uint16))
-            file.create_dataset("labels", data=labels.astype(np.uint8))
-            file.create_dataset("extra/speaker", data=speakers.astype(np.uint8))
-            file.create_dataset("extra/keys", data=np.array(
-                [name.encode("ascii") for name in _CLASS_NAMES]))
-            file.create_dataset("extra/synthetic", data=np.uint8(1))
-            file.attrs["description"] = (
-                "SYNTHETIC stand-in for the Spiking Heidelberg Digits, "
-                "written by keras_elm.data.shd.write_synthetic; not "
-                "recordings of speech.")
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    file.create_dataset("spikes/times", data=_object_array(times),
+                        dtype=h5py.vlen_dtype(np.float32))
+    file.create_dataset("spikes/units", data=_object_array(units),
+                        dtype=h5py.vlen_dtype(np.uint16))
+    file.create_dataset("labels", data=labels.astype(np.uint8))
+    file.create_dataset("extra/speaker", data=speakers.astype(np.uint8))
+    file.create_dataset("extra/keys", data=np.array(
+        [name.encode("ascii") for name in _CLASS_NAMES]))
+    file.create_dataset("extra/synthetic", data=np.uint8(1))
+    file.attrs["description"] = (
+        "SYNTHETIC stand-in for the Spiking Heidelberg Digits, written by "
+        "keras_elm.data.shd.write_synthetic; not recordings of speech.")
+
+
+def _write_h5(path, times, units, labels, speakers):
+    # HDF5 is built in memory, where the library may read back what it
+    # wrote, then written whole through `atomic_write` (umask's mode,
+    # old file kept until the new one is complete).
+    buffer = io.BytesIO()
+    with _h5py().File(buffer, "w") as file:
+        _fill_h5(file, times, units, labels, speakers)
+    with atomic_write(path) as f:
+        f.write(buffer.getbuffer())
 
 
 def write_synthetic(directory, *, num_train=2000, num_test=500, seed=0):
@@ -632,10 +661,14 @@ def write_synthetic(directory, *, num_train=2000, num_test=500, seed=0):
 
     The templates are fixed; `seed` draws the samples, the same for the
     same call. Each file is written atomically (a temporary file, then a
-    rename). 2,000 + 500 samples take a few seconds and about 17 MB.
+    rename, with the mode the umask gives a new file): an interrupted call
+    leaves each file whole, old or new, and no temporary file once the
+    next write runs. 2,000 + 500 samples take a few seconds and about
+    17 MB.
 
     Args:
-        directory: the folder to write into (created if needed).
+        directory: the folder to write into (created if needed); a ValueError
+            says so at once if it cannot be written.
         num_train: samples in `shd_train.h5` (`"train"` and `"val"`).
         num_test: samples in `shd_test.h5`.
         seed: seed of the samples.
@@ -656,12 +689,12 @@ def write_synthetic(directory, *, num_train=2000, num_test=500, seed=0):
     seed = _check_int("seed", seed, 0)
     _h5py()
     directory = os.path.expanduser(os.fspath(directory))
-    os.makedirs(directory, exist_ok=True)
+    check_writable(directory, what="`directory`")
     train_rng, test_rng = (np.random.default_rng(child) for child in
                            np.random.SeedSequence(seed).spawn(2))
     for name, rng, count, speakers in (
             (FILES["train"], train_rng, num_train, _TRAIN_SPEAKERS),
             (FILES["test"], test_rng, num_test, _NUM_SPEAKERS)):
-        _write_h5_atomically(os.path.join(directory, name),
-                             *_synthetic_split(rng, count, speakers))
+        _write_h5(os.path.join(directory, name),
+                  *_synthetic_split(rng, count, speakers))
     return directory
