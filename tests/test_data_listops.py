@@ -1,16 +1,24 @@
 """ListOps: the generator, the release writer and the loader."""
 
+import io
 import math
 import os
 import random
+import signal
+import stat
 import statistics
+import subprocess
+import sys
 
+import keras
 import numpy as np
 import pytest
 
 from keras_elm.data import listops
 
 SHORT = {"min_length": 50, "max_length": 200}
+BACKEND = keras.backend.backend()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _parse(tokens, start=0, depth=1):
@@ -446,3 +454,205 @@ def test_write_release_with_sizes_per_split(tmp_path):
         2, 200)
     with pytest.raises(ValueError, match="num_samples"):
         listops.write_release(tmp_path, {"dev": 4}, seed=0, **SHORT)
+
+
+# --- bad release files and sources --------------------------------------------
+
+
+@pytest.mark.parametrize("body,number,match", [
+    # A NUL glued to a digit is not the digit.
+    ("[SM 5 7 ]\t2\n[MAX 2 9\x00 ]\t9\n", 3, r"unknown token '9\\x00'"),
+    ("[SM 5 7 ]\t2\n[MAX 2 9 ]\t9\x00\n", 3, "expected '<source>"),
+    ("[SM 5 7 ]\t2\n[MAX 2 9 ]\t1e0\n", 3, "expected '<source>"),
+    ("[SM 5 7 ]\t2\n[MAX 2 9 ]\t-1\n", 3, "expected '<source>"),
+    ("[SM 5 7 ]\t2\n\t9\n", 3, "holds no token"),
+    ("[SM 5 7 ]\t2\n( ( ) )\t9\n", 3, "holds no token"),
+    ("[SM 5 7 ]\t2\n\n[SM 1 1 ]\t\n", 4, "expected '<source>"),
+    ("[SM 5 7 ]\t2\n\x1c\n", 3, "expected '<source>"),
+])
+def test_load_rejects_garbage_and_empty_sources(tmp_path, body, number,
+                                                match):
+    path = _fixture(tmp_path, body)
+    with pytest.raises(ValueError, match=match) as info:
+        listops.load(tmp_path)
+    assert f"{path}, line {number}" in str(info.value)
+
+
+def test_load_names_a_non_utf8_line(tmp_path):
+    path = tmp_path / "basic_train.tsv"
+    path.write_bytes(b"Source\tTarget\n[SM 5 7 ]\t2\n[SM 5 \xff ]\t2\n")
+    with pytest.raises(ValueError, match="line 3: not UTF-8") as info:
+        listops.load(tmp_path)
+    assert str(path) in str(info.value) and "0xff" in str(info.value)
+
+
+@pytest.mark.parametrize("end", ["\n", "\n\n", "\r\n\r\n", "\n  \n"])
+def test_trailing_blank_lines_are_ignored(tmp_path, end):
+    _fixture(tmp_path, "[SM 5 7 ]\t2\n[MAX 2 9 ]\t9" + end)
+    tokens, labels = listops.load(tmp_path, max_length=5)
+    np.testing.assert_array_equal(tokens, [[14, 6, 8, 15, 0],
+                                           [12, 3, 10, 15, 0]])
+    np.testing.assert_array_equal(labels, [2, 9])
+
+
+@pytest.mark.parametrize("text", ["Source\tTarget\n", "Source\tTarget\n\n",
+                                  ""])
+def test_a_file_without_samples_is_named(tmp_path, text):
+    path = tmp_path / "basic_val.tsv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="holds no sample") as info:
+        listops.load(tmp_path, split="val")
+    assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [b"[SM 5 7 ]", None, 5, ["[SM 5 7 ]"]])
+def test_tokenize_and_write_tsv_name_a_source_that_is_not_a_string(
+        tmp_path, bad):
+    with pytest.raises(TypeError, match=r"`sources\[1\]` must be a string"):
+        listops.tokenize(["[SM 1 2 ]", bad])
+    with pytest.raises(TypeError, match=r"`sources\[1\]` must be a string"):
+        listops.write_tsv(tmp_path / "basic_test.tsv", ["[SM 1 2 ]", bad],
+                          [3, 2])
+    with pytest.raises(TypeError, match="`sources` must be a list"):
+        listops.tokenize(b"[SM 5 7 ]")
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("source", ["", "  ", "( )", "[SM 5 9\x00 ]"])
+def test_tokenize_rejects_empty_and_garbage_sources(source):
+    with pytest.raises(ValueError, match="Source 1 "):
+        listops.tokenize(["[SM 1 2 ]", source])
+
+
+# --- caches: checked, regenerated, written whole and readable ----------------
+
+_CACHE = dict(seed=4, workers=1, progress=False, **SHORT)
+
+
+def _npz(**arrays):
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _corrupt_caches(path, other):
+    """Bad contents for the cache `path`; `other` is a valid foreign one."""
+    whole = path.read_bytes()
+    with np.load(path) as stored:
+        good = dict(stored)
+    ids, lengths, targets = good["ids"], good["lengths"], good["targets"]
+    first = ids.copy()
+    first[0] = 3  # a digit where the root operator was
+    return {
+        "empty": b"",
+        "garbage": bytes(range(256)) * 2,
+        "truncated": whole[:-40],
+        "wrong keys": _npz(ids=ids, lengths=lengths, targets=targets),
+        "wrong dtype": _npz(**{**good, "ids": ids.astype(np.int32)}),
+        "wrong shape": _npz(**{**good, "targets": targets[:3]}),
+        "too short": _npz(**{**good, "lengths": np.full_like(lengths, 5)}),
+        "too few ids": _npz(**{**good, "ids": ids[:-1]}),
+        "bad id": _npz(**{**good, "ids": np.zeros_like(ids)}),
+        "bad target": _npz(**{**good, "targets": targets + 10}),
+        "bad tree": _npz(**{**good, "ids": first}),
+        "other settings": other.read_bytes(),
+    }
+
+
+def test_corrupt_or_stale_caches_are_generated_again(tmp_path, capsys):
+    if BACKEND != "jax":
+        pytest.skip("runs in the jax test process (numpy only)")
+    cache_dir = tmp_path / "cache"
+    sources, targets = listops.generate(5, cache_dir=cache_dir, **_CACHE)
+    (path,) = (cache_dir / name for name in os.listdir(cache_dir))
+    listops.generate(5, cache_dir=tmp_path / "other",
+                     **{**_CACHE, "seed": 5})
+    (other,) = (tmp_path / "other" / name
+                for name in os.listdir(tmp_path / "other"))
+    capsys.readouterr()
+    for case, data in _corrupt_caches(path, other).items():
+        path.write_bytes(data)
+        got_sources, got_targets = listops.generate(5, cache_dir=cache_dir,
+                                                    **_CACHE)
+        out = capsys.readouterr().out
+        assert str(path) in out and "generating it again" in out, case
+        assert out.count("\n") == 1, case
+        assert got_sources == sources, case
+        np.testing.assert_array_equal(got_targets, targets, err_msg=case)
+        assert os.listdir(cache_dir) == [path.name], case
+    listops.generate(5, cache_dir=cache_dir, **_CACHE)
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("under_a_file", [False, True])
+def test_unwritable_folders_fail_before_generating(tmp_path, monkeypatch,
+                                                   under_a_file):
+    (tmp_path / "afile").write_bytes(b"")
+    folder = tmp_path / "afile"
+    if under_a_file:
+        folder = folder / "sub"
+
+    def fail(*args, **kwargs):
+        raise AssertionError("generated before checking the folder")
+
+    monkeypatch.setattr(listops, "_generate", fail)
+    with pytest.raises(ValueError, match="cache_dir.*afile"):
+        listops.generate(5, cache_dir=folder, **_CACHE)
+    with pytest.raises(ValueError, match="directory.*afile"):
+        listops.write_release(folder, 6, seed=0, **SHORT)
+
+
+def test_every_file_written_is_readable_under_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        listops.generate(5, cache_dir=tmp_path / "cache", **_CACHE)
+        listops.write_release(tmp_path / "release", 6, seed=0, workers=1,
+                              **SHORT)
+        listops.write_tsv(tmp_path / "one.tsv", ["[SM 5 7 ]"], [2])
+    finally:
+        os.umask(old)
+    written = [os.path.join(folder, name)
+               for folder, _, names in os.walk(tmp_path) for name in names]
+    assert len(written) == 1 + 3 + 1
+    for path in written:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, path
+
+
+def test_a_kill_while_saving_the_cache_is_cleaned_up_by_the_rerun(tmp_path):
+    if BACKEND != "tensorflow":
+        pytest.skip("runs in the tensorflow test process")
+    cache_dir = tmp_path / "cache"
+    # The data modules alone, without keras (seconds saved); the save
+    # writes half a cache and waits to be killed.
+    script = (
+        "import sys, time, types\n"
+        "for name, path in (('keras_elm', 'keras_elm'),\n"
+        "                   ('keras_elm.data', 'keras_elm/data')):\n"
+        "    sys.modules[name] = types.ModuleType(name)\n"
+        "    sys.modules[name].__path__ = [path]\n"
+        "import numpy as np\n"
+        "from keras_elm.data import listops\n"
+        "def savez(f, **arrays):\n"
+        "    f.write(b'half a cache')\n"
+        "    f.flush()\n"
+        "    print('saving', flush=True)\n"
+        "    time.sleep(60)\n"
+        "np.savez = savez\n"
+        f"listops.generate(1100, seed=4, workers=2, cache_dir="
+        f"{str(cache_dir)!r}, min_length=50, max_length=200, "
+        f"progress=False)\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        assert run.stdout.readline() == "saving\n"
+    finally:
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait()
+        run.stdout.close()
+    (temporary,) = os.listdir(cache_dir)
+    assert temporary.startswith(".") and temporary.endswith(".tmp")
+    sources, _ = listops.generate(1100, cache_dir=cache_dir, **_CACHE)
+    assert len(sources) == 1100
+    (name,) = os.listdir(cache_dir)
+    assert name.endswith(".npz") and not name.startswith(".")

@@ -1,12 +1,22 @@
 """Pathfinder: the generator, the release writer and the loader."""
 
+import io
 import os
+import signal
+import stat
+import subprocess
+import sys
+import time
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 from keras_elm.data import pathfinder
+
+BACKEND = keras.backend.backend()
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _components(mask):
@@ -341,3 +351,285 @@ def test_write_release_refuses_to_mix_data_sets(release, tmp_path):
     with pytest.raises(FileExistsError, match="another data set"):
         pathfinder.write_release(directory, 4, image_size=32,
                                  difficulty="easy", seed=0)
+
+
+def test_a_release_without_metadata_files_is_named(release, tmp_path):
+    directory, root = _copy(release, tmp_path)
+    for name in os.listdir(os.path.join(root, "metadata")):
+        os.remove(os.path.join(root, "metadata", name))
+    with pytest.raises(ValueError, match="metadata.* lists no image"):
+        pathfinder.load(directory, image_size=32, difficulty="easy")
+
+
+# --- bad files: encodings, image modes, empty releases -----------------------
+
+
+def test_non_utf8_metadata_is_named_with_its_line(release, tmp_path):
+    directory, root = _copy(release, tmp_path)
+    with open(os.path.join(root, "metadata", "2.npy"), "ab") as f:
+        f.write(b"imgs/2 sample_\xff.png 0 1\n")
+    with pytest.raises(ValueError, match=r"2\.npy, line 5: not UTF-8"):
+        pathfinder.load(directory, image_size=32, difficulty="easy")
+
+
+@pytest.mark.parametrize("count", [0, 1, 9])
+def test_empty_release_or_split_raises_naming_the_folder(tmp_path, count):
+    root = os.path.join(tmp_path, "pathfinder32", "curv_baseline")
+    os.makedirs(os.path.join(root, "metadata"))
+    if count:
+        pathfinder.write_release(tmp_path, count, image_size=32,
+                                 difficulty="easy", seed=0)
+    else:
+        open(os.path.join(root, "metadata", "0.npy"), "w").close()
+    # 1 or 9 images leave the val split empty.
+    with pytest.raises(ValueError, match="metadata") as info:
+        pathfinder.load(tmp_path, image_size=32, difficulty="easy",
+                        split="val")
+    assert os.path.join(root, "metadata") in str(info.value)
+
+
+def _grey_as(mode, grey):
+    """`grey` (uint8) as a PNG image of `mode` that holds the same greys."""
+    if mode == "I;16":
+        return Image.fromarray(grey.astype(np.uint16) * 257)
+    if mode == "P":
+        image = Image.new("P", grey.shape[::-1])
+        image.putpalette([level for i in range(256) for level in (i, i, i)])
+        image.putdata(grey.ravel().tolist())
+        return image
+    if mode == "1":
+        return Image.fromarray(grey).convert("1", dither=Image.Dither.NONE)
+    return Image.fromarray(grey).convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "P", "1", "RGB"])
+def test_load_reads_every_supported_png_mode(release, tmp_path, mode):
+    directory, root = _copy(release, tmp_path)
+    path = os.path.join(root, "imgs", "0", "sample_0.png")
+    with Image.open(path) as image:
+        grey = np.asarray(image)
+    if mode == "1":  # black and white only
+        grey = np.where(grey > 127, 255, 0).astype(np.uint8)
+    _grey_as(mode, grey).save(path)
+    with Image.open(path) as image:
+        assert image.mode == mode
+    loaded = [pathfinder.load(directory, image_size=32, difficulty="easy",
+                              split=split)[0] for split in pathfinder.SPLITS]
+    assert any((images == grey).all(axis=(1, 2)).any() for images in loaded)
+
+
+def test_sixteen_bit_pngs_are_scaled_not_clipped(release, tmp_path):
+    directory, root = _copy(release, tmp_path)
+    levels = np.array([0, 257, 32767, 40000, 65280, 65535], np.uint16)
+    wide = np.resize(levels, (32, 32)).astype(np.uint16)
+    for batch in ("0", "1", "2"):
+        for name in os.listdir(os.path.join(root, "imgs", batch)):
+            path = os.path.join(root, "imgs", batch, name)
+            if os.path.getsize(path):
+                Image.fromarray(wide).save(path)
+    images, _ = pathfinder.load(directory, image_size=32, difficulty="easy")
+    expected = np.rint(wide * (255 / 65535)).astype(np.uint8)
+    np.testing.assert_array_equal(images, np.broadcast_to(expected,
+                                                          images.shape))
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "I"])
+def test_unsupported_png_modes_are_named(release, tmp_path, mode):
+    directory, root = _copy(release, tmp_path)
+    path = os.path.join(root, "imgs", "0", "sample_0.png")
+    image = Image.new(mode, (32, 32))
+    if mode == "I":  # PNG cannot hold it: the same bytes under another name
+        path = path[:-len(".png")] + ".tiff"
+        image.save(path)
+        metadata = os.path.join(root, "metadata", "0.npy")
+        with open(metadata) as f:
+            text = f.read()
+        with open(metadata, "w") as f:
+            f.write(text.replace("sample_0.png", "sample_0.tiff"))
+    else:
+        image.save(path)
+    with pytest.raises(ValueError, match=f"sample_0.*mode {mode!r}"):
+        _load_every_split(directory)
+
+
+# --- caches: checked, regenerated, written whole and readable ----------------
+
+_CACHE = dict(image_size=32, difficulty="easy", seed=2, workers=1,
+              progress=False)
+
+
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _corrupt_caches(path, other):
+    """Bad contents for the cache `path`; `other` is a valid foreign one."""
+    with open(path, "rb") as f:
+        whole = f.read()
+    with np.load(path) as stored:
+        good = dict(stored)
+
+    def npz(**arrays):
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    with open(other, "rb") as f:
+        foreign = f.read()
+    return {
+        "empty": b"",
+        "garbage": bytes(np.random.default_rng(0).integers(0, 256, 500,
+                                                            np.uint8)),
+        "truncated": whole[:len(whole) // 2],
+        "npy": _npy(good["images"]),
+        "no settings": npz(images=good["images"], labels=good["labels"]),
+        "wrong keys": npz(**{**good, "extra": np.zeros(2)}),
+        "wrong shape": npz(**{**good, "images": good["images"][:, :16]}),
+        "wrong count": npz(**{**good, "labels": good["labels"][:2]}),
+        "wrong dtype": npz(**{**good,
+                              "images": good["images"].astype(np.float32)}),
+        "wrong values": npz(**{**good, "labels": good["labels"] + 2}),
+        "pickled": npz(**{**good, "labels": np.array([object()] * 4)}),
+        "other settings": foreign,
+    }
+
+
+def test_corrupt_or_stale_caches_are_generated_again(tmp_path, capsys):
+    if BACKEND != "jax":
+        pytest.skip("runs in the jax test process (numpy only)")
+    cache_dir = tmp_path / "cache"
+    images, labels = pathfinder.generate(4, cache_dir=cache_dir, **_CACHE)
+    (path,) = (cache_dir / name for name in os.listdir(cache_dir))
+    other = pathfinder.generate(4, cache_dir=tmp_path / "other",
+                                **{**_CACHE, "seed": 3})
+    (other_path,) = (tmp_path / "other" / name
+                     for name in os.listdir(tmp_path / "other"))
+    capsys.readouterr()
+    for case, data in _corrupt_caches(path, other_path).items():
+        path.write_bytes(data)
+        got_images, got_labels = pathfinder.generate(4, cache_dir=cache_dir,
+                                                     **_CACHE)
+        out = capsys.readouterr().out
+        assert str(path) in out and "generating it again" in out, case
+        assert out.count("\n") == 1, case
+        np.testing.assert_array_equal(got_images, images, err_msg=case)
+        np.testing.assert_array_equal(got_labels, labels, err_msg=case)
+        assert os.listdir(cache_dir) == [path.name], case
+    # The regenerated cache is sound: read back without a word.
+    pathfinder.generate(4, cache_dir=cache_dir, **_CACHE)
+    assert capsys.readouterr().out == ""
+    assert not np.array_equal(other[0], images)
+
+
+@pytest.mark.parametrize("make", ["file", "under_a_file"])
+def test_unwritable_cache_dir_fails_before_generating(tmp_path, monkeypatch,
+                                                      make):
+    (tmp_path / "afile").write_bytes(b"")
+    cache_dir = tmp_path / "afile"
+    if make == "under_a_file":
+        cache_dir = cache_dir / "sub"
+
+    def fail(*args, **kwargs):
+        raise AssertionError("generated before checking the folder")
+
+    monkeypatch.setattr(pathfinder, "_generate", fail)
+    with pytest.raises(ValueError, match="cache_dir.*afile"):
+        pathfinder.generate(4, cache_dir=cache_dir, **_CACHE)
+    with pytest.raises(ValueError, match="release folder.*afile"):
+        pathfinder.write_release(cache_dir, 4, image_size=32, seed=0)
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_every_file_written_is_readable_under_the_umask(tmp_path, umask_022):
+    if BACKEND != "jax":
+        pytest.skip("runs in the jax test process (numpy only)")
+    pathfinder.generate(4, cache_dir=tmp_path / "cache", **_CACHE)
+    pathfinder.write_release(tmp_path / "release", 12, image_size=32,
+                             difficulty="easy", seed=0, images_per_batch=8)
+    written = [os.path.join(folder, name)
+               for folder, _, names in os.walk(tmp_path) for name in names]
+    assert len(written) == 1 + 12 + 2
+    for path in written:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, path
+        assert not os.path.basename(path).startswith("."), path
+
+
+def _children(pid):
+    """Ids of the processes whose parent is `pid`."""
+    children = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if name.isdigit() and int(fields[1]) == pid and fields[0] != "Z":
+            children.append(int(name))
+    return children
+
+
+@pytest.mark.parametrize("kill, watch", [
+    (signal.SIGKILL, "prctl"), (signal.SIGTERM, "prctl"),
+    # Where prctl is missing, each worker polls its parent id.
+    (signal.SIGKILL, "poll")])
+def test_a_killed_run_leaves_no_workers_and_the_rerun_cleans_up(
+        tmp_path, kill, watch):
+    if BACKEND != "torch":
+        pytest.skip("runs in the torch test process")
+    if not os.path.isdir("/proc"):
+        pytest.skip("needs /proc")
+    cache_dir = tmp_path / "cache"
+    # The data modules alone, without keras (seconds saved).
+    script = (
+        "import sys, types\n"
+        "for name, path in (('keras_elm', 'keras_elm'),\n"
+        "                   ('keras_elm.data', 'keras_elm/data')):\n"
+        "    sys.modules[name] = types.ModuleType(name)\n"
+        "    sys.modules[name].__path__ = [path]\n"
+        "from keras_elm.data import checks, pathfinder\n"
+        f"if {watch!r} == 'poll':\n"
+        "    checks.sys = types.SimpleNamespace(platform='other')\n"
+        f"pathfinder.generate(100_000, workers=2, cache_dir="
+        f"{str(cache_dir)!r}, image_size=32, difficulty='easy', seed=2, "
+        f"progress=False)\n"
+    )
+    run = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_children(run.pid)) < 2:
+            assert run.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        workers = _children(run.pid)
+    finally:
+        os.kill(run.pid, kill)
+        run.wait()
+    deadline = time.monotonic() + 10
+    while any(map(_alive, workers)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = [pid for pid in workers if _alive(pid)]
+    for pid in alive:  # not to leave them running when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived their killed parent"
+    # A save the kill cut short leaves a temporary named after the run;
+    # the next run removes it.
+    name = os.path.basename(pathfinder._cache_path("", 4, 32, "easy", 2))
+    (cache_dir / f".{name}.{run.pid}.x1.tmp").write_bytes(b"half a cache")
+    images, _ = pathfinder.generate(4, cache_dir=cache_dir, **_CACHE)
+    assert len(images) == 4
+    assert os.listdir(cache_dir) == [name]
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -20,6 +20,9 @@ import re
 import tempfile
 
 _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+# Folders this process has cleaned already: a release of 200,000 images is
+# written into one folder, which is listed once, not once a file.
+_CLEANED = set()
 
 
 def file_mode():
@@ -46,6 +49,7 @@ def _process_alive(pid):
 def remove_stale_temporaries(directory):
     """Deletes the temporary files of `atomic_write` calls that were killed.
 
+    `atomic_write` calls it on the first write into a folder in a process.
     Only files named like `atomic_write`'s temporaries whose writing process
     no longer runs are removed; a write in progress in another process is
     left alone.
@@ -100,7 +104,9 @@ def atomic_write(path, mode="wb", **open_kwargs):
         raise ValueError(f"`mode` must be 'w' or 'wb'. Received: mode={mode!r}")
     directory = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
-    remove_stale_temporaries(directory)
+    if directory not in _CLEANED:
+        remove_stale_temporaries(directory)
+        _CLEANED.add(directory)
     handle, temporary = tempfile.mkstemp(
         dir=directory, prefix=f".{name}.{os.getpid()}.", suffix=".tmp"
     )

@@ -33,12 +33,13 @@ distributed as the release's, not identical to them.
 """
 
 import concurrent.futures
-import multiprocessing
 import os
-import tempfile
+import re
 
 import numpy as np
 
+from keras_elm.data import checks
+from keras_elm.data import files
 from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.checks import check_int as _check_int
 
@@ -316,23 +317,53 @@ def _cache_path(cache_dir, num_samples, seed, min_length, max_length,
     name = (f"listops_n{num_samples}_seed{seed}_length{min_length}-"
             f"{max_length}_depth{max_depth}_args{max_args}"
             f"_v{GENERATOR_VERSION}.npz")
-    return os.path.join(os.path.expanduser(os.fspath(cache_dir)), name)
+    return os.path.join(cache_dir, name)
 
 
-def _save_atomically(path, **arrays):
-    # A reader never sees a half-written cache: the file appears complete
-    # or not at all.
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=directory, suffix=".tmp",
-                                    prefix=".listops_")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+def _cache_settings(num_samples, seed, min_length, max_length, max_depth,
+                    max_args):
+    return {"generator": "listops", "generator_version": GENERATOR_VERSION,
+            "num_samples": num_samples, "seed": seed,
+            "min_length": min_length, "max_length": max_length,
+            "max_depth": max_depth, "max_args": max_args}
+
+
+def _read_cache(path, settings):
+    """`(ids, lengths, targets)` of a sound cache, or None.
+
+    See `checks.load_cache`; besides dtypes and shapes, every token id is
+    known, every length within the bounds, the lengths add up to the ids,
+    and every tree starts with an operator and ends with `]`.
+    """
+    count = settings["num_samples"]
+
+    def check(data):
+        ids, lengths, targets = data["ids"], data["lengths"], data["targets"]
+        if lengths.shape != (count,) or targets.shape != (count,):
+            return (f"`lengths` and `targets` have the shapes "
+                    f"{lengths.shape} and {targets.shape}, expected "
+                    f"{(count,)}")
+        if (lengths.min() <= settings["min_length"]
+                or lengths.max() >= settings["max_length"]):
+            return "`lengths` holds lengths outside the bounds"
+        if int(lengths.sum(dtype=np.int64)) != ids.size:
+            return (f"`lengths` add up to {int(lengths.sum(dtype=np.int64))}"
+                    f" tokens, `ids` holds {ids.size}")
+        if ids.min() < 1 or ids.max() > _CLOSE or (
+                targets.min() < 0 or targets.max() > 9):
+            return "`ids` or `targets` holds values out of range"
+        ends = np.cumsum(lengths, dtype=np.int64)
+        roots = ids[ends - lengths]
+        if ((ids[ends - 1] != _CLOSE).any() or (roots < 11).any()
+                or (roots >= _CLOSE).any()):
+            return "a tree does not start with an operator and end with ']'"
+        return None
+
+    data = checks.load_cache(path, settings, {"ids": (np.uint8, 1),
+                                              "lengths": (np.int32, 1),
+                                              "targets": (np.int8, 1)}, check)
+    return None if data is None else (data["ids"], data["lengths"],
+                                      data["targets"])
 
 
 def _default_workers():
@@ -359,7 +390,8 @@ def generate(num_samples, *, seed=None, min_length=500, max_length=2000,
     computed as the trees are built.
 
     Many candidates are drawn at once with NumPy, in chunks of trees run by
-    a process pool (forked where the platform can fork). Each chunk has its
+    a process pool (forked where the platform can fork; the workers end
+    with this process, even when it is killed). Each chunk has its
     own random stream, seeded by `(seed, chunk)`, so a seed gives the same
     trees whatever `workers` is, and the first `n` trees of a larger set
     are the set of `n`. With LRA's bounds about a third of the candidates
@@ -379,7 +411,12 @@ def generate(num_samples, *, seed=None, min_length=500, max_length=2000,
             process may use, 1 draws in this process.
         cache_dir: a folder where the result is kept as one `.npz`, named
             after every setting, and read back by the next identical call.
-            Calls with `seed=None` are not cached.
+            The cache also holds its settings and is checked when read; one
+            that is unreadable, made with other settings, or of the wrong
+            arrays, shapes, dtypes or values is generated again (a line
+            says which and why). The folder is checked to be writable
+            before any tree is drawn. Calls with `seed=None` are not
+            cached.
         progress: show a `keras.utils.Progbar`.
 
     Returns:
@@ -405,17 +442,23 @@ def generate(num_samples, *, seed=None, min_length=500, max_length=2000,
                         f"progress={progress!r}")
     cache = None
     if cache_dir is not None and seed is not None:
+        cache_dir = os.path.expanduser(os.fspath(cache_dir))
+        # Temporaries of a run killed while saving.
+        files.remove_stale_temporaries(cache_dir)
         cache = _cache_path(cache_dir, num_samples, seed, *settings)
-        if os.path.exists(cache):
-            with np.load(cache) as stored:
-                return (_decode(stored["ids"], stored["lengths"]),
-                        stored["targets"].astype(np.int32))
+        stored = _cache_settings(num_samples, seed, *settings)
+        cached = _read_cache(cache, stored)
+        if cached is not None:
+            ids, lengths, targets = cached
+            return _decode(ids, lengths), targets.astype(np.int32)
+        files.check_writable(cache_dir, what="`cache_dir`")
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
     ids, lengths, targets = _generate(num_samples, seed, settings, workers,
                                       progress)
     if cache is not None:
-        _save_atomically(cache, ids=ids, lengths=lengths, targets=targets)
+        checks.save_cache(cache, stored, ids=ids, lengths=lengths,
+                          targets=targets)
     return _decode(ids, lengths), targets.astype(np.int32)
 
 
@@ -442,14 +485,7 @@ def _generate(num_samples, seed, settings, workers, progress):
         for task in tasks:
             collect(_draw_chunk(*task))
     else:
-        # Forked workers start at once and need no `__main__` guard in the
-        # calling script. They run NumPy only, so a JAX already started in
-        # the parent (which warns about forking) is never used in them.
-        context = None
-        if "fork" in multiprocessing.get_all_start_methods():
-            context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(
-                workers, mp_context=context) as pool:
+        with checks.worker_pool(workers) as pool:
             futures = [pool.submit(_draw_chunk, *task) for task in tasks]
             for future in concurrent.futures.as_completed(futures):
                 collect(future.result())
@@ -498,21 +534,6 @@ def _wrap(source):
     return " ".join(out)
 
 
-def _write_atomically(path, lines):
-    path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=directory, suffix=".tmp",
-                                    prefix=".listops_")
-    try:
-        with os.fdopen(handle, "w", encoding="ascii", newline="\n") as f:
-            f.writelines(lines)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
-
-
 def write_tsv(path, sources, targets):
     """Writes sources and targets as one file of the LRA release.
 
@@ -520,8 +541,9 @@ def write_tsv(path, sources, targets):
     the source with its operands wrapped in round brackets, as the release
     writes them (see the module docstring), a tab, and the target as an
     integer. `[MAX 2 9 ]` is written `( ( ( [MAX 2 ) 9 ) ] )`; dropping
-    every `(` and `)` gives back the plain source. The file is written to a
-    temporary file beside `path`, then moved onto it.
+    every `(` and `)` gives back the plain source. The file is written
+    whole or not at all (to a temporary file beside `path`, then moved onto
+    it), with the mode the umask gives.
 
     Args:
         path: the file to write, for example `.../basic_train.tsv`.
@@ -550,6 +572,12 @@ def write_tsv(path, sources, targets):
         )
     lines = [HEADER + "\n"]
     for index, (source, target) in enumerate(zip(sources, targets)):
+        if not isinstance(source, str):
+            raise TypeError(
+                f"`sources[{index}]` must be a string. Received: "
+                f"sources[{index}]={source!r:.80} of type "
+                f"{type(source).__name__}"
+            )
         try:
             wrapped = _wrap(source)
         except ValueError as error:
@@ -558,7 +586,10 @@ def write_tsv(path, sources, targets):
                 f"Received: {source[:80]!r}"
             ) from None
         lines.append(f"{wrapped}\t{int(target)}\n")
-    _write_atomically(path, lines)
+    path = os.path.expanduser(os.fspath(path))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with files.atomic_write(path, "w", encoding="ascii", newline="\n") as f:
+        f.writelines(lines)
 
 
 def _split_sizes(num_samples):
@@ -617,11 +648,14 @@ def write_release(directory, num_samples, *, seed=None, min_length=500,
     (1, 200)
     """
     sizes = _split_sizes(num_samples)
+    _check_settings(min_length, max_length, max_depth, max_args)
+    directory = os.path.expanduser(os.fspath(directory))
+    # Found out now, not after the trees are drawn.
+    files.check_writable(directory, what="`directory`")
     sources, targets = generate(
         sum(sizes.values()), seed=seed, min_length=min_length,
         max_length=max_length, max_depth=max_depth, max_args=max_args,
         workers=workers, progress=progress)
-    directory = os.path.expanduser(os.fspath(directory))
     start = 0
     for split, size in sizes.items():
         write_tsv(os.path.join(directory, FILES[split]),
@@ -634,8 +668,12 @@ def write_release(directory, num_samples, *, seed=None, min_length=500,
 
 
 def _token_key(chars, starts, widths):
-    """One integer per token: its bytes, little end first (-1 if too long)."""
-    keys = np.zeros(len(starts), np.int64)
+    """One integer per token: its bytes, little end first, and its width.
+
+    The width keeps `"9\\x00"` from the key of `"9"`; a token too long to
+    be known is -1.
+    """
+    keys = widths.astype(np.int64) << (8 * _WIDEST)
     for column in range(_WIDEST):
         wide = widths > column
         keys[wide] |= chars[starts[wide] + column].astype(np.int64) << (
@@ -654,8 +692,9 @@ _SORTED_KEYS = _KNOWN_KEYS[_KEY_ORDER]
 _SORTED_IDS = np.array(list(_KNOWN.values()))[_KEY_ORDER]
 
 
+_WHITESPACE = " \t\n\r\v\f"
 _BLANK = np.zeros(256, bool)
-_BLANK[np.frombuffer(b" \t\n\r\v\f", np.uint8)] = True
+_BLANK[np.frombuffer(_WHITESPACE.encode(), np.uint8)] = True
 
 
 class _UnknownToken(ValueError):
@@ -665,8 +704,18 @@ class _UnknownToken(ValueError):
         self.token = token
 
 
+class _EmptySource(ValueError):
+    def __init__(self, index):
+        super().__init__(index)
+        self.index = index
+
+
 def _tokenize(sources, max_length):
-    """Token ids of `sources`; raises `_UnknownToken` at the first unknown."""
+    """Token ids of `sources`.
+
+    Raises `_UnknownToken` at the first unknown token, `_EmptySource` at
+    the first source without a token but round brackets.
+    """
     tokens = np.zeros((len(sources), max_length), np.int32)
     # A piece at a time, to keep the arrays of characters small.
     for first in range(0, len(sources), _CHUNK):
@@ -675,6 +724,8 @@ def _tokenize(sources, max_length):
                            sources[first:first + _CHUNK])
         except _UnknownToken as error:
             raise _UnknownToken(first + error.index, error.token) from None
+        except _EmptySource as error:
+            raise _EmptySource(first + error.index) from None
     return tokens
 
 
@@ -694,8 +745,10 @@ def _tokenize_into(tokens, sources):
                               dtype=np.int64)[:-1] + 1
     # The first token of each row, and the row of each token.
     row_starts = np.searchsorted(starts, source_starts)
-    rows = np.repeat(np.arange(len(encoded)),
-                     np.diff(row_starts, append=len(starts)))
+    counts = np.diff(row_starts, append=len(starts))
+    if not counts.all():
+        raise _EmptySource(int(np.argmin(counts)))
+    rows = np.repeat(np.arange(len(encoded)), counts)
     keys = _token_key(chars, starts, widths)
     found = np.minimum(np.searchsorted(_SORTED_KEYS, keys),
                        len(_SORTED_KEYS) - 1)
@@ -719,7 +772,8 @@ def tokenize(sources, max_length=2000):
     and pads with 0 at the end or truncates to `max_length`.
 
     Args:
-        sources: a list of strings of space-separated tokens.
+        sources: a list of strings of space-separated tokens; each holds
+            at least one token.
         max_length: tokens per row.
 
     Returns:
@@ -732,52 +786,81 @@ def tokenize(sources, max_length=2000):
            [14,  6,  8, 15,  0,  0]], dtype=int32)
     """
     max_length = _check_int("max_length", max_length, 1)
-    if isinstance(sources, str):
-        raise TypeError("`sources` must be a list of strings, not one string.")
+    if isinstance(sources, (str, bytes)):
+        raise TypeError(
+            f"`sources` must be a list of strings, not one "
+            f"{type(sources).__name__}. Received: sources={sources[:80]!r}"
+        )
+    sources = list(sources)
+    for index, source in enumerate(sources):
+        if not isinstance(source, str):
+            raise TypeError(
+                f"`sources[{index}]` must be a string. Received: "
+                f"sources[{index}]={source!r:.80} of type "
+                f"{type(source).__name__}"
+            )
     try:
-        return _tokenize(list(sources), max_length)
+        return _tokenize(sources, max_length)
     except _UnknownToken as error:
         raise ValueError(
             f"Source {error.index} has the unknown token {error.token!r}; "
             f"expected round brackets and the tokens {VOCABULARY[1:]}."
         ) from None
+    except _EmptySource as error:
+        raise ValueError(
+            f"Source {error.index} holds no token; expected a ListOps "
+            f"expression such as '[MAX 2 9 ]'. Received: "
+            f"{sources[error.index]!r:.80}"
+        ) from None
 
 
-def _parse_target(text):
-    try:
-        value = int(text)
-    except ValueError:
-        try:
-            number = float(text)
-        except ValueError:
-            return None
-        if not number.is_integer():
-            return None
-        value = int(number)
-    return value if 0 <= value <= 9 else None
+# A target is one digit; "9.0" is read as 9, as `float` would.
+_TARGET = re.compile(r" *([0-9])(?:\.0*)? *")
 
 
 def _read_tsv(path):
-    """The sources, targets and line numbers of one release file."""
+    """The sources, targets and line numbers of one release file.
+
+    Blank lines are skipped (a file may end with one).
+    """
     sources, targets, numbers = [], [], []
-    with open(path, encoding="utf-8", newline="") as f:
-        header = f.readline().rstrip("\r\n")
-        if header != HEADER:
-            raise ValueError(
-                f"{path}, line 1: expected the header {HEADER!r}. "
-                f"Received: {header[:80]!r}"
-            )
-        for number, line in enumerate(f, start=2):
-            fields = line.rstrip("\r\n").split("\t")
-            target = _parse_target(fields[1]) if len(fields) == 2 else None
+    number = 0
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{path}, line {number}: not UTF-8 text (byte "
+                    f"{raw[error.start]:#04x} at column {error.start + 1}); "
+                    f"expected '<source>\\t<target 0 to 9>'."
+                ) from None
+            if number == 1:
+                if line != HEADER:
+                    raise ValueError(
+                        f"{path}, line 1: expected the header {HEADER!r}. "
+                        f"Received: {line[:80]!r}"
+                    )
+                continue
+            if not line.strip(_WHITESPACE):
+                continue
+            fields = line.split("\t")
+            target = (_TARGET.fullmatch(fields[1]) if len(fields) == 2
+                      else None)
             if target is None:
                 raise ValueError(
                     f"{path}, line {number}: expected '<source>\\t<target "
                     f"0 to 9>'. Received: {line.rstrip()[-80:]!r}"
                 )
             sources.append(fields[0])
-            targets.append(target)
+            targets.append(int(target.group(1)))
             numbers.append(number)
+    if not sources:
+        raise ValueError(
+            f"{path} holds no sample{' and no header' if not number else ''}"
+            f": expected the header {HEADER!r}, then one line "
+            f"'<source>\\t<target 0 to 9>' per sample."
+        )
     return sources, np.array(targets, np.int32), numbers
 
 
@@ -785,7 +868,10 @@ def load(data_dir, *, split="train", max_length=2000):
     """Loads ListOps from the LRA release (or `write_release()`).
 
     Reads `<data_dir>/basic_{split}.tsv`, drops the round brackets and
-    maps the tokens as `tokenize()` does. The file is only read.
+    maps the tokens as `tokenize()` does. Blank lines are skipped; a line
+    that is not UTF-8, not `<source>\\t<digit>`, has an unknown token or
+    no token at all, and a file of no sample raise, naming the file and
+    line. The file is only read.
 
     Args:
         data_dir: the folder holding `basic_train.tsv`, `basic_val.tsv`
@@ -824,5 +910,11 @@ def load(data_dir, *, split="train", max_length=2000):
             f"{path}, line {numbers[error.index]}: unknown token "
             f"{error.token!r}; expected round brackets and the tokens "
             f"{VOCABULARY[1:]}."
+        ) from None
+    except _EmptySource as error:
+        raise ValueError(
+            f"{path}, line {numbers[error.index]}: the source holds no "
+            f"token; expected '<source>\\t<target 0 to 9>' with a ListOps "
+            f"expression as the source."
         ) from None
     return tokens, labels

@@ -25,12 +25,12 @@ instead of starting over.
 import concurrent.futures
 import dataclasses
 import math
-import multiprocessing
 import os
-import tempfile
 
 import numpy as np
 
+from keras_elm.data import checks
+from keras_elm.data import files
 from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.checks import check_int as _check_int
 
@@ -489,23 +489,33 @@ def _render_chunk(seed, start, stop, image_size, contour_length):
 def _cache_path(cache_dir, num_samples, image_size, difficulty, seed):
     name = (f"pathfinder{image_size}_{difficulty}_n{num_samples}_seed{seed}"
             f"_v{GENERATOR_VERSION}.npz")
-    return os.path.join(os.fspath(cache_dir), name)
+    return os.path.join(cache_dir, name)
 
 
-def _save_atomically(path, images, labels):
-    # A reader never sees a half-written cache: the file appears complete
-    # or not at all.
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=directory, suffix=".tmp",
-                                    prefix=".pathfinder_")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            np.savez(f, images=images, labels=labels)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+def _cache_settings(num_samples, image_size, difficulty, seed):
+    return {"generator": "pathfinder", "generator_version": GENERATOR_VERSION,
+            "num_samples": num_samples, "image_size": image_size,
+            "difficulty": difficulty, "seed": seed}
+
+
+def _read_cache(path, settings):
+    """`(images, labels)` of a sound cache, or None (`checks.load_cache`)."""
+    count, size = settings["num_samples"], settings["image_size"]
+
+    def check(data):
+        if data["images"].shape != (count, size, size):
+            return (f"`images` has the shape {data['images'].shape}, "
+                    f"expected {(count, size, size)}")
+        if data["labels"].shape != (count,):
+            return (f"`labels` has the shape {data['labels'].shape}, "
+                    f"expected {(count,)}")
+        if not np.isin(data["labels"], (0, 1)).all():
+            return "`labels` holds values other than 0 and 1"
+        return None
+
+    data = checks.load_cache(path, settings, {"images": (np.uint8, 3),
+                                              "labels": (np.int32, 1)}, check)
+    return None if data is None else (data["images"], data["labels"])
 
 
 def generate(num_samples, *, image_size=32, difficulty="hard", seed=None,
@@ -515,9 +525,10 @@ def generate(num_samples, *, image_size=32, difficulty="hard", seed=None,
     Image `i` is drawn from its own random stream, seeded by `(seed, i)`,
     so a seed gives the same bytes whatever `workers` is, and the first `n`
     images of a larger set equal a set of `n`. The work is split into
-    chunks of images run by a process pool (the platform's default start
-    method; under "spawn" the calling script needs the usual
-    `if __name__ == "__main__":` guard).
+    chunks of images run by a process pool, forked where the platform can
+    fork (elsewhere the calling script needs the usual
+    `if __name__ == "__main__":` guard). The workers end with this
+    process, even when it is killed.
 
     Args:
         num_samples: number of images.
@@ -529,7 +540,12 @@ def generate(num_samples, *, image_size=32, difficulty="hard", seed=None,
             draws in this process.
         cache_dir: a folder where the result is kept as one `.npz`, named
             after every setting, and read back by the next identical call.
-            Calls with `seed=None` are not cached.
+            The cache also holds its settings and is checked when read; one
+            that is unreadable, made with other settings, or of the wrong
+            arrays, shapes, dtypes or values is generated again (a line
+            says which and why). The folder is checked to be writable
+            before any image is drawn. Calls with `seed=None` are not
+            cached.
         progress: show a `keras.utils.Progbar`.
 
     Returns:
@@ -557,18 +573,23 @@ def generate(num_samples, *, image_size=32, difficulty="hard", seed=None,
                         f"progress={progress!r}")
     cache = None
     if cache_dir is not None and seed is not None:
+        cache_dir = os.path.expanduser(os.fspath(cache_dir))
+        # Temporaries of a run killed while saving.
+        files.remove_stale_temporaries(cache_dir)
         cache = _cache_path(cache_dir, num_samples, image_size, difficulty,
                             seed)
-        if os.path.exists(cache):
-            with np.load(cache) as stored:
-                return stored["images"], stored["labels"]
+        settings = _cache_settings(num_samples, image_size, difficulty, seed)
+        cached = _read_cache(cache, settings)
+        if cached is not None:
+            return cached
+        files.check_writable(cache_dir, what="`cache_dir`")
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
     images, labels = _generate(num_samples, image_size,
                                DIFFICULTIES[difficulty][1], seed, workers,
                                progress)
     if cache is not None:
-        _save_atomically(cache, images, labels)
+        checks.save_cache(cache, settings, images=images, labels=labels)
     return images, labels
 
 
@@ -602,14 +623,7 @@ def _generate(num_samples, image_size, contour_length, seed, workers,
         for task in tasks:
             collect(_render_chunk(*task))
         return images, labels
-    # Forked workers start at once and need no `__main__` guard in the
-    # calling script; a spawned one would re-import keras_elm (seconds).
-    # They run NumPy only, so a JAX already started in the parent (which
-    # warns about forking) is never used in them.
-    context = None
-    if "fork" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("fork")
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with checks.worker_pool(workers) as pool:
         futures = [pool.submit(_render_chunk, *task) for task in tasks]
         for future in concurrent.futures.as_completed(futures):
             collect(future.result())
@@ -630,6 +644,8 @@ def write_release(directory, num_samples, *, image_size=32, difficulty="hard",
     <batch>.npy` are text files (despite the suffix) with one line per
     image: `imgs/<batch> sample_<n>.png 0 <label>`. `load(directory, ...)`
     reads them back. Writing the same call again rewrites the same files.
+    Each file is written whole or not at all, with the mode the umask
+    gives; the folder is checked to be writable before any image is drawn.
 
     Args:
         directory: the folder to hold `pathfinder{S}/`.
@@ -655,33 +671,43 @@ def write_release(directory, num_samples, *, image_size=32, difficulty="hard",
     """
     from PIL import Image
 
+    num_samples = _check_int("num_samples", num_samples, 1)
     images_per_batch = _check_int("images_per_batch", images_per_batch, 1)
-    images, labels = generate(num_samples, image_size=image_size,
-                              difficulty=difficulty, seed=seed, progress=False)
-    root = _release_folder(directory, image_size, difficulty)
+    _check_choice("image_size", image_size, IMAGE_SIZES)
+    _check_choice("difficulty", difficulty, DIFFICULTIES)
+    if seed is not None:
+        seed = _check_int("seed", seed, 0)
+    root = _release_folder(os.path.expanduser(os.fspath(directory)),
+                           image_size, difficulty)
     metadata_dir = os.path.join(root, "metadata")
-    batches = range(-(-len(images) // images_per_batch))
+    batches = range(-(-num_samples // images_per_batch))
     names = {f"{batch}.npy" for batch in batches}
     if os.path.isdir(metadata_dir):
         # `load` reads every metadata file, so another set's would mix in.
-        foreign = sorted(set(os.listdir(metadata_dir)) - names)
+        foreign = sorted(name for name in os.listdir(metadata_dir)
+                         if name.endswith(".npy") and name not in names)
         if foreign:
             raise FileExistsError(
                 f"{metadata_dir} holds metadata files of another data set "
                 f"({', '.join(foreign[:3])}); write to an empty `directory`."
             )
-    os.makedirs(metadata_dir, exist_ok=True)
+    # Found out now, not after the images are drawn.
+    files.check_writable(metadata_dir, what="the release folder")
+    images, labels = generate(num_samples, image_size=image_size,
+                              difficulty=difficulty, seed=seed, progress=False)
     for batch in batches:
         image_dir = os.path.join(root, "imgs", str(batch))
         os.makedirs(image_dir, exist_ok=True)
         lines = []
         first = batch * images_per_batch
         for n, index in enumerate(range(first, min(first + images_per_batch,
-                                                   len(images)))):
-            Image.fromarray(images[index]).save(
-                os.path.join(image_dir, f"sample_{n}.png"))
+                                                   num_samples))):
+            with files.atomic_write(os.path.join(image_dir,
+                                                 f"sample_{n}.png")) as f:
+                Image.fromarray(images[index]).save(f, format="PNG")
             lines.append(f"imgs/{batch} sample_{n}.png 0 {labels[index]}\n")
-        with open(os.path.join(metadata_dir, f"{batch}.npy"), "w") as f:
+        with files.atomic_write(os.path.join(metadata_dir, f"{batch}.npy"),
+                                "w", encoding="ascii", newline="\n") as f:
             f.writelines(lines)
     return root
 
@@ -694,8 +720,17 @@ def _metadata_order(name):
 def _read_metadata(path, root):
     """The (image path, label) pairs a metadata file lists, but empty files."""
     entries = []
-    with open(path) as f:
-        for number, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise ValueError(
+                    f"{path}, line {number}: not UTF-8 text (byte "
+                    f"{raw[error.start]:#04x} at column {error.start + 1}); "
+                    f"expected '<image folder> <file name> <any> <label 0 "
+                    f"or 1>'."
+                ) from None
             fields = line.split()
             if not fields:
                 continue
@@ -718,17 +753,36 @@ def _read_metadata(path, root):
     return entries
 
 
+# Image modes `load` reads, and how: 8-bit grey as it is; 1-bit, palette
+# and RGB images converted to grey by Pillow (ITU-R 601-2 luma, exact for
+# grey RGB); 16-bit grey scaled to 8 bits, v -> round(v * 255 / 65535).
+_GREY_MODES = ("L",)
+_CONVERTED_MODES = ("1", "P", "RGB")
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+
+
 def _read_image(path, image_size):
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             image.load()
-            if image.mode != "L":
-                image = image.convert("L")
-            pixels = np.asarray(image, np.uint8)
+            mode = image.mode
+            if mode in _SIXTEEN_BIT_MODES:
+                wide = np.asarray(image).astype(np.uint32)
+                pixels = ((wide * 255 + 32767) // 65535).astype(np.uint8)
+            elif mode in _GREY_MODES + _CONVERTED_MODES:
+                pixels = np.asarray(image.convert("L"), np.uint8)
+            else:
+                pixels = None
     except (OSError, ValueError, SyntaxError) as error:
         raise ValueError(f"Cannot read the image {path}: {error}") from error
+    if pixels is None:
+        raise ValueError(
+            f"{path} has the image mode {mode!r}; expected 8-bit grey ('L'), "
+            f"16-bit grey ('I;16', scaled to 8 bits), 1-bit ('1'), palette "
+            f"('P') or RGB ('RGB') without transparency."
+        )
     if pixels.shape != (image_size, image_size):
         raise ValueError(
             f"{path} is {pixels.shape[1]} x {pixels.shape[0]} pixels; "
@@ -761,8 +815,12 @@ def load(data_dir, *, image_size=32, difficulty="hard", split="train",
     Reads every metadata file of `<data_dir>/pathfinder{S}/<folder>/
     metadata/` in order, skips the empty image files (the release has
     some), shuffles the images with `seed` and splits them 80/10/10 into
-    `"train"`, `"val"` and `"test"`. Only the split's images are decoded.
-    The files are only read.
+    `"train"`, `"val"` and `"test"`. Only the split's images are decoded:
+    8-bit grey PNGs as they are, 16-bit grey ones scaled to 8 bits
+    (`round(v * 255 / 65535)`), 1-bit, palette and RGB ones converted to
+    grey; other modes (with transparency, for one) raise. A release that
+    lists no image, or a split left empty, raises. The files are only
+    read.
 
     Args:
         data_dir: the folder holding `pathfinder32/`, `pathfinder64/` and
@@ -803,12 +861,25 @@ def load(data_dir, *, image_size=32, difficulty="hard", split="train",
             f"num_samples, image_size={image_size}, "
             f"difficulty={difficulty!r})."
         )
-    files = sorted((name for name in os.listdir(metadata_dir)
+    names = sorted((name for name in os.listdir(metadata_dir)
                     if name.endswith(".npy")), key=_metadata_order)
     entries = []
-    for name in files:
+    for name in names:
         entries.extend(_read_metadata(os.path.join(metadata_dir, name), root))
+    if not entries:
+        raise ValueError(
+            f"The Pathfinder metadata folder {metadata_dir} lists no image "
+            f"(its {len(names)} metadata files *.npy are empty or list only "
+            f"empty image files): expected the release's metadata, or the "
+            f"folder of keras_elm.data.pathfinder.write_release()."
+        )
     rows = split_indices(len(entries), seed)[split]
+    if not len(rows):
+        raise ValueError(
+            f"The {split!r} split of the {len(entries)} images listed in "
+            f"{metadata_dir} is empty (80/10/10 of {len(entries)}): the "
+            f"release needs at least 10 images."
+        )
     images = np.empty((len(rows), image_size, image_size), np.uint8)
     labels = np.empty(len(rows), np.int32)
     for i, row in enumerate(rows):
