@@ -38,8 +38,9 @@ import re
 
 import numpy as np
 
-from keras_elm.data import checks
+from keras_elm.data import caches
 from keras_elm.data import files
+from keras_elm.data import processes
 from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.checks import check_int as _check_int
 
@@ -331,7 +332,7 @@ def _cache_settings(num_samples, seed, min_length, max_length, max_depth,
 def _read_cache(path, settings):
     """`(ids, lengths, targets)` of a sound cache, or None.
 
-    See `checks.load_cache`; besides dtypes and shapes, every token id is
+    See `caches.load_cache`; besides dtypes and shapes, every token id is
     known, every length within the bounds, the lengths add up to the ids,
     and every tree starts with an operator and ends with `]`.
     """
@@ -359,7 +360,7 @@ def _read_cache(path, settings):
             return "a tree does not start with an operator and end with ']'"
         return None
 
-    data = checks.load_cache(path, settings, {"ids": (np.uint8, 1),
+    data = caches.load_cache(path, settings, {"ids": (np.uint8, 1),
                                               "lengths": (np.int32, 1),
                                               "targets": (np.int8, 1)}, check)
     return None if data is None else (data["ids"], data["lengths"],
@@ -457,7 +458,7 @@ def generate(num_samples, *, seed=None, min_length=500, max_length=2000,
     ids, lengths, targets = _generate(num_samples, seed, settings, workers,
                                       progress)
     if cache is not None:
-        checks.save_cache(cache, stored, ids=ids, lengths=lengths,
+        caches.save_cache(cache, stored, ids=ids, lengths=lengths,
                           targets=targets)
     return _decode(ids, lengths), targets.astype(np.int32)
 
@@ -485,7 +486,7 @@ def _generate(num_samples, seed, settings, workers, progress):
         for task in tasks:
             collect(_draw_chunk(*task))
     else:
-        with checks.worker_pool(workers) as pool:
+        with processes.worker_pool(workers) as pool:
             futures = [pool.submit(_draw_chunk, *task) for task in tasks]
             for future in concurrent.futures.as_completed(futures):
                 collect(future.result())

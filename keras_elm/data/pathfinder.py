@@ -29,8 +29,9 @@ import os
 
 import numpy as np
 
-from keras_elm.data import checks
+from keras_elm.data import caches
 from keras_elm.data import files
+from keras_elm.data import processes
 from keras_elm.data.checks import check_choice as _check_choice
 from keras_elm.data.checks import check_int as _check_int
 
@@ -499,7 +500,7 @@ def _cache_settings(num_samples, image_size, difficulty, seed):
 
 
 def _read_cache(path, settings):
-    """`(images, labels)` of a sound cache, or None (`checks.load_cache`)."""
+    """`(images, labels)` of a sound cache, or None (`caches.load_cache`)."""
     count, size = settings["num_samples"], settings["image_size"]
 
     def check(data):
@@ -513,7 +514,7 @@ def _read_cache(path, settings):
             return "`labels` holds values other than 0 and 1"
         return None
 
-    data = checks.load_cache(path, settings, {"images": (np.uint8, 3),
+    data = caches.load_cache(path, settings, {"images": (np.uint8, 3),
                                               "labels": (np.int32, 1)}, check)
     return None if data is None else (data["images"], data["labels"])
 
@@ -589,7 +590,7 @@ def generate(num_samples, *, image_size=32, difficulty="hard", seed=None,
                                DIFFICULTIES[difficulty][1], seed, workers,
                                progress)
     if cache is not None:
-        checks.save_cache(cache, settings, images=images, labels=labels)
+        caches.save_cache(cache, settings, images=images, labels=labels)
     return images, labels
 
 
@@ -623,7 +624,7 @@ def _generate(num_samples, image_size, contour_length, seed, workers,
         for task in tasks:
             collect(_render_chunk(*task))
         return images, labels
-    with checks.worker_pool(workers) as pool:
+    with processes.worker_pool(workers) as pool:
         futures = [pool.submit(_render_chunk, *task) for task in tasks]
         for future in concurrent.futures.as_completed(futures):
             collect(future.result())

@@ -1,0 +1,124 @@
+"""Generator caches: arrays saved with the settings they were made with.
+
+A cache is written whole or not at all (`files.atomic_write`) and read
+back only when it is sound: no pickles, the expected arrays with their
+dtypes and shapes, and the same settings. Anything else is generated again,
+with one printed line that names the file and says why.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from keras_elm.data import files
+
+# Part of every cache's stored settings: bump it when what a cache holds
+# changes, so that older caches are regenerated.
+CACHE_FORMAT = 1
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def save_cache(path, settings, **arrays):
+    """Writes `arrays` and the `settings` they were made with as one `.npz`.
+
+    Written whole or not at all (`files.atomic_write`), with the umask's
+    mode; `load_cache` reads it back.
+
+    Args:
+        path: the `.npz` file; its folder must exist.
+        settings: a dict of JSON values (what the arrays were made with),
+            kept as a JSON string with `CACHE_FORMAT`.
+        **arrays: the arrays to keep.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "cache.npz")
+    >>> save_cache(path, {"seed": 0}, x=np.arange(3))
+    >>> load_cache(path, {"seed": 0}, {"x": (np.int64, 1)},
+    ...            check=lambda data: None)["x"]
+    array([0, 1, 2])
+    """
+    settings = {"format": CACHE_FORMAT, **settings}
+    with files.atomic_write(path) as f:
+        np.savez(f, settings=np.array(json.dumps(settings, sort_keys=True)),
+                 **arrays)
+
+
+def load_cache(path, settings, arrays, check):
+    """The arrays of the cache `path` if it is sound, else None.
+
+    A cache is sound when it reads without pickles, holds exactly `arrays`
+    (and its settings), each of its dtype and number of dimensions, its
+    stored settings equal `settings`, and `check` finds nothing wrong. A
+    cache that is not prints one line naming it and why, so that the
+    caller generates it again; no error escapes.
+
+    Args:
+        path: the `.npz` file; a missing one is None without a word.
+        settings: the settings the caller would write with `save_cache`.
+        arrays: `{name: (dtype, ndim)}` of the arrays expected.
+        check: a function of the dict of arrays that returns what is wrong
+            with their shapes or values, or None.
+
+    Returns:
+        A dict of the arrays, or None.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "cache.npz")
+    >>> save_cache(path, {"seed": 0}, x=np.arange(3))
+    >>> load_cache(path, {"seed": 1}, {"x": (np.int64, 1)},
+    ...            check=lambda data: None)  # doctest: +ELLIPSIS
+    Stale or corrupt cache ...: was made with seed=0, expected seed=1; ...
+    """
+    if not os.path.exists(path):
+        return None
+    expected = {"format": CACHE_FORMAT, **settings}
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic not in _ZIP_MAGIC:
+            reason = (f"is not an .npz archive (it starts with {magic!r})"
+                      if magic else "is empty")
+        else:
+            with np.load(path, allow_pickle=False) as stored:
+                data = {name: stored[name] for name in stored.files}
+            reason = _cache_problem(data, expected, arrays, check)
+    except Exception as error:  # any unreadable file is generated again
+        reason = f"cannot be read ({type(error).__name__}: {error})"
+    if reason is None:
+        return data
+    print(f"Stale or corrupt cache {path}: {reason}; generating it again.",
+          flush=True)
+    return None
+
+
+def _settings(settings, names):
+    return ", ".join(f"{name}={settings.get(name)!r}" for name in names)
+
+
+def _cache_problem(data, expected, arrays, check):
+    names = set(arrays) | {"settings"}
+    if set(data) != names:
+        return (f"holds the arrays {sorted(data)}, expected "
+                f"{sorted(names)}")
+    try:
+        stored = json.loads(str(data.pop("settings")))
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict):
+        return "holds no readable settings"
+    differ = sorted(name for name in set(stored) | set(expected)
+                    if stored.get(name) != expected.get(name))
+    if differ:
+        return (f"was made with {_settings(stored, differ)}, expected "
+                f"{_settings(expected, differ)}")
+    for name, (dtype, ndim) in arrays.items():
+        array = data[name]
+        if array.dtype != dtype or array.ndim != ndim:
+            return (f"`{name}` is {array.dtype} with {array.ndim} "
+                    f"dimensions, expected {np.dtype(dtype)} with {ndim}")
+    return check(data)
