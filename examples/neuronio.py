@@ -30,7 +30,7 @@ from keras_elm.data import neuronio
 
 task = tasks.get("neuronio")
 parser = tasks.parser(task)  # and --steps-per-epoch
-parser.add_argument("--pretrained", default=None,
+parser.add_argument("--pretrained", type=tasks.pretrained_neuron, default=None,
                     help="evaluate a published neuron: 'best' or its d_m, "
                          "one of keras_elm.pretrained.NEURONIO_MEMORY_SIZES")
 args = tasks.parse_args(parser, task)
@@ -39,8 +39,7 @@ if args.pretrained and args.distribute:
 
 data = task.load_data(args)  # streaming windows; the test files' folder
 if args.pretrained:
-    size = args.pretrained if args.pretrained == "best" else int(args.pretrained)
-    model = keras_elm.pretrained.neuronio_neuron(size)
+    model = keras_elm.pretrained.neuronio_neuron(args.pretrained)
 
     def predict(x):  # channel 0: the spike logit, 1: the scaled soma
         y = model.predict_on_batch(x)
@@ -60,7 +59,7 @@ else:
         epochs=args.epochs,
         callbacks=tasks.callbacks(args, steps, monitor="val_loss"),
     )
-    model.save(os.path.join(args.output_dir, "model.keras"))
+    tasks.save_model(model, os.path.join(args.output_dir, "model.keras"))
     predict = model
     if args.distribute:
         # Under a MirroredStrategy, `predict_on_batch` returns every

@@ -13,7 +13,9 @@ process; DDP averages the gradients, so every process applies the same
 update of the task's optimizer (Adam with cosine decay, as in
 `examples/<task>.py`), as one process would on the whole batch. The last
 partial batch of an epoch is dropped. Process 0 prints and saves the model.
-The task's flags are those of `examples/<task>.py`.
+The task's flags are those of `examples/<task>.py`; `--max-minutes` stops
+every process at the same step once the time is up, then the model is
+evaluated and saved as usual (this loop keeps no backup to resume from).
 """
 
 import argparse
@@ -122,6 +124,9 @@ def evaluate(x, y):
     return means(split_totals)
 
 
+deadline = (None if args.max_minutes is None
+            else time.perf_counter() + 60 * args.max_minutes)
+out_of_time = False
 for epoch in range(args.epochs):
     start = time.perf_counter()
     # The same shuffle in every process, as DistributedSampler.set_epoch.
@@ -131,6 +136,11 @@ for epoch in range(args.epochs):
         batch = order[step * args.batch_size : (step + 1) * args.batch_size]
         rows = torch_distributed.shard(batch, rank, world_size)
         epoch_totals += train_step(take(x_train, rows), take(y_train, rows))
+        # Decided together: a process stopping alone would hang the others.
+        if deadline is not None and torch_distributed.any_process(
+                time.perf_counter() >= deadline):
+            out_of_time = True
+            break
     loss, accuracy = means(epoch_totals)
     val_loss, val_accuracy = evaluate(*splits["val"])
     if rank == 0:
@@ -138,12 +148,17 @@ for epoch in range(args.epochs):
               f"{accuracy:.4f} - val_loss {val_loss:.4f} - val_accuracy "
               f"{val_accuracy:.4f} ({time.perf_counter() - start:.1f} s)",
               flush=True)
+    if out_of_time:
+        if rank == 0:
+            print(f"[time limit] {args.max_minutes:g} min reached after step "
+                  f"{step + 1} of epoch {epoch + 1}: stopping", flush=True)
+        break
 
 _, test_accuracy = evaluate(*splits["test"])
 if rank == 0:
     path = os.path.join(args.output_dir, "model.keras")
     os.makedirs(args.output_dir, exist_ok=True)
-    model.save(path)
+    tasks.save_model(model, path)
     print(f"{tasks.synthetic_line(args)}test accuracy "
           f"{100 * test_accuracy:.2f} % (chance {100 * task.chance:.2f} %); "
           f"model saved to {path}",

@@ -7,7 +7,10 @@
 
 The search space is `keras_elm.tuning.ELMHyperModel`'s: d_m, the MLP's
 width and depth, the τ_m range, λ, τ_s and the learning rate (the names,
-ranges and defaults are listed in `keras_elm.tuning`). The search is
+ranges and defaults are listed in `keras_elm.tuning`); `--learning-rate`
+fixes the learning rate of every trial instead of tuning it. `--smoke`
+changes only the defaults (two trials of two epochs on a tiny ELM): flags
+given, such as `--max-trials`, keep their values. The search is
 written to `--output-dir`; rerun the same command after an interruption
 and it goes on from there, without repeating a finished trial. At the end
 it prints the best configuration, its validation score, and the test
@@ -21,6 +24,7 @@ import warnings
 
 import keras_tuner
 
+import keras_elm.tuning
 from keras_elm import tasks
 from keras_elm.tuning import ELMHyperModel
 
@@ -30,22 +34,10 @@ choose = argparse.ArgumentParser(add_help=False)
 choose.add_argument("--task", choices=TUNED_TASKS, default="listops")
 task = tasks.get(choose.parse_known_args()[0].task)
 
-parser = tasks.parser(task, num_samples=10_000)  # and the task's flags
-parser.description = (f"{__doc__.splitlines()[0]} Every trial trains "
-                      "--epochs epochs (default 10; --max-minutes bounds "
-                      "each trial) with the paper's optimizer; "
-                      "--learning-rate is the default of the learning_rate "
-                      "knob.")
-parser.set_defaults(output_dir=os.path.join("runs", f"tuning_{task.name}"),
-                    epochs=10)
+parser = keras_elm.tuning.parser(task)  # the task's flags and the search's
 parser.add_argument("--task", choices=TUNED_TASKS, default="listops")
-parser.add_argument("--tuner", choices=("random", "hyperband"), default="random")
-parser.add_argument("--max-trials", type=int, default=20,
-                    help="RandomSearch's number of configurations")
-parser.add_argument("--hyperband-factor", type=int, default=3)
-args = tasks.parse_args(parser, task)
-if args.smoke:  # Two trials of two epochs (Hyperband: two rounds).
-    args.epochs, args.max_trials, args.hyperband_factor = 2, 2, 2
+parser.description = __doc__.splitlines()[0] + " " + parser.description
+args = keras_elm.tuning.parse_args(parser, task)
 
 splits = task.load_data(args)
 steps = tasks.steps_per_epoch(splits, args)
@@ -54,13 +46,9 @@ distribution = tasks.distribution(args) if args.distribute else None
 hypermodel = ELMHyperModel(task, tasks.builder_arguments(task, args, splits),
                            decay_steps=args.epochs * steps, seed=args.seed,
                            distribution=distribution)
-hp = keras_tuner.HyperParameters()
-hp.Float("learning_rate", 1e-5, 1e-1, sampling="log",
-         default=args.learning_rate)
-if args.smoke:  # A tiny ELM: narrow the size knobs, tune the rest.
-    hp.Int("units", 4, 8, step=4)
-    hp.Fixed("mlp_width_factor", 2)
-    hp.Fixed("mlp_layers", 1)
+# Fixed knobs: the learning rate if --learning-rate is given, a tiny ELM
+# under --smoke; the tuner declares the rest (`keras_elm.tuning`'s table).
+hp = keras_elm.tuning.search_hyperparameters(args)
 common = dict(objective=hypermodel.objective, hyperparameters=hp,
               seed=args.seed, directory=args.output_dir,
               project_name=task.name)
@@ -78,6 +66,9 @@ print(f"{task.description}\n  {args.tuner} search in "
       f"finished"
       + (f", data-parallel over {distribution.num_replicas} devices"
          if distribution else "")
+      + ("\n  learning_rate fixed at "
+         f"{args.learning_rate:g} by --learning-rate (omit it to tune it)"
+         if args.learning_rate is not None else "")
       + f"\n{tasks.synthetic_line(args)}", flush=True)
 tuner.search(*splits["train"], validation_data=splits["val"],
              epochs=args.epochs, batch_size=args.batch_size,

@@ -112,6 +112,29 @@ def shard(batch, rank, world_size):
     return batch[rank * size : (rank + 1) * size]
 
 
+def any_process(flag):
+    """Whether `flag` is true in any process: the same answer in every one.
+
+    For decisions all processes must take together, such as stopping on
+    time: a process that stopped alone would leave the others waiting for
+    it in DDP's gradient reduction.
+
+    Args:
+        flag: this process's answer.
+
+    Returns:
+        True if some process's `flag` is true.
+
+    Example:
+
+    ```python
+    if any_process(time.perf_counter() > deadline):
+        break
+    ```
+    """
+    return bool(all_reduce_sum([1.0 if flag else 0.0])[0] > 0)
+
+
 def all_reduce_sum(values):
     """Sums numbers over all processes (the numbers themselves if alone).
 

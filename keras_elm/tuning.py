@@ -27,6 +27,8 @@ keras_elm` does not import this module.
 """
 
 import contextlib
+import dataclasses
+import os
 
 import keras
 
@@ -52,6 +54,106 @@ KNOBS = (*DEFAULTS, *BRANCH_KNOBS, "learning_rate")
 BUILDER_ARGUMENTS = ("units", "mlp_units", "mlp_layers", "lambda_value",
                      "trace_tau", "memory_tau_min", "memory_tau_max",
                      "memory_tau_init_range", *BRANCH_KNOBS)
+
+
+# The search's own flags: their defaults, and those of `--smoke` (two
+# trials of two epochs; Hyperband: two rounds).
+SEARCH_FLAGS = dict(epochs=10, max_trials=20, hyperband_factor=3)
+SMOKE_SEARCH_FLAGS = dict(epochs=2, max_trials=2, hyperband_factor=2)
+SEARCH_SAMPLES = 10_000  # generated samples of a search (no --data-dir)
+
+
+def _search_task(task):
+    """`task` with the search's flags, filled in by `tasks.parse_args`."""
+    return dataclasses.replace(
+        task, num_samples=SEARCH_SAMPLES,
+        flags={**task.flags, **SEARCH_FLAGS},
+        smoke_flags={**task.smoke_flags, **SMOKE_SEARCH_FLAGS},
+    )
+
+
+def parser(task):
+    """The flags of a search on `task`: the example's (`tasks.parser`), and
+    `--tuner`, `--max-trials`, `--hyperband-factor`.
+
+    `--epochs` is each trial's (default 10), `--num-samples` 10,000, and
+    `--learning-rate`, when given, fixes the learning rate of every trial
+    (the knob is tuned otherwise). Parse with `parse_args`.
+
+    Args:
+        task: a `keras_elm.tasks.Task`.
+
+    Returns:
+        An `argparse.ArgumentParser`.
+    """
+    p = tasks.parser(_search_task(task))
+    p.description = ("Every trial trains --epochs epochs (default 10; "
+                     "--max-minutes bounds each trial) with the paper's "
+                     "optimizer. The learning rate is tuned, unless "
+                     "--learning-rate fixes it.")
+    p.set_defaults(output_dir=os.path.join("runs", f"tuning_{task.name}"),
+                   learning_rate=None)
+    p.add_argument("--tuner", choices=("random", "hyperband"),
+                   default="random")
+    p.add_argument("--max-trials", type=tasks.positive_int, default=None,
+                   help="RandomSearch's number of configurations (default "
+                        f"{SEARCH_FLAGS['max_trials']}, --smoke "
+                        f"{SMOKE_SEARCH_FLAGS['max_trials']})")
+    p.add_argument("--hyperband-factor", type=tasks.positive_int,
+                   default=None,
+                   help="Hyperband's reduction factor, >= 2 (default "
+                        f"{SEARCH_FLAGS['hyperband_factor']}, --smoke "
+                        f"{SMOKE_SEARCH_FLAGS['hyperband_factor']})")
+    return p
+
+
+def parse_args(p, task, argv=None):
+    """`tasks.parse_args` for a search: `--smoke` changes only the flags
+    not given, and `--learning-rate` stays None unless given.
+
+    Args:
+        p: the parser of `parser(task)`.
+        task: the `Task` searched.
+        argv: the arguments (None: `sys.argv[1:]`).
+
+    Returns:
+        The `argparse.Namespace`.
+
+    Example:
+
+    >>> task = keras_elm.tasks.get("listops")
+    >>> args = parse_args(parser(task), task, ["--smoke", "--max-trials", "5"])
+    >>> args.max_trials, args.epochs, args.learning_rate
+    (5, 2, None)
+    """
+    args = tasks.parse_args(p, _search_task(task), argv)
+    if args.hyperband_factor < 2:
+        p.error("argument --hyperband-factor: must be an integer >= 2, got "
+                f"{args.hyperband_factor}")
+    return args
+
+
+def search_hyperparameters(args):
+    """The knobs the flags fix, for the tuner's `hyperparameters=`.
+
+    `--learning-rate`, when given, fixes `learning_rate` (any value, inside
+    the knob's range or not); `--smoke` narrows the size knobs to a tiny
+    ELM. The other knobs are declared by `ELMHyperModel`.
+
+    Args:
+        args: the flags of `parse_args`.
+
+    Returns:
+        A `keras_tuner.HyperParameters`.
+    """
+    hp = keras_tuner.HyperParameters()
+    if args.learning_rate is not None:
+        hp.Fixed("learning_rate", float(args.learning_rate))
+    if args.smoke:  # A tiny ELM: narrow the size knobs, tune the rest.
+        hp.Int("units", 4, 8, step=4)
+        hp.Fixed("mlp_width_factor", 2)
+        hp.Fixed("mlp_layers", 1)
+    return hp
 
 
 def search_space(task, hp=None, *, branch=False):

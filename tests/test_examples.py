@@ -95,3 +95,27 @@ def test_neuronio_example(extra, backend, tmp_path):
     if not extra:
         assert "[timing] first step" in result.stdout
         assert (tmp_path / "model.keras").exists()
+
+
+@pytest.mark.parametrize("script, argv, message, backend", [
+    # Before: a traceback after the synthetic SHD files were written.
+    ("shd.py", ["--dt", "0.003"], "--dt 0.003: Argument `dt` must split",
+     "torch"),
+    # Before: a traceback after the images were generated.
+    ("pathfinder_x.py", ["--smoke", "--remat-chunk-size", "64"],
+     "argument --remat-chunk-size: JAX only", "tensorflow"),
+])
+def test_bad_flags_stop_the_example_before_any_work(script, argv, message,
+                                                    backend, tmp_path):
+    if BACKEND != backend:
+        pytest.skip(f"runs in the {backend} test process")
+    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "examples", script), *argv,
+         "--output-dir", str(tmp_path / "out")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,6 +1,9 @@
 """The task registry and the examples' plumbing: flags, resuming, reports."""
 
 import argparse
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -37,7 +40,8 @@ def test_bad_flag_values_exit_with_a_message(capsys):
     task = tasks.get("image")
     with pytest.raises(SystemExit):
         tasks.parse_args(tasks.parser(task), task, ["--batch-size", "0"])
-    assert "--batch-size must be >= 1" in capsys.readouterr().err
+    assert ("argument --batch-size: must be an integer >= 1"
+            in capsys.readouterr().err)
 
 
 def test_image_without_data_says_which_files(tmp_path):
@@ -129,14 +133,21 @@ def test_time_limit_stops_training_and_the_flag_adds_it(tmp_path, capsys):
                    for c in tasks.callbacks(args, 2))
 
 
-@pytest.mark.parametrize("value", ["0", "-3"])
+@pytest.mark.parametrize("value", ["0", "-3", "nan", "inf"])
 def test_max_minutes_must_be_positive(value, capsys):
     task = tasks.get("pathfinder")
     with pytest.raises(SystemExit):
         tasks.parse_args(tasks.parser(task), task, ["--max-minutes", value])
-    assert "--max-minutes must be > 0" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="minutes"):
+    assert ("argument --max-minutes: must be a finite number > 0"
+            in capsys.readouterr().err)
+    with pytest.raises(ValueError, match="`minutes`"):
         tasks.TimeLimit(float(value))
+
+
+@pytest.mark.parametrize("value", ["5", None, True, [5]])
+def test_time_limit_minutes_of_another_type(value):
+    with pytest.raises(TypeError, match="`minutes` must be a number"):
+        tasks.TimeLimit(value)
 
 
 def test_majority_accuracy():
@@ -183,3 +194,211 @@ def test_every_array_task_cuts_its_splits_under_distribute():
     for name, task in tasks.TASKS.items():
         if name != "neuronio":  # Streams whole batches of windows.
             assert hasattr(task.load_data, "__wrapped__"), name
+
+
+# --- every flag checked before any work --------------------------------------
+
+# Values no numeric flag takes, by kind: (value, what the message says).
+_BAD = {
+    "float": ["nan", "inf", "-inf", "0", "-1", "abc", ""],
+    "int": ["0", "-1", "1.5", "nan", "inf", "abc", "2**3"],
+    "seed": ["-1", "1.5", "nan", "abc"],
+}
+_FLAGS = {"--learning-rate": "float", "--max-minutes": "float",
+          "--dt": "float", "--epochs": "int", "--batch-size": "int",
+          "--num-samples": "int", "--max-length": "int",
+          "--min-length": "int", "--steps-per-epoch": "int",
+          "--seed": "seed"}
+_CASES = [(name, flag, value)
+          for name, task in sorted(tasks.TASKS.items())
+          for flag, kind in _FLAGS.items()
+          if flag in tasks.parser(task)._option_string_actions
+          for value in _BAD[kind]]
+
+
+@pytest.mark.parametrize("name, flag, value", _CASES)
+def test_every_numeric_flag_is_checked_by_the_parser(name, flag, value,
+                                                     capsys):
+    task = tasks.get(name)
+    with pytest.raises(SystemExit) as exit:
+        tasks.parse_args(tasks.parser(task), task, [f"{flag}={value}"])
+    assert exit.value.code == 2
+    assert f"argument {flag}: must be" in capsys.readouterr().err
+
+
+def test_every_task_has_its_numeric_flags_checked():
+    """The table above covers every flag that takes a number."""
+    for task in tasks.TASKS.values():
+        for action in tasks.parser(task)._actions:
+            if action.type in (int, float):
+                pytest.fail(f"{task.name} {action.option_strings}: a bare "
+                            f"{action.type.__name__}, unchecked")
+
+
+def _error(task, argv, capsys, p=None):
+    with pytest.raises(SystemExit) as exit:
+        tasks.parse_args(p or tasks.parser(task), task, argv)
+    assert exit.value.code == 2
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, argv, message", [
+    ("listops", ["--min-length", "300", "--max-length", "200"],
+     "--min-length 300 must be <= --max-length 200"),
+    ("listops", ["--min-length", "199", "--max-length", "200"],
+     "cannot be generated"),
+    ("listops", ["--max-length", "3"], "cannot be generated"),
+    ("listops", ["--num-samples", "2"], "--num-samples 2 is too few"),
+    ("pathfinder", ["--num-samples", "9"], "--num-samples 9 is too few"),
+    ("pathfinder_x", ["--num-samples", "5", "--smoke"],
+     "--num-samples 5 is too few"),
+    ("shd", ["--dt", "0.003"], "--dt 0.003"),
+    ("shd_adding", ["--dt", "3"], "--dt 3"),
+    ("shd", ["--num-samples", "1", "--smoke"], "split empty"),
+])
+def test_flags_that_cannot_work_together_are_refused(name, argv, message,
+                                                     capsys, tmp_path):
+    task = tasks.get(name)
+    err = _error(task, [*argv, "--output-dir", str(tmp_path / "out")], capsys)
+    assert message in err
+    assert not (tmp_path / "out").exists()  # nothing done
+
+
+def test_the_smallest_generated_sets_that_split_are_accepted(tmp_path):
+    for name, samples in (("listops", 3), ("pathfinder", 10),
+                          ("neuronio", 1)):
+        task = tasks.get(name)
+        args = tasks.parse_args(tasks.parser(task), task,
+                                ["--num-samples", str(samples),
+                                 "--output-dir", str(tmp_path)])
+        assert args.num_samples == samples
+    # With --data-dir nothing is generated: the count does not matter.
+    task = tasks.get("listops")
+    tasks.parse_args(tasks.parser(task), task,
+                     ["--num-samples", "1", "--data-dir", str(tmp_path),
+                      "--output-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("name", sorted(tasks.TASKS))
+def test_a_missing_data_dir_is_refused_naming_it(name, capsys, tmp_path):
+    task = tasks.get(name)
+    missing = str(tmp_path / "nowhere")
+    err = _error(task, ["--data-dir", missing], capsys)
+    assert f"argument --data-dir: the folder {missing!r} does not exist" in err
+    assert task.data_help in err
+    (tmp_path / "afile").write_text("x")
+    err = _error(task, ["--data-dir", str(tmp_path / "afile")], capsys)
+    assert "is a file" in err
+
+
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_an_output_dir_that_cannot_be_written_is_refused(where, capsys,
+                                                         tmp_path):
+    (tmp_path / "afile").write_text("x")
+    path = tmp_path / "afile" / ("sub" if where == "under_file" else "")
+    task = tasks.get("listops")
+    err = _error(task, ["--output-dir", str(path).rstrip("/")], capsys)
+    assert "argument --output-dir" in err and "afile" in err
+
+
+def test_parse_args_creates_nothing(tmp_path):
+    task = tasks.get("listops")
+    tasks.parse_args(tasks.parser(task), task,
+                     ["--output-dir", str(tmp_path / "a" / "b")])
+    assert not (tmp_path / "a").exists()
+
+
+@pytest.mark.parametrize("text, expected", [("best", "best"), ("15", 15),
+                                            ("100", 100)])
+def test_pretrained_neuron_flag(text, expected):
+    assert tasks.pretrained_neuron(text) == expected
+
+
+@pytest.mark.parametrize("text", ["abc", "16", "1.5", "", "-1", "Best"])
+def test_pretrained_neuron_flag_refuses_other_values(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="'best' or one of"):
+        tasks.pretrained_neuron(text)
+
+
+def test_smoke_changes_only_the_flags_not_given():
+    task = tasks.get("listops")
+    args = tasks.parse_args(tasks.parser(task), task,
+                            ["--smoke", "--num-samples", "7", "--batch-size",
+                             "2", "--max-length", "80"])
+    assert (args.num_samples, args.batch_size, args.max_length) == (7, 2, 80)
+    args = tasks.parse_args(tasks.parser(task), task, ["--smoke"])
+    assert args.num_samples == task.smoke_samples
+    args = tasks.parse_args(tasks.parser(task), task, [])
+    assert args.num_samples == task.num_samples
+
+
+# --- smoke data, keyed by what it depends on ---------------------------------
+
+_SMOKE_TASKS = ["pathfinder", "image", "listops", "text", "retrieval", "shd"]
+
+
+def _smoke_args(name, tmp_path, *argv):
+    task = tasks.get(name)
+    if name == "pathfinder":  # its fewest: the images take their time
+        argv = ("--num-samples", "10", *argv)
+    return task, tasks.parse_args(
+        tasks.parser(task), task,
+        ["--smoke", "--output-dir", str(tmp_path), *argv])
+
+
+def _first_input(splits):
+    x = splits["train"][0]
+    return np.asarray(x[0] if isinstance(x, list) else x)
+
+
+@pytest.mark.parametrize("name", _SMOKE_TASKS)
+def test_smoke_data_of_another_seed_is_its_own(name, tmp_path, monkeypatch):
+    if keras.backend.backend() != "torch":
+        pytest.skip("the data do not depend on the backend: torch only")
+    task, args = _smoke_args(name, tmp_path)
+    first = task.load_data(args)
+    task, args = _smoke_args(name, tmp_path, "--seed", "1")
+    second = task.load_data(args)  # text: FileExistsError before
+    folders = sorted(os.listdir(tmp_path / "smoke_data"))
+    assert len([f for f in folders if not f.startswith(".")]) == 2, folders
+    if name != "shd":  # SHD's synthetic digits do not follow the seed
+        assert not np.array_equal(_first_input(first), _first_input(second))
+    # The same settings again: the folder is reused, not written again.
+    stamps = {p: p.stat().st_mtime_ns
+              for p in (tmp_path / "smoke_data").rglob("*") if p.is_file()}
+    task, args = _smoke_args(name, tmp_path)
+    again = task.load_data(args)
+    np.testing.assert_array_equal(_first_input(again), _first_input(first))
+    assert stamps == {p: p.stat().st_mtime_ns
+                      for p in (tmp_path / "smoke_data").rglob("*")
+                      if p.is_file()}
+
+
+def test_a_killed_smoke_writer_leaves_nothing_a_rerun_trusts(tmp_path):
+    if keras.backend.backend() != "torch":
+        pytest.skip("the data do not depend on the backend: torch only")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    task, args = _smoke_args("listops", tmp_path)
+    smoke = tmp_path / "smoke_data"
+    key = "listops-min_length15-max_length60-n40-seed0"
+    half = smoke / f".{key}.{dead.pid}.abc123.tmp"
+    half.mkdir(parents=True)
+    (half / "basic_train.tsv").write_text("Source\tTarget\n")
+    splits = task.load_data(args)
+    assert len(splits["train"][1]) > 1
+    assert not half.exists()
+    assert (smoke / key).is_dir()
+
+
+@pytest.mark.parametrize("name", sorted(tasks.TASKS))
+def test_a_data_dir_without_the_files_exits_naming_them(name, tmp_path):
+    """The same clean exit for every task: status 1, 'error: ...'."""
+    task = tasks.get(name)
+    args = tasks.parse_args(tasks.parser(task), task,
+                            ["--data-dir", str(tmp_path),
+                             "--output-dir", str(tmp_path / "out")])
+    with pytest.raises(tasks.MissingDataError) as error:
+        task.load_data(args)
+    assert error.value.code.startswith("error: ")
+    assert str(tmp_path) in error.value.code

@@ -169,18 +169,28 @@ def test_all_reduce_sum_of_one_process_is_the_values():
     )
 
 
+def test_any_process_of_one_process_is_its_flag():
+    assert torch_distributed.any_process(True) is True
+    assert torch_distributed.any_process(False) is False
+
+
 def test_example_trains_listops_on_two_processes(tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "torch", "OMP_NUM_THREADS": "1",
            "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone",
          "--nproc_per_node=2", os.path.join(ROOT, "examples", "torch_ddp.py"),
-         "--task", "listops", "--smoke", "--output-dir", str(tmp_path)],
+         "--task", "listops", "--smoke", "--output-dir", str(tmp_path),
+         # Both processes stop after their first step, together.
+         "--epochs", "2", "--max-minutes", "1e-9"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     output = result.stdout[-3000:] + result.stderr[-3000:]
     assert result.returncode == 0, output
     assert "data parallel: 2 processes x 2 rows" in result.stdout
-    assert result.stdout.count("epoch 1/1: loss") == 1  # Process 0 prints.
+    assert result.stdout.count("epoch 1/2: loss") == 1  # Process 0 prints.
+    assert "[time limit] 1e-09 min reached after step 1 of epoch 1" in (
+        result.stdout)
+    assert "epoch 2/2" not in result.stdout
     assert "test accuracy" in result.stdout
     assert (tmp_path / "model.keras").exists()

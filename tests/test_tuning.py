@@ -307,6 +307,62 @@ def test_distribution_is_set_again_in_build_and_in_force_during_fit(tmp_path):
     assert all(seen is expected for seen in DISTRIBUTED_STEPS)
 
 
+# --- the example's flags -----------------------------------------------------
+
+
+def _flags(*argv, task="listops"):
+    task = tasks.get(task)
+    return tuning.parse_args(tuning.parser(task), task, list(argv))
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], (10, 20, 3, 10_000, None)),
+    (["--smoke"], (2, 2, 2, 40, None)),
+    # Given flags win over --smoke's defaults.
+    (["--smoke", "--max-trials", "5", "--hyperband-factor", "4",
+      "--num-samples", "50", "--epochs", "3", "--learning-rate", "0.5"],
+     (3, 5, 4, 50, 0.5)),
+    (["--max-trials", "1", "--learning-rate", "1e-3"],
+     (10, 1, 3, 10_000, 1e-3)),
+])
+def test_search_flags_given_are_honoured(argv, expected):
+    args = _flags(*argv)
+    assert (args.epochs, args.max_trials, args.hyperband_factor,
+            args.num_samples, args.learning_rate) == expected
+
+
+@pytest.mark.parametrize("flag, value", [
+    ("--max-trials", "0"), ("--max-trials", "1.5"),
+    ("--hyperband-factor", "1"), ("--hyperband-factor", "-2"),
+    ("--learning-rate", "nan"), ("--learning-rate", "-1"),
+    ("--epochs", "0"), ("--num-samples", "inf"),
+])
+def test_search_flags_bad_values_are_refused(flag, value, capsys):
+    with pytest.raises(SystemExit) as exit:
+        _flags(f"{flag}={value}")
+    assert exit.value.code == 2
+    assert f"argument {flag}: must be" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("rate", [1.0, 3e-7, 2e-4])
+def test_a_given_learning_rate_is_every_trial_s(rate):
+    """Any value, inside the knob's range or not, is the one trained with."""
+    hp = tuning.search_hyperparameters(_flags("--learning-rate", str(rate)))
+    task = tasks.get("listops")
+    values = tuning.search_space(task, hp)
+    assert values["learning_rate"] == rate
+    oracle = keras_tuner.oracles.RandomSearchOracle(
+        objective=keras_tuner.Objective("val_accuracy", "max"),
+        max_trials=5, hyperparameters=hp, seed=1)
+    space = hp.copy()
+    tuning.search_space(task, space)
+    oracle.hyperparameters = space
+    for _ in range(3):  # RandomSearch's draws keep it
+        assert oracle.populate_space("x")["values"]["learning_rate"] == rate
+    # Not given: the knob is tuned.
+    assert not tuning.search_hyperparameters(_flags()).space
+
+
 # --- the example ----------------------------------------------------------------
 
 
