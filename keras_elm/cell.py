@@ -78,13 +78,21 @@ def _check_tau_init_range(init_range, tau_min, tau_max, spacing):
                 "memory_tau_spacing='linear'."
             )
         return None
-    try:
-        low, high = (float(v) for v in init_range)
-    except (TypeError, ValueError):
+    # Checked by type: a string such as "15" would unpack as (1.0, 5.0).
+    is_pair = isinstance(init_range, (list, tuple, np.ndarray)) and (
+        np.ndim(init_range) == 1 and len(init_range) == 2
+    )
+    if not is_pair or not all(
+        isinstance(v, (int, float, np.integer, np.floating))
+        and not isinstance(v, (bool, np.bool_))
+        for v in init_range
+    ):
         raise ValueError(
-            "Argument `memory_tau_init_range` must be a pair (low, high) "
-            f"of numbers. Received: memory_tau_init_range={init_range!r}"
-        ) from None
+            "Argument `memory_tau_init_range` must be None or a pair "
+            "(low, high) of numbers. Received: "
+            f"memory_tau_init_range={init_range!r}"
+        )
+    low, high = (float(v) for v in init_range)
     if not (tau_min <= low < high <= tau_max):
         raise ValueError(
             "Argument `memory_tau_init_range` must satisfy memory_tau_min "
@@ -164,7 +172,16 @@ class ELMCell(keras.layers.Layer):
 
     Traces, decays and the memory state are always computed in float32, also
     under a mixed-precision policy, because a decay such as `exp(-1/1000)`
-    rounds to 1.0 in bfloat16. The MLP runs in the policy's compute dtype.
+    rounds to 1.0 in bfloat16. The MLP runs in the policy's compute dtype
+    (`mlp_dtype`); the cell's `compute_dtype` is float32, so that
+    `keras.layers.RNN` carries the states in float32 as well.
+
+    `keras.layers.RNN` reads `state_size` when it is made. Without
+    `num_branches` (or `routing`) the trace size depends on the input's
+    channel count, so set `num_branches`, or build the cell first, where
+    `keras.layers.RNN(..., return_state=True)` must give the trace state on
+    symbolic inputs (`compute_output_shape` leaves it out otherwise).
+    `keras_elm.ELM` needs neither.
 
     Args:
         units: Positive integer, number of memory units `d_m`.
@@ -317,7 +334,14 @@ class ELMCell(keras.layers.Layer):
                         f"integers. Received dtype {indices.dtype}: "
                         f"routing={routing!r}"
                     )
-                routing = [int(i) for i in indices.reshape(-1)]
+                if indices.ndim != 1:
+                    # A nested list would otherwise be flattened silently.
+                    raise ValueError(
+                        "Argument `routing` given as indices must be a 1-D "
+                        f"array of integers. Received shape {indices.shape}: "
+                        f"routing={routing!r}"
+                    )
+                routing = [int(i) for i in indices]
             if num_branches is None:
                 raise ValueError(
                     "Argument `num_branches` is required when `routing` is "
@@ -396,6 +420,22 @@ class ELMCell(keras.layers.Layer):
         float32 memory and traces to (b)float16 at every step under a mixed
         policy; the MLP still runs in the compute dtype."""
         return "float32"
+
+    @property
+    def compute_dtype(self):
+        """float32, the dtype of the memory and traces under any policy.
+
+        `keras.layers.RNN` casts the initial states to its cell's compute
+        dtype and carries them through its loop, which JAX and compiled
+        TensorFlow need in the dtype the cell returns: float32. The MLP runs
+        in `mlp_dtype`, the policy's compute dtype.
+        """
+        return "float32"
+
+    @property
+    def mlp_dtype(self):
+        """The dtype the MLP runs in: the dtype policy's compute dtype."""
+        return super().compute_dtype
 
     @property
     def output_size(self):
@@ -599,12 +639,16 @@ class ELMCell(keras.layers.Layer):
             float32 `m_t`.
         """
         decayed = kappa_m * memory
-        hidden = ops.cast(
-            ops.concatenate([branches, decayed], axis=-1), self.compute_dtype
-        )
-        for kernel, bias in zip(self.mlp_kernels[:-1], self.mlp_biases[:-1]):
+        dtype = self.mlp_dtype
+        hidden = ops.cast(ops.concatenate([branches, decayed], axis=-1), dtype)
+        # Cast here, not by autocasting: the cell's compute dtype is float32.
+        layers = [
+            (ops.cast(kernel, dtype), ops.cast(bias, dtype))
+            for kernel, bias in zip(self.mlp_kernels, self.mlp_biases)
+        ]
+        for kernel, bias in layers[:-1]:
             hidden = self.mlp_activation(ops.matmul(hidden, kernel) + bias)
-        hidden = ops.matmul(hidden, self.mlp_kernels[-1]) + self.mlp_biases[-1]
+        hidden = ops.matmul(hidden, layers[-1][0]) + layers[-1][1]
         delta_m = elm_math.scaled_tanh(ops.cast(hidden, "float32"))
         return decayed + gain * delta_m
 

@@ -83,7 +83,9 @@ class ELM(keras.layers.RNN):
             integer tokens `(batch, timesteps)` in `[0, num_tokens)` and
             treats each as its one-hot vector of `num_tokens` features,
             exactly as if `ops.one_hot(tokens, num_tokens)` were passed
-            (a token outside that range reads as all zeros). For a large
+            (a token outside that range reads as all zeros and is never
+            padding; an int64 token is checked before it is cast, so
+            `2**32 + 3` does not wrap to 3 nor `2**40` to 0). For a large
             vocabulary (`num_tokens >= mlp_units / 2`, see
             `uses_token_lookup`) the fast path never builds the one-hot
             tensor: `one_hot(x) @ W` is the row `W[x]`, so it looks the
@@ -408,7 +410,10 @@ class ELM(keras.layers.RNN):
             self._check_stateful_batch_size(sequences)
         if initial_state is None:
             if self.stateful:
-                initial_state = self.states
+                # Copies: the variables are assigned below, which on torch
+                # would modify tensors the backward pass still needs (as
+                # keras.layers.RNN copies them too).
+                initial_state = [ops.copy(state) for state in self.states]
             else:
                 initial_state = self.get_initial_state(
                     batch_size=ops.shape(sequences)[0]
@@ -438,6 +443,8 @@ class ELM(keras.layers.RNN):
                 mask, -1
             )
             sequences = ops.where(keep, sequences, ops.zeros_like(sequences))
+        if self.stateful:
+            sequences, mask = self._with_state_batch_size(sequences, mask)
         last_output, outputs, states = self._run_loop(
             sequences, initial_state, mask, training
         )
@@ -451,14 +458,45 @@ class ELM(keras.layers.RNN):
             return output, *states
         return output
 
+    def __call__(self, *args, **kwargs):
+        if self.num_tokens is not None:
+            if args:
+                args = (self._numpy_tokens(args[0]), *args[1:])
+            elif "sequences" in kwargs:
+                kwargs["sequences"] = self._numpy_tokens(kwargs["sequences"])
+        return super().__call__(*args, **kwargs)
+
+    def _numpy_tokens(self, tokens):
+        """NumPy integer tokens as int32, those out of range as -1.
+
+        Checked before Keras converts them: JAX (without x64) would cut an
+        int64 token such as `2**32 + 3` to the valid token 3.
+        """
+        if not isinstance(tokens, (np.ndarray, np.generic, list, tuple)):
+            return tokens
+        array = np.asarray(tokens)
+        if not np.issubdtype(array.dtype, np.integer):
+            return tokens
+        valid = (array >= 0) & (array < self.num_tokens)
+        checked = np.full(array.shape, -1, "int32")
+        checked[valid] = array[valid]
+        return checked
+
     def _check_tokens(self, tokens):
+        """The tokens as int32; any outside `[0, num_tokens)` becomes -1.
+
+        The range is checked in the tokens' own dtype, so that an int64
+        token `2**32 + 3` (or `2**40`) does not wrap to a valid token (or
+        to the padding 0) when it is cast.
+        """
         tokens = ops.convert_to_tensor(tokens)
         if "int" not in str(tokens.dtype):
             raise TypeError(
                 "`ELM(num_tokens=...)` expects integer tokens. Received "
                 f"dtype {tokens.dtype} (input shape {tuple(tokens.shape)})."
             )
-        return ops.cast(tokens, "int32")
+        valid = ops.logical_and(tokens >= 0, tokens < self.num_tokens)
+        return ops.where(valid, ops.cast(tokens, "int32"), -1)
 
     def _padding_mask(self, tokens, mask):
         if not self.mask_zero:
@@ -472,7 +510,8 @@ class ELM(keras.layers.RNN):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         if self.mask_zero:
-            mask = self._padding_mask(ops.convert_to_tensor(sequences), mask)
+            tokens = self._check_tokens(self._numpy_tokens(sequences))
+            mask = self._padding_mask(tokens, mask)
         return super().compute_mask(sequences, mask)
 
     def one_hot(self, tokens):
@@ -497,6 +536,21 @@ class ELM(keras.layers.RNN):
                 "Call `reset_state()` after a rebuild, or keep the batch "
                 "size fixed (`drop_remainder`, `batch_size=` on `Input`)."
             )
+
+    def _with_state_batch_size(self, sequences, mask):
+        """The sequences (and mask) with the stateful batch size, static.
+
+        A state of batch 1 updated from sequences of unknown batch (as
+        `fit` feeds them on TensorFlow) would change its static shape in
+        TensorFlow's compiled loop, which fails.
+        """
+        batch = self.states[0].shape[0]
+        if sequences.shape[0] is not None or batch is None:
+            return sequences, mask
+        sequences = ops.reshape(sequences, (batch, -1, *sequences.shape[2:]))
+        if mask is not None:
+            mask = ops.reshape(mask, (batch, -1))
+        return sequences, mask
 
     def _check_initial_state(self, initial_state, sequences):
         """Shape checks that name `initial_state` instead of a loop op."""

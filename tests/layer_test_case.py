@@ -142,7 +142,9 @@ def check_mixed_precision(layer_cls, reference, input_data, expected):
         finally:
             keras.config.set_dtype_policy("float32")
         assert layer.compute_dtype == compute_dtype
-        assert layer.cell.compute_dtype == compute_dtype
+        # The cell's states are float32; its MLP runs in the policy's dtype.
+        assert layer.cell.compute_dtype == "float32"
+        assert layer.cell.mlp_dtype == compute_dtype
         assert keras.backend.standardize_dtype(output.dtype) == compute_dtype
         output = to_numpy(output)
         assert np.all(np.isfinite(output)), policy

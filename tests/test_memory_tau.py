@@ -79,6 +79,24 @@ def test_serialised_and_the_same_after_a_round_trip(tmp_path):
     (dict(memory_tau_spacing="geometric"), "memory_tau_spacing"),
     (dict(memory_tau_init_range=(5.0,)), "memory_tau_init_range"),
     (dict(memory_tau_init_range="ab"), "memory_tau_init_range"),
+    # A string of two digits once unpacked as the pair (1.0, 5.0).
+    (dict(memory_tau_init_range="15"), "memory_tau_init_range"),
+    (dict(memory_tau_init_range=b"15"), "memory_tau_init_range"),
+    (dict(memory_tau_init_range=(1.0, "5")), "memory_tau_init_range"),
+    (dict(memory_tau_init_range=(True, 5.0)), "memory_tau_init_range"),
+    (dict(memory_tau_init_range={1.0, 5.0}), "memory_tau_init_range"),
+    (dict(memory_tau_init_range={1.0: 5.0, 2.0: 6.0}),
+     "memory_tau_init_range"),
+    (dict(memory_tau_init_range=((1.0, 5.0),)), "memory_tau_init_range"),
+    (dict(memory_tau_init_range=np.array([[1.0, 5.0]])),
+     "memory_tau_init_range"),
+    (dict(memory_tau_init_range=(1.0, 5.0, 9.0)), "memory_tau_init_range"),
+    (dict(memory_tau_init_range=(float("nan"), 5.0)),
+     "memory_tau_init_range"),
+    # The other sequence argument: routing indices must be 1-D.
+    (dict(num_branches=2, synapses_per_branch=2, routing=[[0, 1], [2, 3]]),
+     "routing"),
+    (dict(num_branches=1, routing=3), "routing"),
     (dict(memory_tau_init_range=(0.5, 10.0)), "memory_tau_init_range"),
     (dict(memory_tau_init_range=(10.0, 5.0)), "memory_tau_init_range"),
     (dict(memory_tau_init_range=(1.0, 2000.0)), "memory_tau_init_range"),
@@ -89,3 +107,13 @@ def test_serialised_and_the_same_after_a_round_trip(tmp_path):
 def test_bad_tau_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         keras_elm.ELM(4, **kwargs)
+
+
+@pytest.mark.parametrize("init_range", [
+    (1, 5), [1.0, 20.0], np.array([2.0, 30.0]),
+    (np.float32(1.5), np.int64(9)),
+])
+def test_tau_init_range_accepts_number_pairs(init_range):
+    cell = keras_elm.ELMCell(4, memory_tau_init_range=init_range)
+    low, high = cell.memory_tau_init_range
+    assert (low, high) == (float(init_range[0]), float(init_range[1]))

@@ -173,3 +173,41 @@ def test_mask_zero_masks_padding_and_propagates(fast):
 def test_mask_zero_needs_num_tokens():
     with pytest.raises(ValueError, match="mask_zero.*num_tokens"):
         keras_elm.ELM(4, mask_zero=True)
+
+
+# Beyond int32, below 0 or at num_tokens: each must read as an out-of-range
+# token (zeros, not padding), never wrap to a valid id (2**32 + 3 -> 3) or to
+# the padding (2**40 -> 0) when it is cast to int32.
+WIDE_TOKENS = [2**32 + 3, 2**40, -(2**40), 2**31, 2**31 - 1, NUM_TOKENS, -1]
+
+
+@pytest.mark.parametrize("mode", ["numpy", "tensor", "model"])
+@pytest.mark.parametrize("config", ["v1", "v2_one_hot"])
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
+def test_wide_int64_tokens_do_not_wrap(fast, config, mode):
+    if mode != "numpy" and keras.backend.backend() == "jax":
+        # Without x64, JAX makes int32 arrays of int64 ones (cutting the
+        # high bits) before any layer sees them.
+        pytest.skip("JAX has no int64 tensors without jax_enable_x64")
+    steps = len(WIDE_TOKENS) + 2
+    wide = np.array([[1, *WIDE_TOKENS, 3]], "int64")
+    reference = np.array([[1, *[-1] * len(WIDE_TOKENS), 3]], "int32")
+    layer = keras_elm.ELM(num_tokens=NUM_TOKENS, mask_zero=True, seed=0,
+                          return_sequences=True, return_state=True,
+                          use_fast_path=fast, **CONFIGS[config])
+    expected = [keras.ops.convert_to_numpy(y) for y in layer(reference)]
+    if mode == "model":
+        inputs = keras.Input((steps,), dtype="int64")
+        model = keras.Model(inputs, layer(inputs))
+        got = model.predict(wide, verbose=0)
+    else:
+        x = wide if mode == "numpy" else keras.ops.convert_to_tensor(wide)
+        got = [keras.ops.convert_to_numpy(y) for y in layer(x)]
+        mask = keras.ops.convert_to_numpy(layer.compute_mask(x)[0])[0]
+        np.testing.assert_array_equal(mask, np.ones(steps, bool))
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-6)
+    # The out-of-range steps read as zeros, not as the token 3 or padding.
+    three = np.array([[1, 3, *[-1] * (len(WIDE_TOKENS) - 1), 3]], "int32")
+    assert not np.allclose(keras.ops.convert_to_numpy(layer(three)[0]),
+                           expected[0])

@@ -209,8 +209,12 @@ def final_synapse_trace(cell, sequences, initial_trace, mask=None):
         inputs_of_synapse = np.arange(cell.num_synapses, dtype="int32")
         connected = 1.0
     flat = ops.reshape(accumulated, (batch, -1))
+    # `ops.add`, not `+`: NumPy's `+` would turn the routing variable into a
+    # NumPy array, which fails inside `jit` and `tf.function`.
     picked = ops.take(
-        flat, branches_of_synapses * cell.input_dim + inputs_of_synapse, axis=1
+        flat,
+        ops.add(inputs_of_synapse, branches_of_synapses * cell.input_dim),
+        axis=1,
     )
     weights_s = elm_math.synapse_weight(cell.synapse_weight_raw) * connected
     decay_s = ops.take(total_decay, branches_of_synapses, axis=1)
