@@ -125,6 +125,17 @@ def _check_seed(name, value, allow_negative=False):
     return int(value)
 
 
+def _builtin_activation_name(activation):
+    """The name of a built-in Keras activation (`"relu"`), else None."""
+    name = getattr(activation, "__name__", None)
+    if not isinstance(name, str):
+        return None
+    try:
+        return name if keras.activations.get(name) is activation else None
+    except ValueError:
+        return None
+
+
 def distinct_initializer(initializer, offset):
     """A copy of `initializer` that draws its own values for one weight.
 
@@ -372,10 +383,11 @@ class ELMCell(keras.layers.Layer):
                 f"as 'relu' or 'silu'. Received: mlp_activation="
                 f"{mlp_activation!r}"
             ) from error
-        # Serialized once here: the fast path asks for the name at build
-        # time, and `serialize` cannot run under torch.compile.
-        name = keras.activations.serialize(self.mlp_activation)
-        self.mlp_activation_name = name if isinstance(name, str) else None
+        # Named once here: the fast path asks for the name at build time,
+        # and `serialize` cannot run under torch.compile (it also imports
+        # TensorFlow on every backend, seconds at each start).
+        self.mlp_activation_name = _builtin_activation_name(
+            self.mlp_activation)
         self.lambda_value = float(lambda_value)
         self.delta_t = float(delta_t)
         self.memory_tau_min = float(memory_tau_min)

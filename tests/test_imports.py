@@ -1,0 +1,39 @@
+"""Importing keras_elm and building its layers imports no backend but the
+one in use (TensorFlow alone costs seconds and log lines at every start)."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = """
+import sys
+import numpy as np
+import keras
+import keras_elm
+from keras_elm import models
+for activation in ("relu", "silu", "tanh"):
+    cell = keras_elm.ELMCell(4, mlp_activation=activation)
+    assert cell.mlp_activation_name == activation, cell.mlp_activation_name
+model = keras.Sequential([keras.Input((5, 3)), keras_elm.ELM(4)])
+model.predict(np.zeros((2, 5, 3), "float32"), verbose=0)
+models.listops(20, units=4)
+print("tensorflow" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_no_tensorflow_import_on_other_backends(backend):
+    if keras.backend.backend() != "torch":
+        pytest.skip("runs in the torch test process")
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True,
+        text=True, timeout=120,
+        env={**os.environ, "KERAS_BACKEND": backend},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
