@@ -25,12 +25,14 @@ import os
 import keras
 
 import keras_elm
+from keras_elm import callbacks
+from keras_elm import flags
 from keras_elm import tasks
 from keras_elm.data import neuronio
 
 task = tasks.get("neuronio")
 parser = tasks.parser(task)  # and --steps-per-epoch
-parser.add_argument("--pretrained", type=tasks.pretrained_neuron, default=None,
+parser.add_argument("--pretrained", type=flags.pretrained_neuron, default=None,
                     help="evaluate a published neuron: 'best' or its d_m, "
                          "one of keras_elm.pretrained.NEURONIO_MEMORY_SIZES")
 args = tasks.parse_args(parser, task)
@@ -59,7 +61,7 @@ else:
         epochs=args.epochs,
         callbacks=tasks.callbacks(args, steps, monitor="val_loss"),
     )
-    tasks.save_model(model, os.path.join(args.output_dir, "model.keras"))
+    callbacks.save_model(model, os.path.join(args.output_dir, "model.keras"))
     predict = model
     if args.distribute:
         # Under a MirroredStrategy, `predict_on_batch` returns every

@@ -15,11 +15,12 @@ of T (for a GPU at the paper's batch of 768).
 import keras
 
 import keras_elm
+from keras_elm import flags
 from keras_elm import tasks
 
 task = tasks.get("pathfinder_x")
 parser = tasks.parser(task)  # and --difficulty
-parser.add_argument("--remat-chunk-size", type=tasks.positive_int,
+parser.add_argument("--remat-chunk-size", type=flags.positive_int,
                     default=None,
                     help="JAX only: rematerialise in chunks of this many steps")
 args = tasks.parse_args(parser, task)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from keras_elm import callbacks
 from keras_elm import tasks
 from keras_elm import torch_distributed
 
@@ -158,7 +159,7 @@ _, test_accuracy = evaluate(*splits["test"])
 if rank == 0:
     path = os.path.join(args.output_dir, "model.keras")
     os.makedirs(args.output_dir, exist_ok=True)
-    tasks.save_model(model, path)
+    callbacks.save_model(model, path)
     print(f"{tasks.synthetic_line(args)}test accuracy "
           f"{100 * test_accuracy:.2f} % (chance {100 * task.chance:.2f} %); "
           f"model saved to {path}",

@@ -25,6 +25,7 @@ import warnings
 import keras_tuner
 
 import keras_elm.tuning
+from keras_elm import callbacks
 from keras_elm import tasks
 from keras_elm.tuning import ELMHyperModel
 
@@ -72,7 +73,7 @@ print(f"{task.description}\n  {args.tuner} search in "
       + f"\n{tasks.synthetic_line(args)}", flush=True)
 tuner.search(*splits["train"], validation_data=splits["val"],
              epochs=args.epochs, batch_size=args.batch_size,
-             callbacks=[tasks.TimeLimit(args.max_minutes)]
+             callbacks=[callbacks.TimeLimit(args.max_minutes)]
              if args.max_minutes else [])
 
 best_trials = [trial for trial in tuner.oracle.get_best_trials(1)

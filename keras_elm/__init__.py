@@ -1,5 +1,6 @@
 """keras_elm: the Expressive Leaky Memory neuron for Keras 3."""
 
+from keras_elm import callbacks
 from keras_elm import convert
 from keras_elm import data
 from keras_elm import distribute
@@ -14,6 +15,6 @@ from keras_elm.layer import ELM
 __version__ = "0.1.0"
 
 __all__ = [
-    "ELM", "ELMCell", "convert", "data", "distribute", "math", "metrics",
-    "models", "pretrained", "routing",
+    "ELM", "ELMCell", "callbacks", "convert", "data", "distribute", "math",
+    "metrics", "models", "pretrained", "routing",
 ]

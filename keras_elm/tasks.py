@@ -5,22 +5,16 @@ A `Task` names a model builder, the data, and the paper's training recipe
 `HyperModel` read the same entries; a new task is one entry here plus its
 data module. The example plumbing lives here too (flags, seeding,
 callbacks, the run plan and its timing), so that every example shows data,
-model and `fit` plainly.
+model and `fit` plainly; the callbacks themselves are in
+`keras_elm.callbacks`, the flags' checks in `keras_elm.flags`.
 """
 
 import argparse
 import contextlib
 import dataclasses
 import functools
-import json
 import math
 import os
-import re
-import secrets
-import shutil
-import sys
-import tempfile
-import time
 from typing import Callable
 from typing import Optional
 
@@ -29,7 +23,27 @@ import numpy as np
 
 from keras_elm import distribute
 from keras_elm import models
+# The callbacks and flag types lived here before `keras_elm.callbacks` and
+# `keras_elm.flags`: imported from here too, they still work.
+from keras_elm.callbacks import Backup
+from keras_elm.callbacks import BestModel
+from keras_elm.callbacks import StepTimer
+from keras_elm.callbacks import StopOnNaN
+from keras_elm.callbacks import TimeLimit
+from keras_elm.callbacks import TrainingDiverged
+from keras_elm.callbacks import _check_finite
+from keras_elm.callbacks import save_model
 from keras_elm.data import files
+from keras_elm.flags import _check_listops
+from keras_elm.flags import _check_neuronio
+from keras_elm.flags import _check_pathfinder
+from keras_elm.flags import _check_shd
+from keras_elm.flags import _min_length
+from keras_elm.flags import non_negative_int
+from keras_elm.flags import positive_float
+from keras_elm.flags import positive_int
+from keras_elm.flags import pretrained_neuron
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,44 +211,8 @@ def _made_once(args, write, **settings):
     """
     settings = dict(settings, n=args.num_samples, seed=args.seed)
     key = "-".join(f"{name}{value}" for name, value in settings.items())
-    return _publish(os.path.join(args.output_dir, "smoke_data", key), write)
-
-
-def _publish(folder, write):
-    """`write(temporary)`, then the temporary folder renamed to `folder`.
-
-    Returns the path inside `folder` that `write` returned; an existing
-    `folder` is reused as it is.
-    """
-    folder = os.path.abspath(folder)
-    parent, name = os.path.split(folder)
-    marker = os.path.join(parent, f".{name}.path")
-    if os.path.isdir(folder):
-        return _inside(folder, marker)
-    os.makedirs(parent, exist_ok=True)
-    _remove_stale(parent)
-    temporary = tempfile.mkdtemp(dir=parent, suffix=".tmp",
-                                 prefix=f".{name}.{os.getpid()}.")
-    try:
-        inner = os.path.relpath(os.path.abspath(write(temporary) or temporary),
-                                temporary)
-        with files.atomic_write(marker, "w", encoding="utf-8") as f:
-            f.write(inner)
-        os.rename(temporary, folder)
-    except OSError:
-        if not os.path.isdir(folder):  # not another run's, made meanwhile
-            raise
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-    return _inside(folder, marker)
-
-
-def _inside(folder, marker):
-    try:
-        with open(marker, encoding="utf-8") as f:
-            return os.path.normpath(os.path.join(folder, f.read().strip()))
-    except OSError:
-        return folder
+    return files.publish_folder(
+        os.path.join(args.output_dir, "smoke_data", key), write)
 
 
 def _pathfinder_data(args, image_size):
@@ -332,13 +310,6 @@ def _listops_data(args):
             for split, (a, b) in bounds.items()}
 
 
-def _min_length(args):
-    """ListOps' lower length bound: LRA's 500, or a quarter of a short max."""
-    if getattr(args, "min_length", None) is not None:
-        return args.min_length
-    return 500 if args.max_length > 1000 else max(1, args.max_length // 4)
-
-
 def _real_files(load, args, smoke_fixture, missing, **settings):
     """Each split through `load`; a missing file exits saying what to do."""
     data_dir = args.data_dir
@@ -431,7 +402,7 @@ def _shd_folder(args):
     args.synthetic_data = _SHD_NOTE
     if args.smoke:
         return _made_once(args, write, shd="")
-    return _publish(os.path.join(
+    return files.publish_folder(os.path.join(
         args.output_dir,
         f"synthetic_shd_{num_train}_{num_test}_seed{args.seed}"), write)
 
@@ -485,7 +456,7 @@ def _neuronio_data(args):
         if args.smoke:
             folder = _made_once(args, write, neuronio=duration)
         else:
-            folder = _publish(os.path.join(
+            folder = files.publish_folder(os.path.join(
                 args.output_dir, f"simulated_neuronio_{sims}_seed{args.seed}"
             ), write)
         args.synthetic_data = _NEURONIO_NOTE
@@ -502,134 +473,6 @@ def _neuronio_data(args):
 
 
 SMOKE_ELM = dict(units=8, mlp_units=16)
-
-
-# --- flag values, checked by the parser ---------------------------------------
-
-
-def _integer(text, minimum):
-    try:
-        value = int(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(
-            f"must be an integer >= {minimum}, got {text!r}") from None
-    if value < minimum:
-        raise argparse.ArgumentTypeError(
-            f"must be an integer >= {minimum}, got {value}")
-    return value
-
-
-def positive_int(text):
-    """An argparse `type=`: an integer >= 1, else a message for the flag.
-
-    Example:
-
-    ```python
-    parser.add_argument("--epochs", type=tasks.positive_int)
-    ```
-    """
-    return _integer(text, 1)
-
-
-def non_negative_int(text):
-    """An argparse `type=`: an integer >= 0 (a seed)."""
-    return _integer(text, 0)
-
-
-def positive_float(text):
-    """An argparse `type=`: a finite number > 0 (not NaN, not inf).
-
-    Example:
-
-    ```python
-    parser.add_argument("--learning-rate", type=tasks.positive_float)
-    ```
-    """
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        raise argparse.ArgumentTypeError(
-            f"must be a number > 0, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(
-            f"must be a finite number > 0, got {text!r}")
-    return value
-
-
-def pretrained_neuron(text):
-    """An argparse `type=`: a published NeuronIO neuron, `"best"` or its
-    d_m (one of `keras_elm.pretrained.NEURONIO_MEMORY_SIZES`)."""
-    from keras_elm import pretrained
-
-    if text == "best":
-        return text
-    try:
-        size = int(text)
-    except ValueError:
-        size = None
-    if size not in pretrained.NEURONIO_MEMORY_SIZES:
-        raise argparse.ArgumentTypeError(
-            f"must be 'best' or one of "
-            f"{', '.join(map(str, pretrained.NEURONIO_MEMORY_SIZES))}, got "
-            f"{text!r}")
-    return size
-
-
-def _check_num_samples(args, minimum, why):
-    """Generated data (no `--data-dir`) of too few samples for the splits."""
-    if not args.data_dir and args.num_samples < minimum:
-        raise ValueError(
-            f"--num-samples {args.num_samples} is too few: {why}, which needs "
-            f"at least {minimum}."
-        )
-
-
-def _check_pathfinder(args):
-    _check_num_samples(args, 10, "the 80/10/10 split must leave a sample in "
-                                 "each of train, val and test")
-
-
-def _check_listops(args):
-    if args.min_length is not None and args.min_length > args.max_length:
-        raise ValueError(f"--min-length {args.min_length} must be <= "
-                         f"--max-length {args.max_length}.")
-    if args.data_dir:
-        return
-    _check_num_samples(args, 3, "the split must leave a sample in each of "
-                                "train, val and test")
-    from keras_elm.data import listops
-
-    try:  # the generator's own check: which lengths a tree can have
-        listops._check_settings(_min_length(args), args.max_length, 10, 10)
-    except (TypeError, ValueError) as error:
-        raise ValueError(
-            f"--min-length {_min_length(args)} and --max-length "
-            f"{args.max_length} cannot be generated: {error}"
-        ) from None
-
-
-def _check_shd(args):
-    from keras_elm.data import shd
-
-    try:  # The bins must split the samples' 1 s evenly.
-        shd.num_steps(args.dt)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"--dt {args.dt:g}: {error}") from None
-    if args.data_dir:
-        return
-    # The synthetic train file splits into train and val by a seeded draw.
-    rows = shd.split_indices(args.num_samples, seed=args.seed)
-    empty = [split for split in ("train", "val") if not len(rows[split])]
-    if empty:
-        raise ValueError(
-            f"--num-samples {args.num_samples} with --seed {args.seed} leaves "
-            f"the {' and '.join(empty)} split empty (each sample goes to val "
-            f"with probability {shd.VALIDATION_FRACTION}): give more samples."
-        )
-
-
-def _check_neuronio(args):
-    _check_num_samples(args, 1, "the train set is that many simulations")
 
 
 _PATHFINDER_HELP = (
@@ -1115,459 +958,6 @@ def compile_model(model, task, args, steps_per_epoch, **compile_kwargs):
     kwargs.update(compile_kwargs)
     model.compile(optimizer=optimizer(task, args, steps_per_epoch), **kwargs)
     return model
-
-
-class StepTimer(keras.callbacks.Callback):
-    """Prints the measured time of the first steps and the epoch it implies.
-
-    The first step compiles, so it is timed apart; the estimate uses the
-    steps after it.
-
-    Args:
-        steps_per_epoch: training steps in one epoch.
-        timed_steps: steps timed after the first.
-    """
-
-    def __init__(self, steps_per_epoch, timed_steps=3):
-        super().__init__()
-        self.steps_per_epoch = steps_per_epoch
-        self.timed_steps = timed_steps
-        self.times = []
-        self.reported = False
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if not self.reported:
-            self.times.append(time.perf_counter())
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.reported:
-            return
-        self.times.append(time.perf_counter())
-        steps = len(self.times) // 2
-        if steps < min(self.steps_per_epoch, 1 + self.timed_steps):
-            return
-        first = self.times[1] - self.times[0]
-        later = [self.times[2 * i + 1] - self.times[2 * i]
-                 for i in range(1, steps)]
-        per_step = float(np.mean(later)) if later else first
-        epoch = first + per_step * (self.steps_per_epoch - 1)
-        print(f"\n[timing] first step {first:.2f} s (compiles), then "
-              f"{per_step:.3f} s a step: about {epoch / 60:.1f} min an epoch",
-              flush=True)
-        self.reported = True
-
-
-class TimeLimit(keras.callbacks.Callback):
-    """Stops training once `minutes` of wall time have passed since it began.
-
-    Checked after every training step; the epoch in progress ends there, so
-    checkpoints and backups see it as finished.
-
-    Args:
-        minutes: the training budget, in minutes (> 0).
-
-    Example:
-
-    ```python
-    model.fit(x, y, epochs=100, callbacks=[TimeLimit(45)])
-    ```
-    """
-
-    def __init__(self, minutes):
-        super().__init__()
-        if isinstance(minutes, bool) or not isinstance(
-                minutes, (int, float, np.integer, np.floating)):
-            raise TypeError(
-                f"`minutes` must be a number. Received: minutes={minutes!r} "
-                f"of type {type(minutes).__name__}"
-            )
-        if not (math.isfinite(minutes) and minutes > 0):
-            raise ValueError(
-                f"`minutes` must be a finite number > 0. Received: "
-                f"minutes={minutes!r}"
-            )
-        self.minutes = float(minutes)
-        self.start = None
-        self.stopped_at = None
-
-    def on_train_begin(self, logs=None):
-        self.start = time.perf_counter()
-        self.stopped_at = None
-
-    def on_train_batch_end(self, batch, logs=None):
-        elapsed = time.perf_counter() - self.start
-        if elapsed >= 60 * self.minutes and self.stopped_at is None:
-            self.stopped_at = elapsed
-            self.model.stop_training = True
-            print(f"\n[time limit] {self.minutes:g} min reached after "
-                  f"{elapsed / 60:.1f} min: stopping", flush=True)
-
-
-# --- files written whole or not at all ---------------------------------------
-
-# `<.name>.<pid>.<random>.tmp<suffix>`: Keras chooses the format by the
-# suffix, so a temporary model file keeps it (`files.atomic_write`'s do not).
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp"
-                        r"(\.keras|\.weights\.h5)?$")
-
-
-def _alive(pid):
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # alive, someone else's (or unknown: kept)
-        return True
-    return True
-
-
-def _remove_stale(directory):
-    """Removes the temporaries (files, folders) of killed writers."""
-    files.remove_stale_temporaries(directory)
-    with contextlib.suppress(OSError):
-        for name in os.listdir(directory):
-            match = _TEMPORARY.match(name)
-            if match is None or _alive(int(match.group("pid"))):
-                continue
-            path = os.path.join(directory, name)
-            if os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    os.remove(path)
-
-
-@contextlib.contextmanager
-def _replacing(path):
-    """A temporary path (same folder and suffix) renamed to `path` at the end.
-
-    A kill at any moment leaves the old `path` or the new one, never half
-    of one; the temporary file of a killed writer is removed by the next.
-    """
-    directory, name = os.path.split(os.path.abspath(path))
-    suffix = next((end for end in (".weights.h5", ".keras")
-                   if name.endswith(end)), "")
-    temporary = os.path.join(
-        directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{suffix}")
-    _remove_stale(directory)
-    try:
-        yield temporary
-        with open(temporary, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-
-
-def save_model(model, path):
-    """`model.save(path)`, whole or not at all.
-
-    The model goes to a temporary `.keras` file in the same folder, which
-    is renamed over `path` once complete: a run killed while saving leaves
-    the previous file as it was.
-
-    Args:
-        model: the model to save.
-        path: the `.keras` file.
-
-    Returns:
-        `path`.
-
-    Example:
-
-    ```python
-    tasks.save_model(model, "runs/listops/model.keras")
-    ```
-    """
-    with _replacing(path) as temporary:
-        model.save(temporary)
-    return path
-
-
-# --- training that never loses work ------------------------------------------
-
-
-class TrainingDiverged(SystemExit):
-    """Exits non-zero: the loss or the weights became NaN or infinite."""
-
-    def __init__(self, message):
-        super().__init__(
-            f"error: {message} Nothing of it was saved: best.keras and the "
-            "backup are those of the last epoch with finite weights. Lower "
-            "--learning-rate, or check the data."
-        )
-
-
-def _check_finite(model, where, logs=None):
-    """Raises `TrainingDiverged` if the epoch's losses or the weights are
-    not finite."""
-    for name, value in (logs or {}).items():
-        if name.endswith("loss") and value is not None and not math.isfinite(
-                float(value)):
-            raise TrainingDiverged(f"the {name} is {float(value)} {where}.")
-    for weight in model.trainable_weights:
-        if not np.isfinite(keras.ops.convert_to_numpy(weight)).all():
-            raise TrainingDiverged(
-                f"the weight {weight.path} holds NaN or inf {where}.")
-
-
-class StopOnNaN(keras.callbacks.Callback):
-    """Stops training at the first step whose loss is NaN or infinite.
-
-    Unlike `keras.callbacks.TerminateOnNaN`, it stops at once with an error
-    (a `TrainingDiverged`, a `SystemExit` whose status is 1): the epoch in
-    progress does not end, so no checkpoint or backup is written from
-    diverged weights, and the script ends non-zero saying why.
-
-    Example:
-
-    ```python
-    model.fit(x, y, epochs=10, callbacks=[tasks.StopOnNaN()])
-    ```
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            raise TrainingDiverged(
-                f"the loss became {float(loss)} at step {batch + 1} of epoch "
-                f"{self.epoch + 1}: training stopped."
-            )
-
-
-class BestModel(keras.callbacks.Callback):
-    """Saves the model whenever the monitored value is the best so far.
-
-    As `keras.callbacks.ModelCheckpoint(save_best_only=True)`, with two
-    differences: each save is whole or nothing (`save_model`), and the best
-    value can be given (`best`), so that a resumed run keeps the best model
-    of the runs before it (`Backup` restores it).
-
-    Args:
-        filepath: the `.keras` file.
-        monitor: the metric of the epoch's logs, e.g. `"val_accuracy"`.
-        mode: `"max"`, `"min"`, or `"auto"` (min for a loss, else max).
-        best: the best value so far (None: none yet).
-
-    Example:
-
-    ```python
-    model.fit(x, y, validation_data=(x_val, y_val), epochs=10,
-              callbacks=[tasks.BestModel("best.keras", "val_accuracy")])
-    ```
-    """
-
-    def __init__(self, filepath, monitor="val_accuracy", mode="auto",
-                 best=None):
-        super().__init__()
-        if mode == "auto":
-            mode = "min" if "loss" in monitor else "max"
-        if mode not in ("min", "max"):
-            raise ValueError(f"`mode` must be 'min', 'max' or 'auto'. "
-                             f"Received: mode={mode!r}")
-        self.filepath = filepath
-        self.monitor = monitor
-        self.mode = mode
-        self.best = best
-        self.warned = False
-
-    def improves(self, value):
-        """Whether `value` beats the best so far (NaN never does)."""
-        if not math.isfinite(value):
-            return False
-        if self.best is None:
-            return True
-        return value < self.best if self.mode == "min" else value > self.best
-
-    def on_train_begin(self, logs=None):
-        _remove_stale(os.path.dirname(os.path.abspath(self.filepath)))
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:
-            if not self.warned:
-                print(f"warning: no {self.monitor} in the epoch's logs "
-                      f"({', '.join(logs or {})}): {self.filepath} is not "
-                      "saved", file=sys.stderr, flush=True)
-                self.warned = True
-            return
-        if self.improves(float(value)):
-            _check_finite(self.model, f"after epoch {epoch + 1}", logs)
-            save_model(self.model, self.filepath)
-            self.best = float(value)
-
-
-class Backup(keras.callbacks.Callback):
-    """Backs up the training state after every epoch, and resumes from it.
-
-    Keras's `BackupAndRestore`, made safe to kill. After each epoch the
-    weights and optimizer state go to `epoch-<N>.weights.h5`, written under
-    a temporary name and renamed, then `state.json` (written the same way)
-    names it, with the epoch and the best value of `best_model`; the
-    previous backup is kept too. A kill at any moment leaves a complete
-    backup. When training starts again, the newest backup that loads is
-    restored (the epoch to go on from, the weights, the optimizer, the
-    best value); one that does not load is named in a warning and the one
-    before it is tried, or training starts over.
-
-    The backup is deleted when training has run all its epochs; a run
-    stopped early (`TimeLimit`, an interruption) keeps it, so the same
-    command run again continues.
-
-    Args:
-        backup_dir: the folder, for this callback only.
-        best_model: a `BestModel` whose best value is backed up and
-            restored with the rest (None: none).
-        keep: backups kept (2: the newest and the one before it).
-
-    Example:
-
-    ```python
-    best = tasks.BestModel("runs/x/best.keras")
-    model.fit(x, y, validation_data=(x_val, y_val), epochs=10,
-              callbacks=[best, tasks.Backup("runs/x/backup", best)])
-    ```
-    """
-
-    STATE = "state.json"
-
-    def __init__(self, backup_dir, best_model=None, keep=2):
-        super().__init__()
-        self.backup_dir = backup_dir
-        self.best_model = best_model
-        self.keep = keep
-        self.backups = []
-        self.epoch = 0
-
-    @property
-    def state_path(self):
-        return os.path.join(self.backup_dir, self.STATE)
-
-    def read_backups(self):
-        """The backups listed in `state.json`, newest first ([] if none).
-
-        A `state.json` that cannot be read is named in a warning, and Keras's
-        own `latest.weights.h5` (of a run before this callback) is listed
-        where there is one.
-        """
-        try:
-            with open(self.state_path, encoding="utf-8") as f:
-                backups = json.load(f)["backups"]
-            if not all(isinstance(b["epoch"], int) and b["epoch"] >= 0
-                       and isinstance(b["weights"], str) for b in backups):
-                raise ValueError("an entry without a valid epoch and file")
-            return backups
-        except FileNotFoundError:
-            return self._keras_backup()
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            _warn(f"the backup state {self.state_path} cannot be read "
-                  f"({error}): it is ignored")
-            return []
-
-    def _keras_backup(self):
-        try:
-            with open(os.path.join(self.backup_dir,
-                                   "training_metadata.json")) as f:
-                epoch = json.load(f)["epoch"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return []
-        return [dict(epoch=int(epoch), weights="latest.weights.h5")]
-
-    def _variables(self):
-        optimizer = self.model.optimizer
-        return list(self.model.weights) + (
-            list(optimizer.variables) if optimizer is not None else [])
-
-    def on_train_begin(self, logs=None):
-        self.epoch = 0
-        self.backups = []
-        _remove_stale(self.backup_dir)
-        backups = self.read_backups()
-        if not backups:
-            return
-        optimizer = self.model.optimizer
-        if optimizer is not None and not optimizer.built:
-            optimizer.build(self.model.trainable_variables)
-        variables = self._variables()
-        start = [keras.ops.convert_to_numpy(v) for v in variables]
-        for index, backup in enumerate(backups):
-            path = os.path.join(self.backup_dir, backup["weights"])
-            try:
-                self.model.load_weights(path)
-            except Exception as error:  # h5py's, Keras's: any unreadable file
-                for variable, value in zip(variables, start):
-                    variable.assign(value)  # undo a partial load
-                then = ("trying the backup before it"
-                        if index + 1 < len(backups) else
-                        "starting over from epoch 1")
-                _warn(f"the backup {path} cannot be restored "
-                      f"({type(error).__name__}: {_first_line(error)}); "
-                      f"{then}")
-                continue
-            self.backups = backups[index:]
-            self.epoch = backup["epoch"]
-            best = backup.get("best")
-            if self.best_model is not None and best is not None:
-                self.best_model.best = float(best)
-            # Where Keras's own BackupAndRestore sets the epoch to go on
-            # from: `fit` reads it after `on_train_begin`.
-            self.model._initial_epoch = self.epoch
-            print(f"resuming after epoch {self.epoch} from the backup {path}"
-                  + (f" (best {self.best_model.monitor} so far {best:.4g})"
-                     if self.best_model is not None and best is not None
-                     else ""), flush=True)
-            return
-
-    def on_epoch_end(self, epoch, logs=None):
-        _check_finite(self.model, f"after epoch {epoch + 1}", logs)
-        self.epoch = epoch + 1
-        os.makedirs(self.backup_dir, exist_ok=True)
-        name = f"epoch-{self.epoch}.weights.h5"
-        with _replacing(os.path.join(self.backup_dir, name)) as temporary:
-            self.model.save_weights(temporary)
-        best = getattr(self.best_model, "best", None)
-        entry = dict(epoch=self.epoch, weights=name,
-                     best=best if best is not None and math.isfinite(best)
-                     else None)
-        self.backups = [entry] + [b for b in self.backups
-                                  if b["weights"] != name][: self.keep - 1]
-        with files.atomic_write(self.state_path, "w", encoding="utf-8") as f:
-            json.dump({"backups": self.backups}, f, indent=1)
-        kept = {self.STATE, *(b["weights"] for b in self.backups)}
-        for old in os.listdir(self.backup_dir):
-            if old not in kept and not _TEMPORARY.match(old):
-                with contextlib.suppress(OSError):
-                    os.remove(os.path.join(self.backup_dir, old))
-
-    def on_train_end(self, logs=None):
-        epochs = self.params.get("epochs")
-        if epochs is not None and self.epoch >= epochs:
-            shutil.rmtree(self.backup_dir, ignore_errors=True)
-        elif self.backups:
-            print(f"training stopped after epoch {self.epoch} of {epochs}: "
-                  f"the backup in {self.backup_dir} is kept, and the same "
-                  "command run again continues from it", flush=True)
-
-
-def _first_line(error, limit=200):
-    """An error's message, cut to its first line (Keras's can be pages)."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _warn(message):
-    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def callbacks(args, steps_per_epoch, monitor="val_accuracy"):

@@ -40,6 +40,7 @@ except ImportError as error:  # pragma: no cover - the extra is in [dev]
         "(or pip install keras-tuner)."
     ) from error
 
+from keras_elm import flags
 from keras_elm import tasks
 
 # The knobs every task shares, at the paper's LRA values. A task's own
@@ -95,11 +96,11 @@ def parser(task):
                    learning_rate=None)
     p.add_argument("--tuner", choices=("random", "hyperband"),
                    default="random")
-    p.add_argument("--max-trials", type=tasks.positive_int, default=None,
+    p.add_argument("--max-trials", type=flags.positive_int, default=None,
                    help="RandomSearch's number of configurations (default "
                         f"{SEARCH_FLAGS['max_trials']}, --smoke "
                         f"{SMOKE_SEARCH_FLAGS['max_trials']})")
-    p.add_argument("--hyperband-factor", type=tasks.positive_int,
+    p.add_argument("--hyperband-factor", type=flags.positive_int,
                    default=None,
                    help="Hyperband's reduction factor, >= 2 (default "
                         f"{SEARCH_FLAGS['hyperband_factor']}, --smoke "

@@ -74,3 +74,68 @@ def test_check_writable_names_a_folder_that_cannot_be(tmp_path, under_file):
     folder = blocker / "sub" if under_file else blocker
     with pytest.raises(ValueError, match="cache folder .*afile"):
         files.check_writable(folder)
+
+
+_DEAD = 999999999  # above any pid_max: no such process
+
+
+@pytest.mark.parametrize("suffix", ["", ".keras", ".weights.h5"])
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_stale_temporaries_of_every_writer_are_removed(tmp_path, suffix, kind):
+    """`atomic_write`'s, `atomic_path`'s (with Keras's suffix) and
+    `publish_folder`'s temporaries of dead writers go; live ones stay."""
+    dead = tmp_path / f".model{suffix}.{_DEAD}.ab12.tmp{suffix}"
+    alive = tmp_path / f".model{suffix}.{os.getpid()}.ab12.tmp{suffix}"
+    other = tmp_path / f"model.{_DEAD}.ab12.tmp{suffix}"  # not hidden: not ours
+    for path in (dead, alive, other):
+        if kind == "folder":
+            path.mkdir()
+            (path / "inside").write_bytes(b"partial")
+        else:
+            path.write_bytes(b"partial")
+    assert files.is_temporary(dead.name) and files.is_temporary(alive.name)
+    assert not files.is_temporary(other.name)
+    assert files.remove_stale_temporaries(tmp_path) == [str(dead)]
+    assert sorted(os.listdir(tmp_path)) == sorted([alive.name, other.name])
+
+
+@pytest.mark.parametrize("name", ["model.keras", "w.weights.h5", "plain.bin"])
+def test_atomic_path_keeps_the_suffix_and_replaces_whole(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"old")
+    with files.atomic_path(path) as temporary:
+        assert os.path.dirname(temporary) == str(tmp_path)
+        assert files.is_temporary(os.path.basename(temporary))
+        if name != "plain.bin":
+            assert temporary.endswith(name[name.index("."):])
+        with open(temporary, "wb") as f:
+            f.write(b"new")
+    assert path.read_bytes() == b"new"
+    assert os.listdir(tmp_path) == [name]
+    with pytest.raises(KeyError):
+        with files.atomic_path(path) as temporary:
+            with open(temporary, "wb") as f:
+                f.write(b"half")
+            raise KeyError("killed")
+    assert path.read_bytes() == b"new"
+    assert os.listdir(tmp_path) == [name]
+
+
+def test_publish_folder_follows_the_umask_and_is_made_once(tmp_path,
+                                                           umask_022):
+    calls = []
+
+    def write(folder):
+        calls.append(folder)
+        os.makedirs(os.path.join(folder, "inner"))
+        with open(os.path.join(folder, "inner", "x"), "w") as f:
+            f.write("x")
+        return os.path.join(folder, "inner")
+
+    target = tmp_path / "data" / "set"
+    path = files.publish_folder(target, write)
+    assert path == str(target / "inner")
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o755
+    assert files.publish_folder(target, write) == path  # reused
+    assert len(calls) == 1
+    assert sorted(os.listdir(tmp_path / "data")) == [".set.path", "set"]

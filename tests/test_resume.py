@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_elm import callbacks
 from keras_elm import tasks
 
 TASK = tasks.get("pathfinder")
@@ -186,13 +187,13 @@ def test_a_kill_while_saving_the_final_model_keeps_the_old_one(
     args = _args(tmp_path)
     model = _model(args)
     path = tmp_path / "model.keras"
-    tasks.save_model(model, path)
+    callbacks.save_model(model, path)
     before = path.read_bytes()
     model.layers[-1].kernel.assign(np.ones((3, 2)))
     with monkeypatch.context() as patch:
         _kill_in(patch, "save")
         with pytest.raises(Killed):
-            tasks.save_model(model, path)
+            callbacks.save_model(model, path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["model.keras"]
 
@@ -240,13 +241,13 @@ def test_no_backup_that_loads_means_starting_over_with_a_warning(
 def test_a_state_file_that_cannot_be_read_is_named_and_ignored(
         text, tmp_path, capsys):
     (tmp_path / "state.json").write_text(text)
-    assert tasks.Backup(str(tmp_path)).read_backups() == []
+    assert callbacks.Backup(str(tmp_path)).read_backups() == []
     assert str(tmp_path / "state.json") in capsys.readouterr().err
 
 
 def test_a_backup_of_keras_backup_and_restore_is_continued(
         tmp_path, uninterrupted):
-    """An output folder of a run before `tasks.Backup` (Keras's layout)."""
+    """An output folder of a run before `callbacks.Backup` (Keras's layout)."""
     _torch_only()
     args = _args(tmp_path)
     model = _model(args)
@@ -273,7 +274,7 @@ def test_a_backup_of_another_model_is_not_restored(tmp_path, capsys):
     seen = _Epochs()
     with pytest.raises(Killed):
         other.fit(*_data(), epochs=1, batch_size=4, verbose=0,
-                  callbacks=[tasks.Backup(str(tmp_path / "backup")), seen,
+                  callbacks=[callbacks.Backup(str(tmp_path / "backup")), seen,
                              _KillAt(0)])
     assert seen.seen == [0]  # from the start
     assert "cannot be restored" in capsys.readouterr().err
@@ -311,7 +312,7 @@ def test_best_model_survives_a_resume(tmp_path):
     model.fit(*_data(), validation_data=_data(1), epochs=EPOCHS, batch_size=4,
               verbose=0, callbacks=checkpoints)
     assert (tmp_path / "best.keras").read_bytes() == best
-    best_model = next(c for c in checkpoints if isinstance(c, tasks.BestModel))
+    best_model = next(c for c in checkpoints if isinstance(c, callbacks.BestModel))
     assert best_model.best == 2.0
 
 
@@ -322,14 +323,14 @@ def test_best_model_survives_a_resume(tmp_path):
 def test_best_model_saves_only_improvements(mode, values, saved, tmp_path,
                                             monkeypatch):
     calls = []
-    monkeypatch.setattr(tasks, "save_model",
+    monkeypatch.setattr(callbacks, "save_model",
                         lambda model, path: calls.append(epoch))
-    best = tasks.BestModel(str(tmp_path / "best.keras"), "score", mode=mode)
+    best = callbacks.BestModel(str(tmp_path / "best.keras"), "score", mode=mode)
     best.set_model(_model(_args(tmp_path)))
     for epoch, value in enumerate(values):
         best.on_epoch_end(epoch, {"score": value})
     assert calls == saved
-    best = tasks.BestModel("b.keras", "val_loss", best=0.1)
+    best = callbacks.BestModel("b.keras", "val_loss", best=0.1)
     assert best.mode == "min" and not best.improves(0.2)
 
 
@@ -344,7 +345,7 @@ def test_a_nan_loss_stops_the_run_with_an_error_and_saves_nothing(tmp_path):
             kernel = self.model.layers[-1].kernel
             kernel.assign(np.full(kernel.shape, np.nan))
 
-    with pytest.raises(tasks.TrainingDiverged) as error:
+    with pytest.raises(callbacks.TrainingDiverged) as error:
         _fit(args, [Poison()])
     assert error.value.code != 0
     assert "loss became nan at step 1 of epoch 2" in str(error.value.code)
@@ -356,12 +357,12 @@ def test_weights_that_are_not_finite_are_never_saved(tmp_path):
     model = _model(_args(tmp_path))
     model.layers[-1].bias.assign(np.array([np.inf, 0.0]))
     splits = {split: _data() for split in ("train", "val", "test")}
-    with pytest.raises(tasks.TrainingDiverged, match="holds NaN or inf"):
+    with pytest.raises(callbacks.TrainingDiverged, match="holds NaN or inf"):
         tasks.report(TASK, model, splits, _args(tmp_path, batch_size=4))
     assert not (tmp_path / "model.keras").exists()
-    backup = tasks.Backup(str(tmp_path / "backup"))
+    backup = callbacks.Backup(str(tmp_path / "backup"))
     backup.set_model(model)
-    with pytest.raises(tasks.TrainingDiverged, match="after epoch 3"):
+    with pytest.raises(callbacks.TrainingDiverged, match="after epoch 3"):
         backup.on_epoch_end(2, {"loss": 0.5})
     assert not (tmp_path / "backup").exists()
 

@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import stat
 import subprocess
 import sys
 
@@ -9,6 +10,8 @@ import keras
 import numpy as np
 import pytest
 
+from keras_elm import callbacks
+from keras_elm import flags
 from keras_elm import tasks
 
 
@@ -100,7 +103,7 @@ def test_an_interrupted_run_resumes_after_its_last_epoch(tmp_path):
 
 
 def test_step_timer_reports_an_epoch_estimate(capsys):
-    timer = tasks.StepTimer(steps_per_epoch=10, timed_steps=2)
+    timer = callbacks.StepTimer(steps_per_epoch=10, timed_steps=2)
     for batch in range(4):
         timer.on_train_batch_begin(batch)
         timer.on_train_batch_end(batch)
@@ -115,7 +118,7 @@ def test_time_limit_stops_training_and_the_flag_adds_it(tmp_path, capsys):
                              "--max-minutes", "1e-9", "--learning-rate",
                              "0.01", "--epochs", "5"])
     limits = [c for c in tasks.callbacks(args, 2)
-              if isinstance(c, tasks.TimeLimit)]
+              if isinstance(c, callbacks.TimeLimit)]
     assert len(limits) == 1
     model = tasks.compile_model(_tiny_model(), task, args, 2)
     epochs = _Epochs()
@@ -129,7 +132,7 @@ def test_time_limit_stops_training_and_the_flag_adds_it(tmp_path, capsys):
     # Without the flag, no limit.
     args = tasks.parse_args(tasks.parser(task), task,
                             ["--output-dir", str(tmp_path)])
-    assert not any(isinstance(c, tasks.TimeLimit)
+    assert not any(isinstance(c, callbacks.TimeLimit)
                    for c in tasks.callbacks(args, 2))
 
 
@@ -141,13 +144,13 @@ def test_max_minutes_must_be_positive(value, capsys):
     assert ("argument --max-minutes: must be a finite number > 0"
             in capsys.readouterr().err)
     with pytest.raises(ValueError, match="`minutes`"):
-        tasks.TimeLimit(float(value))
+        callbacks.TimeLimit(float(value))
 
 
 @pytest.mark.parametrize("value", ["5", None, True, [5]])
 def test_time_limit_minutes_of_another_type(value):
     with pytest.raises(TypeError, match="`minutes` must be a number"):
-        tasks.TimeLimit(value)
+        callbacks.TimeLimit(value)
 
 
 def test_majority_accuracy():
@@ -311,13 +314,13 @@ def test_parse_args_creates_nothing(tmp_path):
 @pytest.mark.parametrize("text, expected", [("best", "best"), ("15", 15),
                                             ("100", 100)])
 def test_pretrained_neuron_flag(text, expected):
-    assert tasks.pretrained_neuron(text) == expected
+    assert flags.pretrained_neuron(text) == expected
 
 
 @pytest.mark.parametrize("text", ["abc", "16", "1.5", "", "-1", "Best"])
 def test_pretrained_neuron_flag_refuses_other_values(text):
     with pytest.raises(argparse.ArgumentTypeError, match="'best' or one of"):
-        tasks.pretrained_neuron(text)
+        flags.pretrained_neuron(text)
 
 
 def test_smoke_changes_only_the_flags_not_given():
@@ -389,6 +392,18 @@ def test_a_killed_smoke_writer_leaves_nothing_a_rerun_trusts(tmp_path):
     assert len(splits["train"][1]) > 1
     assert not half.exists()
     assert (smoke / key).is_dir()
+
+
+def test_smoke_data_folders_follow_the_umask(tmp_path):
+    if keras.backend.backend() != "torch":
+        pytest.skip("the data do not depend on the backend: torch only")
+    args = argparse.Namespace(output_dir=str(tmp_path), num_samples=4, seed=0)
+    old = os.umask(0o022)
+    try:
+        path = tasks._made_once(args, lambda folder: None, image="")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o755  # mkdtemp's 0700 before
 
 
 @pytest.mark.parametrize("name", sorted(tasks.TASKS))

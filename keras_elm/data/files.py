@@ -9,6 +9,10 @@ temporary file is given the mode a plain `open` would have given
 (0666 less the umask) before it is renamed, so a data set written by one
 user is readable by another where the umask allows it.
 
+Files that another library writes by name (`model.save`) go through
+`atomic_path` instead, which hands out the temporary path; whole folders
+(generated data sets) through `publish_folder`.
+
 A kill leaves the temporary file behind. Its name carries the writer's
 process id, and `remove_stale_temporaries` deletes those whose writer is
 gone, so the next run cleans up after the killed one.
@@ -17,19 +21,34 @@ gone, so the next run cleans up after the killed one.
 import contextlib
 import os
 import re
+import secrets
+import shutil
 import tempfile
 
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp$")
+# `.<name>.<pid>.<random>.tmp<suffix>`: Keras chooses the format by the
+# suffix, so `atomic_path`'s temporaries keep it (`atomic_write`'s do not).
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp"
+                        r"(\.keras|\.weights\.h5)?$")
+_SUFFIXES = (".weights.h5", ".keras")
 # Folders this process has cleaned already: a release of 200,000 images is
 # written into one folder, which is listed once, not once a file.
 _CLEANED = set()
 
 
-def file_mode():
-    """The mode `open(path, "w")` gives a new file: 0666 less the umask."""
+def _umask():
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return umask
+
+
+def file_mode():
+    """The mode `open(path, "w")` gives a new file: 0666 less the umask."""
+    return 0o666 & ~_umask()
+
+
+def folder_mode():
+    """The mode `os.mkdir(path)` gives a new folder: 0777 less the umask."""
+    return 0o777 & ~_umask()
 
 
 def _process_alive(pid):
@@ -39,20 +58,38 @@ def _process_alive(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # alive, someone else's
+    except OSError:  # alive, someone else's (or unknown: kept)
         return True
-    except OSError:
-        return False
     return True
 
 
-def remove_stale_temporaries(directory):
-    """Deletes the temporary files of `atomic_write` calls that were killed.
+def is_temporary(name):
+    """Whether a file name is that of a temporary of this module's writers.
 
-    `atomic_write` calls it on the first write into a folder in a process.
-    Only files named like `atomic_write`'s temporaries whose writing process
-    no longer runs are removed; a write in progress in another process is
-    left alone.
+    Args:
+        name: a file name (no folder).
+
+    Returns:
+        True for the temporaries of `atomic_write`, `atomic_path` and
+        `publish_folder` (of any process, alive or not).
+
+    Example:
+
+    ```python
+    kept = [n for n in os.listdir(folder) if not is_temporary(n)]
+    ```
+    """
+    return _TEMPORARY.match(name) is not None
+
+
+def remove_stale_temporaries(directory):
+    """Deletes the temporaries (files, folders) of writers that were killed.
+
+    `atomic_write` and `atomic_path` call it on the first write into a
+    folder in a process. Only files and folders named like the temporaries
+    of `atomic_write`, `atomic_path` and `publish_folder` whose writing
+    process no longer runs are removed; a write in progress in another
+    process is left alone.
 
     Args:
         directory: the folder to clean (nothing happens if it is missing).
@@ -70,12 +107,23 @@ def remove_stale_temporaries(directory):
         if match is None or _process_alive(int(match.group("pid"))):
             continue
         path = os.path.join(directory, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+            if not os.path.lexists(path):
+                removed.append(path)
+            continue
         try:
             os.remove(path)
             removed.append(path)
         except OSError:
             pass
     return removed
+
+
+def _clean_once(directory):
+    if directory not in _CLEANED:
+        remove_stale_temporaries(directory)
+        _CLEANED.add(directory)
 
 
 @contextlib.contextmanager
@@ -104,9 +152,7 @@ def atomic_write(path, mode="wb", **open_kwargs):
         raise ValueError(f"`mode` must be 'w' or 'wb'. Received: mode={mode!r}")
     directory = os.path.dirname(os.path.abspath(path))
     name = os.path.basename(path)
-    if directory not in _CLEANED:
-        remove_stale_temporaries(directory)
-        _CLEANED.add(directory)
+    _clean_once(directory)
     handle, temporary = tempfile.mkstemp(
         dir=directory, prefix=f".{name}.{os.getpid()}.", suffix=".tmp"
     )
@@ -121,6 +167,109 @@ def atomic_write(path, mode="wb", **open_kwargs):
         with contextlib.suppress(OSError):
             os.remove(temporary)
         raise
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary path that is renamed to `path` once written.
+
+    For files that another library writes by name (`model.save`,
+    `model.save_weights`): the temporary path is in the same folder and
+    keeps a `.keras` or `.weights.h5` suffix, since Keras chooses the
+    format by it. A kill at any moment leaves the old `path` or the new
+    one, never half of one; the temporary file of a killed writer is
+    removed by the next (`remove_stale_temporaries`).
+
+    Args:
+        path: the file to write; its folder must exist.
+
+    Yields:
+        The temporary path to write to. When the `with` block ends without
+        an error the file there is synced and renamed to `path` (replacing
+        any old file); on an error it is removed and `path` is left as it
+        was.
+
+    Example:
+
+    ```python
+    with atomic_path("runs/x/model.keras") as temporary:
+        model.save(temporary)
+    ```
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    suffix = next((end for end in _SUFFIXES if name.endswith(end)), "")
+    temporary = os.path.join(
+        directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{suffix}")
+    _clean_once(directory)
+    try:
+        yield temporary
+        with open(temporary, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
+
+
+def publish_folder(folder, write):
+    """A folder made whole under a temporary name, then renamed to `folder`.
+
+    For data written as many files (a generated data set): a killed writer
+    leaves no half-made folder that a rerun would trust, only a temporary
+    one that `remove_stale_temporaries` deletes. An existing `folder` is
+    reused as it is; when two processes make it at once, one wins and the
+    other's is dropped. The folder gets the umask's mode (0777 less it).
+
+    Args:
+        folder: the folder to make.
+        write: `(folder) -> path or None`, writing the data into the empty
+            `folder` given, and returning the path a reader should open
+            (the folder or one inside it; None: the folder).
+
+    Returns:
+        The path inside `folder` that `write` returned, remembered in a
+        hidden `.<name>.path` file beside it for later calls.
+
+    Example:
+
+    ```python
+    def write(folder):
+        np.save(os.path.join(folder, "x.npy"), x)
+
+    path = publish_folder("runs/data/synthetic", write)
+    ```
+    """
+    folder = os.path.abspath(folder)
+    parent, name = os.path.split(folder)
+    marker = os.path.join(parent, f".{name}.path")
+    if os.path.isdir(folder):
+        return _inside(folder, marker)
+    os.makedirs(parent, exist_ok=True)
+    remove_stale_temporaries(parent)
+    temporary = tempfile.mkdtemp(dir=parent, suffix=".tmp",
+                                 prefix=f".{name}.{os.getpid()}.")
+    try:
+        inner = os.path.relpath(os.path.abspath(write(temporary) or temporary),
+                                temporary)
+        with atomic_write(marker, "w", encoding="utf-8") as f:
+            f.write(inner)
+        os.chmod(temporary, folder_mode())  # `mkdtemp` makes it 0700
+        os.rename(temporary, folder)
+    except OSError:
+        if not os.path.isdir(folder):  # not another run's, made meanwhile
+            raise
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return _inside(folder, marker)
+
+
+def _inside(folder, marker):
+    try:
+        with open(marker, encoding="utf-8") as f:
+            return os.path.normpath(os.path.join(folder, f.read().strip()))
+    except OSError:
+        return folder
 
 
 def check_writable(directory, what="the cache folder"):
