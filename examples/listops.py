@@ -9,8 +9,9 @@
 With no `--data-dir` the trees are generated (`keras_elm.data.listops`,
 cached under `--output-dir`): 100,000 trees of 500-2,000 tokens split
 96,000 / 2,000 / 2,000 as in LRA, or shorter ones with `--max-length`.
-With it, the release's `basic_{train,val,test}.tsv` are read. Rerun the
-same command after an interruption and training resumes where it stopped.
+With it, the release's `basic_{train,val,test}.tsv` are read. Ctrl-C stops
+training at the end of the step (exit status 130, the last finished
+epoch kept); rerun the same command and training resumes where it stopped.
 """
 
 import keras_elm

@@ -78,4 +78,5 @@ except ValueError as error:  # a test set without (or all) spikes: no ROC
 print(tasks.synthetic_line(args) + keras_elm.metrics.format_table(metrics))
 print(f"({result.num_kept} of {result.num_simulations} test simulations "
       "kept: the others spike more than 24 times)")
-tasks.plot_neuronio(result, os.path.join(args.output_dir, "prediction.png"))
+tasks.plot_neuronio(result, os.path.join(args.output_dir, "prediction.png"),
+                    args=args)  # titled SMOKE RUN / SYNTHETIC DATA

@@ -7,8 +7,9 @@
 
 With no `--data-dir` the images are generated (`keras_elm.data.pathfinder`,
 cached under `--output-dir`); with it, the LRA release is read
-(`<data-dir>/pathfinder32/curv_contour_length_14/...`). Rerun the same
-command after an interruption and training resumes where it stopped.
+(`<data-dir>/pathfinder32/curv_contour_length_14/...`). Ctrl-C stops
+training at the end of the step (exit status 130, the last finished
+epoch kept); rerun the same command and training resumes where it stopped.
 """
 
 import keras_elm

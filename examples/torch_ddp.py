@@ -13,7 +13,9 @@ process; DDP averages the gradients, so every process applies the same
 update of the task's optimizer (Adam with cosine decay, as in
 `examples/<task>.py`), as one process would on the whole batch. The last
 partial batch of an epoch is dropped. Process 0 prints and saves the model.
-The task's flags are those of `examples/<task>.py`; `--max-minutes` stops
+The task's flags are those of `examples/<task>.py` (the default
+`--output-dir` is `runs/<task>/ddp`, and its `smoke` folder under
+`--smoke`, apart from that example's runs); `--max-minutes` stops
 every process at the same step once the time is up, then the model is
 evaluated and saved as usual (this loop keeps no backup to resume from).
 """
@@ -47,6 +49,8 @@ def parse_flags():
                      f"{', '.join(TRAINED_TASKS)}")
     task = tasks.get(name)
     parser = tasks.parser(task)  # and the task's own flags
+    # Apart from examples/<task>.py's runs (and --smoke in its own folder).
+    parser.output_dir_default = os.path.join("runs", name, "ddp")
     parser.add_argument("--task", default="listops", choices=TRAINED_TASKS)
     return task, tasks.parse_args(parser, task)
 

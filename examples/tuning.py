@@ -73,8 +73,10 @@ print(f"{task.description}\n  {args.tuner} search in "
       + f"\n{tasks.synthetic_line(args)}", flush=True)
 tuner.search(*splits["train"], validation_data=splits["val"],
              epochs=args.epochs, batch_size=args.batch_size,
-             callbacks=[callbacks.TimeLimit(args.max_minutes)]
-             if args.max_minutes else [])
+             # Ctrl-C stops at the end of a step and exits with status 130.
+             callbacks=[callbacks.StopOnInterrupt()]
+             + ([callbacks.TimeLimit(args.max_minutes)]
+                if args.max_minutes else []))
 
 best_trials = [trial for trial in tuner.oracle.get_best_trials(1)
                if trial.score is not None]

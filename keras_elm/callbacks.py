@@ -12,6 +12,9 @@ kill leaves a damaged file:
   from NaN weights (`TrainingDiverged`).
 - `TimeLimit` ends training on time, at the end of a step, so that the
   epoch counts as finished; `StepTimer` says early how long an epoch takes.
+- `StopOnInterrupt` makes Ctrl-C stop training at the end of the step,
+  keeping the backup of the last finished epoch, and exit with status 130
+  (`Interrupted`); a second Ctrl-C quits at once.
 - `save_model` is `model.save`, whole or not at all.
 
 `keras_elm.tasks.callbacks` puts them together for the examples.
@@ -34,7 +37,9 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 
 import keras
@@ -127,6 +132,128 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
             print(f"\n[time limit] {self.minutes:g} min reached after "
                   f"{elapsed / 60:.1f} min: stopping", flush=True)
+
+
+class Interrupted(SystemExit):
+    """Exits with status 130 (as a shell's Ctrl-C): training was stopped.
+
+    `StopOnInterrupt` prints why before raising it, since a `SystemExit`
+    prints nothing with a numeric status.
+    """
+
+    def __init__(self):
+        super().__init__(130)
+
+
+class StopOnInterrupt(keras.callbacks.Callback):
+    """Ctrl-C stops training at the end of the step, and the run exits 130.
+
+    Python's own Ctrl-C (a `KeyboardInterrupt` raised wherever the program
+    is) can be lost: on JAX it often lands while Keras waits for the step's
+    results, inside a bare `except` of Keras's log handling, and training
+    goes on. While training runs, this callback's SIGINT handler only notes
+    the Ctrl-C (and says so at once); at the end of the step training stops
+    with `Interrupted` (a `SystemExit` of status 130), so the epoch in
+    progress is not counted as finished: no checkpoint or backup is written
+    from it, nothing is evaluated, no final model is saved, and `Backup`
+    keeps the last finished epoch for the same command to continue from. A
+    Ctrl-C that lands after the last step of an epoch (while validating)
+    stops once that epoch is saved, one after the last epoch before the
+    script goes on. A second Ctrl-C quits at once (Python's
+    default action for SIGINT, or the handler that was there before, such
+    as a notebook's).
+
+    The handler is installed when training begins and the one before it
+    restored when training ends or stops; outside the main thread, where
+    Python cannot install one, the callback does nothing. An error that
+    ends `fit` otherwise (Keras calls no `on_train_end` then) leaves it
+    installed until the next Ctrl-C, which it passes on as above.
+
+    Args:
+        backup: the run's `Backup`, named in the message (None: none).
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=100, callbacks=[callbacks.StopOnInterrupt()])
+    ```
+    """
+
+    def __init__(self, backup=None):
+        super().__init__()
+        self.backup = backup
+        self.interrupted = False
+        self.previous = None
+        self.installed = False
+        self.epoch = 0
+
+    def handle(self, signum=signal.SIGINT, frame=None):
+        """The SIGINT handler: notes the Ctrl-C, and lets the next one quit.
+
+        It writes straight to the file descriptor of stderr: a `print`
+        landing inside another write to the same stream (Keras's progress
+        bar) would raise.
+        """
+        # Only noted: setting `model.stop_training` here could end training
+        # as if finished (evaluated, saved) when the Ctrl-C lands between
+        # an epoch's end and Keras's check of the flag.
+        self.interrupted = True
+        then = self.previous
+        if then is None or then is signal.default_int_handler:
+            then = signal.SIG_DFL  # quits at once; KeyboardInterrupt may not
+        signal.signal(signal.SIGINT, then)
+        with contextlib.suppress(OSError):
+            os.write(2, b"\n[interrupt] Ctrl-C: stopping at the end of this "
+                        b"step (Ctrl-C again quits at once)\n")
+
+    def on_train_begin(self, logs=None):
+        self.interrupted = False
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self.previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self.handle)
+        self.installed = True
+
+    def restore(self):
+        """Puts back the SIGINT handler of before training."""
+        if self.installed:
+            self.installed = False
+            signal.signal(signal.SIGINT, self.previous
+                          if self.previous is not None else signal.SIG_DFL)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self._stop_if_interrupted(f"before epoch {epoch + 1}")
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._stop_if_interrupted(
+            f"at step {batch + 1} of epoch {self.epoch + 1}, which is not "
+            "counted as finished")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._stop_if_interrupted(f"after epoch {epoch + 1}")
+
+    def on_train_end(self, logs=None):
+        self.restore()
+        self._stop_if_interrupted("after the last epoch")
+
+    def _stop_if_interrupted(self, where):
+        if not self.interrupted:
+            return
+        self.restore()
+        self.model.stop_training = True
+        backup = self.backup
+        if backup is not None and backup.backups:
+            then = (f"the backup in {backup.backup_dir} keeps epoch "
+                    f"{backup.epoch}: run the same command again to "
+                    "continue from it")
+        elif backup is not None:
+            then = "no epoch had finished: there is no backup to continue from"
+        else:
+            then = "nothing was saved from the epoch in progress"
+        print(f"\n[interrupt] training stopped by Ctrl-C {where}; {then}",
+              file=sys.stderr, flush=True)
+        raise Interrupted()
 
 
 def save_model(model, path):
@@ -285,14 +412,24 @@ class Backup(keras.callbacks.Callback):
     before it is tried, or training starts over.
 
     The backup is deleted when training has run all its epochs; a run
-    stopped early (`TimeLimit`, an interruption) keeps it, so the same
-    command run again continues.
+    stopped early (`TimeLimit`, Ctrl-C with `StopOnInterrupt`, a kill)
+    keeps it, so the same command run again continues.
+
+    With `config` (the settings the model and data follow, e.g. the
+    example's flags), the backup remembers it: a backup of another
+    configuration is never restored, and training stops at once with
+    `BackupOfAnotherRun`, naming what differs (`config_mismatch` says the
+    same before any work). It is not deleted: pass another folder, or
+    delete it to start over.
 
     Args:
         backup_dir: the folder, for this callback only.
         best_model: a `BestModel` whose best value is backed up and
             restored with the rest (None: none).
         keep: backups kept (2: the newest and the one before it).
+        config: a dict of JSON values, stored with the backup and
+            compared on resuming (None: none, anything is restored that
+            loads).
 
     Example:
 
@@ -305,11 +442,14 @@ class Backup(keras.callbacks.Callback):
 
     STATE = "state.json"
 
-    def __init__(self, backup_dir, best_model=None, keep=2):
+    def __init__(self, backup_dir, best_model=None, keep=2, config=None):
         super().__init__()
         self.backup_dir = backup_dir
         self.best_model = best_model
         self.keep = keep
+        # Through JSON, as it will be read back.
+        self.config = (None if config is None
+                       else json.loads(json.dumps(config)))
         self.backups = []
         self.epoch = 0
 
@@ -338,6 +478,34 @@ class Backup(keras.callbacks.Callback):
                   f"({error}): it is ignored")
             return []
 
+    def config_mismatch(self):
+        """What differs between `config` and the backup's, or None.
+
+        Returns:
+            None when there is no backup, it holds no configuration (one
+            of a run before configurations were stored), or the same one;
+            else a one-line message naming the folder and each differing
+            setting (as a flag: `--dt 0.002 there, 0.02 now`) and saying
+            what to do.
+        """
+        if self.config is None:
+            return None
+        try:
+            with open(self.state_path, encoding="utf-8") as f:
+                saved = json.load(f).get("config")
+        except (OSError, ValueError, AttributeError):
+            return None  # no backup, or one `read_backups` will name
+        if not isinstance(saved, dict) or saved == self.config:
+            return None
+        differences = "; ".join(
+            f"--{name.replace('_', '-')} {_flag_value(saved.get(name))} "
+            f"there, {_flag_value(self.config.get(name))} now"
+            for name in sorted(set(saved) | set(self.config))
+            if saved.get(name) != self.config.get(name))
+        return (f"the backup in {self.backup_dir} is of a run with other "
+                f"settings ({differences}), so it is not restored: pass "
+                "another --output-dir, or delete that folder to start over")
+
     def _keras_backup(self):
         try:
             with open(os.path.join(self.backup_dir,
@@ -355,6 +523,9 @@ class Backup(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.epoch = 0
         self.backups = []
+        mismatch = self.config_mismatch()
+        if mismatch is not None:
+            raise BackupOfAnotherRun(mismatch)
         files.remove_stale_temporaries(self.backup_dir)
         backups = self.read_backups()
         if not backups:
@@ -387,7 +558,8 @@ class Backup(keras.callbacks.Callback):
             # own `BackupAndRestore` sets the epoch to go on from (`fit`
             # reads it after `on_train_begin`); no public API does this.
             self.model._initial_epoch = self.epoch
-            print(f"resuming after epoch {self.epoch} from the backup {path}"
+            print(f"resuming after epoch {self.epoch} of "
+                  f"{self.params.get('epochs')} from the backup {path}"
                   + (f" (best {self.best_model.monitor} so far {best:.4g})"
                      if self.best_model is not None and best is not None
                      else ""), flush=True)
@@ -406,8 +578,11 @@ class Backup(keras.callbacks.Callback):
                      else None)
         self.backups = [entry] + [b for b in self.backups
                                   if b["weights"] != name][: self.keep - 1]
+        state = {"backups": self.backups}
+        if self.config is not None:
+            state["config"] = self.config
         with files.atomic_write(self.state_path, "w", encoding="utf-8") as f:
-            json.dump({"backups": self.backups}, f, indent=1)
+            json.dump(state, f, indent=1)
         kept = {self.STATE, *(b["weights"] for b in self.backups)}
         for old in os.listdir(self.backup_dir):
             if old not in kept and not files.is_temporary(old):
@@ -422,6 +597,20 @@ class Backup(keras.callbacks.Callback):
             print(f"training stopped after epoch {self.epoch} of {epochs}: "
                   f"the backup in {self.backup_dir} is kept, and the same "
                   "command run again continues from it", flush=True)
+
+
+class BackupOfAnotherRun(SystemExit):
+    """Exits non-zero: the backup is of a run with other settings."""
+
+    def __init__(self, message):
+        super().__init__(f"error: {message}")
+
+
+def _flag_value(value):
+    """A flag's value as a message shows it: on/off, unset, or the value."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "unset" if value is None else str(value)
 
 
 def _first_line(error, limit=200):

@@ -28,6 +28,7 @@ from keras_elm import models
 from keras_elm.callbacks import Backup
 from keras_elm.callbacks import BestModel
 from keras_elm.callbacks import StepTimer
+from keras_elm.callbacks import StopOnInterrupt
 from keras_elm.callbacks import StopOnNaN
 from keras_elm.callbacks import TimeLimit
 from keras_elm.callbacks import TrainingDiverged
@@ -720,8 +721,13 @@ def parser(task, num_samples=None):
                    help="the whole pipeline on a tiny model and data, in "
                         "under a minute on a CPU")
     p.add_argument("--data-dir", default=None, help="real files to read")
-    p.add_argument("--output-dir", default=os.path.join("runs", task.name),
-                   help="checkpoints, backups for resuming, the final model")
+    # None: `parse_args` fills in `p.output_dir_default`, or its `smoke`
+    # folder under --smoke, so that runs of other kinds never share files.
+    p.add_argument("--output-dir", default=None,
+                   help="checkpoints, backups for resuming, the final model "
+                        f"(default: runs/{task.name}, and "
+                        f"runs/{task.name}/smoke with --smoke)")
+    p.output_dir_default = os.path.join("runs", task.name)
     p.add_argument("--epochs", type=positive_int, default=None,
                    help=f"default: the paper's {task.epochs}")
     p.add_argument("--batch-size", type=positive_int, default=None,
@@ -761,9 +767,12 @@ def parse_args(p, task, argv=None):
     once (argparse's usage message and exit status 2), not after its data
     are made: numbers by their `type=` (`positive_int`, `positive_float`,
     `non_negative_int`), `--data-dir` (an existing folder), `--output-dir`
-    (a folder that can be written) and the task's own flags together
+    (a folder that can be written, whose backup, if any, is of a run with
+    the same `run_config`) and the task's own flags together
     (`Task.check_flags`). `--smoke` changes the defaults only: a flag
-    given keeps its value.
+    given keeps its value. The default `--output-dir` is the parser's
+    `output_dir_default` (`runs/<task>`), with `/smoke` under `--smoke`:
+    a smoke run never meets the backup of a full one.
 
     Args:
         p: the parser of `parser(task)`, with the example's own flags.
@@ -774,6 +783,11 @@ def parse_args(p, task, argv=None):
         The `argparse.Namespace`; the global seed is set to `--seed`.
     """
     args = p.parse_args(argv)
+    if args.output_dir is None:
+        folder = getattr(p, "output_dir_default", None) or os.path.join(
+            "runs", task.name)
+        args.output_dir = (os.path.join(folder, "smoke") if args.smoke
+                           else folder)
     if getattr(args, "num_samples", None) is None:
         default = getattr(p, "num_samples_default", None)
         args.num_samples = task.smoke_samples if args.smoke else default
@@ -807,6 +821,10 @@ def parse_args(p, task, argv=None):
             task.check_flags(args)
     except ValueError as error:
         p.error(str(error))
+    mismatch = Backup(os.path.join(args.output_dir, "backup"),
+                      config=run_config(args)).config_mismatch()
+    if mismatch is not None:
+        p.error(f"argument --output-dir: {mismatch}")
     if args.distribute:
         try:
             distribute.check_batch_size(args.batch_size,
@@ -815,6 +833,43 @@ def parse_args(p, task, argv=None):
             p.error(str(error))
     keras.utils.set_random_seed(args.seed)
     return args
+
+
+# Flags that leave the model and the data as they are: a run may continue
+# a backup with other values of these (`run_config` leaves them out).
+RESUMABLE_FLAGS = frozenset((
+    "output_dir", "epochs", "max_minutes", "batch_size", "learning_rate",
+    "distribute", "steps_per_epoch", "remat_chunk_size", "pretrained",
+    "synthetic_data",
+))
+
+
+def run_config(args):
+    """The flags a run's model and data follow, which its backup stores.
+
+    Every parsed flag but those of `RESUMABLE_FLAGS` (how long, how fast,
+    where: `--epochs`, `--max-minutes`, `--batch-size`, `--learning-rate`,
+    `--output-dir`...), `--data-dir` as an absolute path. `Backup` refuses
+    to restore a backup of another configuration.
+
+    Args:
+        args: the parsed flags.
+
+    Returns:
+        A dict of the flags' names and values.
+
+    Example:
+
+    ```python
+    args = tasks.parse_args(tasks.parser(task), task)
+    callbacks.Backup("runs/x/backup", config=tasks.run_config(args))
+    ```
+    """
+    config = {name: value for name, value in sorted(vars(args).items())
+              if name not in RESUMABLE_FLAGS}
+    if config.get("data_dir") is not None:
+        config["data_dir"] = os.path.abspath(config["data_dir"])
+    return config
 
 
 def check_output_dir(path, flag="--output-dir"):
@@ -961,14 +1016,18 @@ def compile_model(model, task, args, steps_per_epoch, **compile_kwargs):
 
 
 def callbacks(args, steps_per_epoch, monitor="val_accuracy"):
-    """Backups for resuming, the best checkpoint, and the step timer.
+    """Backups for resuming, the best checkpoint, the step timer, Ctrl-C.
 
     `Backup` keeps `<output-dir>/backup`: rerun the same command after an
     interruption, or after a `--max-minutes` stop, and training resumes
     after the last finished epoch, with `best.keras` still the best model
-    of all the runs (`BestModel`). A NaN loss stops the run with an error
+    of all the runs (`BestModel`); a backup of a run with other flags
+    (`run_config`) is refused. A NaN loss stops the run with an error
     (`StopOnNaN`). With `--max-minutes`, a `TimeLimit` ends training on
-    time; the epoch it stops counts as finished.
+    time; the epoch it stops counts as finished. Ctrl-C stops training at
+    the end of the step (`StopOnInterrupt`): the epoch in progress is not
+    counted, the script exits with status 130 without evaluating or
+    saving `model.keras`, and the same command continues from the backup.
 
     Args:
         args: the parsed flags (`output_dir`, `max_minutes`).
@@ -981,13 +1040,17 @@ def callbacks(args, steps_per_epoch, monitor="val_accuracy"):
     os.makedirs(args.output_dir, exist_ok=True)
     best = BestModel(os.path.join(args.output_dir, "best.keras"),
                      monitor=monitor)
+    backup = Backup(os.path.join(args.output_dir, "backup"), best_model=best,
+                    config=run_config(args))
     return [
         StopOnNaN(),
         best,  # Before the backup, which stores its best value.
-        Backup(os.path.join(args.output_dir, "backup"), best_model=best),
+        backup,
         StepTimer(steps_per_epoch),
     ] + ([TimeLimit(args.max_minutes)]
-         if getattr(args, "max_minutes", None) else [])
+         if getattr(args, "max_minutes", None) else []) + [
+        StopOnInterrupt(backup),  # Last: after the epoch's saves.
+    ]
 
 
 def print_plan(task, args, splits, model, *, steps=None, data=None):
@@ -1019,13 +1082,40 @@ def print_plan(task, args, splits, model, *, steps=None, data=None):
         f"{', SMOKE RUN (tiny model and data)' if args.smoke else ''}\n"
         f"  data: {data}\n"
         f"{synthetic_line(args)}"
-        f"  model: {model.count_params():,} parameters\n"
+        f"  model: {parameter_counts(model)}\n"
         f"  training: {args.epochs} epochs x {steps} steps of batch "
         f"{args.batch_size}, {OPTIMIZERS[task.optimizer].__name__} "
         f"{args.learning_rate:g} {schedule}\n"
         f"  output: {os.path.abspath(args.output_dir)}",
         flush=True,
     )
+
+
+def parameter_counts(model):
+    """The model's trainable and non-trainable parameter counts, in words.
+
+    `model.count_params()` adds the non-trainable ones (a Branch-ELM's
+    fixed routing), which the paper does not count.
+
+    Args:
+        model: a built `keras.Model`.
+
+    Returns:
+        E.g. `"8,002 trainable parameters (+ 9,065 non-trainable)"`.
+    """
+    trainable, fixed = (
+        sum(math.prod(weight.shape) for weight in weights)
+        for weights in (model.trainable_weights, model.non_trainable_weights))
+    return (f"{trainable:,} trainable parameters"
+            + (f" (+ {fixed:,} non-trainable)" if fixed else ""))
+
+
+def run_labels(args):
+    """`"SMOKE RUN"` and/or `"SYNTHETIC DATA"`, as they apply to the run."""
+    return [label for label, applies in (
+        ("SMOKE RUN", getattr(args, "smoke", False)),
+        ("SYNTHETIC DATA", getattr(args, "synthetic_data", None)))
+        if applies]
 
 
 def synthetic_line(args):
@@ -1063,13 +1153,17 @@ def report(task, model, splits, args):
     return accuracy
 
 
-def plot_neuronio(result, path, index=0):
+def plot_neuronio(result, path, index=0, args=None):
     """Saves a PNG of predicted against true soma voltage and spikes.
+
+    Its title says SMOKE RUN and/or SYNTHETIC DATA when the run was one
+    (`run_labels`), so that the picture is never taken for the paper's.
 
     Args:
         result: a `keras_elm.data.neuronio.EvaluationSet`.
         path: the PNG file to write.
         index: which kept simulation to draw.
+        args: the parsed flags (`smoke`, `synthetic_data`), or None.
 
     Returns:
         `path`.
@@ -1097,6 +1191,12 @@ def plot_neuronio(result, path, index=0):
     bottom.vlines(spikes, 0, 1, color="black", lw=0.8)
     bottom.set_ylabel("spike")
     bottom.set_xlabel("time after the first 500 ms (ms)")
+    labels = run_labels(args) if args is not None else []
+    figure.suptitle(
+        " / ".join(labels) + f": test simulation {index}" if labels
+        else f"NeuronIO test simulation {index}",
+        color="tab:red" if labels else "black",
+        fontweight="bold" if labels else "normal")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)

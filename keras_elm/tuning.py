@@ -92,8 +92,9 @@ def parser(task):
                      "--max-minutes bounds each trial) with the paper's "
                      "optimizer. The learning rate is tuned, unless "
                      "--learning-rate fixes it.")
-    p.set_defaults(output_dir=os.path.join("runs", f"tuning_{task.name}"),
-                   learning_rate=None)
+    # runs/tuning_<task>, with /smoke under --smoke (`tasks.parse_args`).
+    p.output_dir_default = os.path.join("runs", f"tuning_{task.name}")
+    p.set_defaults(learning_rate=None)
     p.add_argument("--tuner", choices=("random", "hyperband"),
                    default="random")
     p.add_argument("--max-trials", type=flags.positive_int, default=None,

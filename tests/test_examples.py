@@ -31,6 +31,7 @@ def test_example_smoke_run(script, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "SMOKE RUN" in result.stdout
+    assert "trainable parameters" in result.stdout
     assert "[timing] first step" in result.stdout
     assert "test accuracy" in result.stdout and "chance" in result.stdout
     assert (tmp_path / "model.keras").exists()
@@ -94,6 +95,8 @@ def test_neuronio_example(extra, backend, tmp_path):
     assert (tmp_path / "prediction.png").stat().st_size > 1000
     if not extra:
         assert "[timing] first step" in result.stdout
+        # The paper counts the trainable ones; the routing is fixed.
+        assert "trainable parameters (+ " in result.stdout
         assert (tmp_path / "model.keras").exists()
 
 

@@ -378,3 +378,50 @@ def test_files_written_follow_the_umask(tmp_path):
             assert (os.stat(path).st_mode & 0o777) == 0o644, path
     finally:
         os.umask(old)
+
+
+# --- a backup of a run with other flags ----------------------------------------
+
+
+def test_a_backup_of_other_flags_stops_the_run_and_is_kept(tmp_path, capsys):
+    args = _args(tmp_path, seed=0, smoke=False, dt=0.002)
+    _fit(args, [_KillAt(0)])
+    state = (tmp_path / "backup" / "state.json").read_text()
+    assert json.loads(state)["config"] == dict(seed=0, smoke=False, dt=0.002)
+    other = _args(tmp_path, seed=0, smoke=True, dt=0.02)
+    with pytest.raises(callbacks.BackupOfAnotherRun) as error:
+        _fit(other)
+    message = error.value.code
+    assert message.startswith("error: ") and "\n" not in message
+    assert str(tmp_path / "backup") in message
+    assert "--dt 0.002 there, 0.02 now" in message
+    assert "--smoke off there, on now" in message and "--seed" not in message
+    assert "another --output-dir" in message
+    assert (tmp_path / "backup" / "state.json").read_text() == state
+    # What does not change the model or data may change: it continues.
+    model, seen = _fit(_args(tmp_path, seed=0, smoke=False, dt=0.002,
+                             learning_rate=0.01, batch_size=2,
+                             max_minutes=100.0))
+    assert seen == [1, 2]
+    assert "resuming after epoch 1 of 3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("saved, config, differs", [
+    (None, {"seed": 1}, False),  # a backup of before configurations
+    ({"seed": 1}, None, False),  # a Backup given none
+    ({"seed": 1}, {"seed": 1}, False),
+    ({"seed": 1, "max_length": 60}, {"seed": 1}, True),  # a flag gone
+    ({"data_dir": None}, {"data_dir": "/d"}, True),
+])
+def test_config_mismatch(saved, config, differs, tmp_path):
+    _torch_only()
+    state = {"backups": [{"epoch": 1, "weights": "epoch-1.weights.h5"}]}
+    if saved is not None:
+        state["config"] = saved
+    (tmp_path / "state.json").write_text(json.dumps(state))
+    message = callbacks.Backup(str(tmp_path), config=config).config_mismatch()
+    assert (message is not None) == differs
+    if differs:
+        assert "unset there" in message or "unset now" in message
+    assert callbacks.Backup(str(tmp_path / "none"),
+                            config=config).config_mismatch() is None

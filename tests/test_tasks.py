@@ -1,6 +1,7 @@
 """The task registry and the examples' plumbing: flags, resuming, reports."""
 
 import argparse
+import json
 import os
 import stat
 import subprocess
@@ -417,3 +418,147 @@ def test_a_data_dir_without_the_files_exits_naming_them(name, tmp_path):
         task.load_data(args)
     assert error.value.code.startswith("error: ")
     assert str(tmp_path) in error.value.code
+
+
+# --- runs of other kinds never share a folder -----------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(tasks.TASKS))
+def test_smoke_runs_have_their_own_default_output_dir(name, tmp_path,
+                                                      monkeypatch):
+    """Before: a full run's backup in runs/shd broke `shd.py --smoke`."""
+    monkeypatch.chdir(tmp_path)
+    task = tasks.get(name)
+    full = tasks.parse_args(tasks.parser(task), task, [])
+    smoke = tasks.parse_args(tasks.parser(task), task, ["--smoke"])
+    assert full.output_dir == os.path.join("runs", name)
+    assert smoke.output_dir == os.path.join("runs", name, "smoke")
+    given = tasks.parse_args(tasks.parser(task), task,
+                             ["--smoke", "--output-dir", "mine"])
+    assert given.output_dir == "mine"
+    p = tasks.parser(task)  # torch_ddp.py's: runs/<task>/ddp
+    p.output_dir_default = os.path.join("runs", name, "ddp")
+    assert tasks.parse_args(p, task, ["--smoke"]).output_dir == os.path.join(
+        "runs", name, "ddp", "smoke")
+    assert not os.listdir(tmp_path)  # nothing made
+
+
+def _backup_of(name, folder, argv):
+    """A backup in `folder` of a run of `name` with the flags `argv`."""
+    task = tasks.get(name)
+    args = tasks.parse_args(tasks.parser(task), task,
+                            ["--output-dir", str(folder), *argv])
+    (folder / "backup").mkdir(parents=True)
+    state = {"backups": [{"epoch": 1, "weights": "epoch-1.weights.h5"}],
+             "config": tasks.run_config(args)}
+    (folder / "backup" / "state.json").write_text(json.dumps(state))
+
+
+@pytest.mark.parametrize("name, before, now, differs", [
+    ("shd", [], ["--smoke"], "--smoke off there, on now"),
+    ("shd", ["--dt", "0.01"], [], "--dt 0.01 there, 0.002 now"),
+    ("listops", ["--max-length", "80"], ["--max-length", "100"],
+     "--max-length 80 there, 100 now"),
+    ("pathfinder", [], ["--seed", "1"], "--seed 0 there, 1 now"),
+    ("pathfinder", [], ["--difficulty", "easy"],
+     "--difficulty hard there, easy now"),
+    ("image", ["--data-dir", "."], [], "--data-dir "),
+])
+def test_a_backup_of_other_flags_is_refused_before_any_work(
+        name, before, now, differs, tmp_path, capsys, monkeypatch):
+    if keras.backend.backend() != "torch":
+        pytest.skip("parsing does not depend on the backend: torch only")
+    monkeypatch.chdir(tmp_path)
+    _backup_of(name, tmp_path / "out", before)
+    task = tasks.get(name)
+    with pytest.raises(SystemExit) as error:
+        tasks.parse_args(tasks.parser(task), task,
+                         ["--output-dir", str(tmp_path / "out"), *now])
+    assert error.value.code == 2
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert differs in message, message
+    assert str(tmp_path / "out" / "backup") in message
+    assert "pass another --output-dir, or delete that folder" in message
+    assert (tmp_path / "out" / "backup" / "state.json").exists()  # kept
+
+
+def test_flags_that_leave_model_and_data_alone_may_change_on_resuming(
+        tmp_path):
+    if keras.backend.backend() != "torch":
+        pytest.skip("parsing does not depend on the backend: torch only")
+    _backup_of("listops", tmp_path, ["--smoke"])
+    task = tasks.get("listops")
+    args = tasks.parse_args(tasks.parser(task), task, [
+        "--smoke", "--output-dir", str(tmp_path), "--epochs", "7",
+        "--batch-size", "3", "--learning-rate", "0.1", "--max-minutes", "5"])
+    config = tasks.run_config(args)
+    assert not set(config) & tasks.RESUMABLE_FLAGS
+    assert {"smoke", "seed", "max_length", "min_length", "data_dir",
+            "num_samples"} <= set(config)
+
+
+# --- what the run prints and draws ----------------------------------------------
+
+
+def test_the_plan_counts_trainable_and_fixed_parameters_apart(tmp_path,
+                                                              capsys):
+    task = tasks.get("pathfinder")
+    args = tasks.parse_args(tasks.parser(task), task,
+                            ["--smoke", "--output-dir", str(tmp_path)])
+    inputs = keras.Input((3,))
+    fixed = keras.layers.Dense(4, trainable=False)
+    model = keras.Model(inputs, keras.layers.Dense(2)(fixed(inputs)))
+    splits = {split: _data_of(8) for split in ("train", "val", "test")}
+    tasks.print_plan(task, args, splits, model)
+    assert ("model: 10 trainable parameters (+ 16 non-trainable)"
+            in capsys.readouterr().out)
+    model = _tiny_model()
+    assert tasks.parameter_counts(model) == "8 trainable parameters"
+
+
+def test_neuronio_counts_the_papers_parameters():
+    if keras.backend.backend() != "torch":
+        pytest.skip("the counts do not depend on the backend: torch only")
+    import keras_elm
+
+    # The README's 8,002; `count_params()` said 17,067 with the routing.
+    assert tasks.parameter_counts(keras_elm.models.neuronio()) == (
+        "8,002 trainable parameters (+ 9,065 non-trainable)")
+
+
+def _data_of(rows):
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((rows, 3)), rng.integers(0, 2, rows)
+
+
+@pytest.mark.parametrize("smoke, synthetic, title", [
+    (True, "simulated", "SMOKE RUN / SYNTHETIC DATA: test simulation 0"),
+    (False, "simulated", "SYNTHETIC DATA: test simulation 0"),
+    (True, None, "SMOKE RUN: test simulation 0"),
+    (False, None, "NeuronIO test simulation 0"),
+])
+def test_the_neuronio_picture_says_smoke_and_synthetic(
+        smoke, synthetic, title, tmp_path, monkeypatch):
+    if keras.backend.backend() != "torch":
+        pytest.skip("the picture does not depend on the backend: torch only")
+    from matplotlib import figure as matplotlib_figure
+
+    from keras_elm.data import neuronio
+
+    titles = []
+    save = matplotlib_figure.Figure.savefig
+    monkeypatch.setattr(
+        matplotlib_figure.Figure, "savefig",
+        lambda self, *a, **k: (titles.append(self.get_suptitle()),
+                               save(self, *a, **k)))
+    rng = np.random.default_rng(0)
+    result = neuronio.EvaluationSet(
+        spike_true=(rng.random((1, 50)) < 0.1).astype("float32"),
+        spike_pred=rng.standard_normal((1, 50)).astype("float32"),
+        soma_true=rng.standard_normal((1, 50)).astype("float32"),
+        soma_pred=rng.standard_normal((1, 50)).astype("float32"),
+        num_simulations=1, num_kept=1)
+    args = argparse.Namespace(smoke=smoke, synthetic_data=synthetic)
+    path = tasks.plot_neuronio(result, str(tmp_path / "p.png"), args=args)
+    assert titles == [title]
+    assert os.path.getsize(path) > 1000
