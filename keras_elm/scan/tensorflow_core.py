@@ -134,7 +134,8 @@ def memory_scan(
     compiles the recurrence also when the Keras model runs without XLA (the
     default on CPU), and TensorFlow's own while-loop gradient, which cannot
     cross an XLA boundary and is slow in graph mode, is not used. Weight
-    gradients are large matmuls over all steps after the reverse loop.
+    gradients of the MLP and the update are summed step by step inside the
+    reverse loop; see `_backward`.
     """
     if activation not in ACTIVATIONS:
         raise NotImplementedError(
@@ -203,8 +204,8 @@ def _forward(act, drive, memory0, recurrent_kernel, kernels, biases,
     """Time-major forward pass; saves what the backward pass needs.
 
     Saved per step: each hidden layer's pre-activation `z` (the backward
-    pass recomputes `act(z)` in bulk), `tanh` and the memory; `keep` is
-    None when no step is masked.
+    pass recomputes `act(z)` step by step), `tanh` and the memory; `keep`
+    is None when no step is masked.
     """
     steps = tf.shape(drive)[1]
     xs_drive = tf.transpose(drive, (1, 0, 2))
@@ -238,72 +239,87 @@ def _forward(act, drive, memory0, recurrent_kernel, kernels, biases,
 
 def _backward(act, act_derivative, d_memory, saved, memory0,
               recurrent_kernel, kernels, output_kernel, kappa_m, gain, keep):
-    """Hand-written backward pass through time of `_forward`."""
+    """Hand-written backward pass through time of `_forward`.
+
+    Memory, not speed, sets its shape. The reverse loop recomputes each
+    layer's `act(z)` and its derivative at its own step and adds the step's
+    share to the gradients of the MLP's kernels and biases, `kappa_m` and
+    `gain` as it goes; over all steps it keeps only the first layer's `dz`
+    (the drive's gradient). Building the activations, their derivatives,
+    `d_out` and `d_new` over all steps first, for large matmuls over the
+    `T * B` rows after the loop, took about 12.5 KiB per sample and token
+    (11 GB at the default ListOps batch, 384 x 2,000 tokens; issue 23). The
+    recurrent kernel's gradient is still one product after the loop: its
+    inputs, the memory and the first layer's `dz`, are kept anyway.
+    """
     *zs, th, memory = saved
-    activations = [act(z) for z in zs]
-    derivatives = [act_derivative(z, a) for z, a in zip(zs, activations)]
     d_memory = tf.transpose(d_memory, (1, 0, 2))
     steps = tf.shape(d_memory)[0]
-    # The gain folded in here, once for all steps, not in the loop.
-    d_tanh_out = SCALED_TANH_GAIN * SCALED_TANH_SLOPE * gain * (1.0 - th * th)
+    # The gain folded in here, once, not at each step.
+    d_tanh_scale = SCALED_TANH_GAIN * SCALED_TANH_SLOPE * gain
     output_kernel_t = tf.transpose(output_kernel)
     recurrent_kernel_t = tf.transpose(recurrent_kernel)
     kernels_t = [tf.transpose(k) for k in kernels]
-    d_out_array = tf.TensorArray(d_memory.dtype, size=steps)
-    d_new_array = tf.TensorArray(d_memory.dtype, size=steps)
-    dz_arrays = [tf.TensorArray(d_memory.dtype, size=steps) for _ in zs]
+    dz_array = tf.TensorArray(d_memory.dtype, size=steps)
+    # Running sums: output kernel and bias, kappa_m, gain, hidden kernels,
+    # hidden biases.
+    sums = (
+        tf.zeros_like(output_kernel), tf.zeros_like(output_kernel[0]),
+        tf.zeros_like(memory0[0]), tf.zeros_like(memory0[0]),
+        [tf.zeros_like(k) for k in kernels],
+        [tf.zeros_like(k[0]) for k in kernels],
+    )
 
-    def body(i, carry, d_out_array, d_new_array, dz_arrays):
+    def body(i, carry, dz_array, sums):
         t = steps - 1 - i
+        (d_output_kernel, d_output_bias, d_kappa, d_gain, d_kernels,
+         d_biases) = sums
+        d_kernels, d_biases = list(d_kernels), list(d_biases)
         total = d_memory[t] + carry
         d_new = total if keep is None else keep[t] * total
-        d_out = d_new * d_tanh_out[t]
+        th_t = th[t]
+        d_out = d_new * (d_tanh_scale * (1.0 - th_t * th_t))
+        activations = [act(z[t]) for z in zs]
+        d_output_kernel += tf.matmul(activations[-1], d_out, transpose_a=True)
+        d_output_bias += tf.reduce_sum(d_out, axis=0)
+        # The memory before step t: `memory0` at the first step.
+        previous = tf.where(t > 0, memory[tf.maximum(t - 1, 0)], memory0)
+        d_kappa += tf.reduce_sum(previous * d_new, axis=0)
+        d_gain += tf.reduce_sum(SCALED_TANH_GAIN * th_t * d_new, axis=0)
         da = tf.matmul(d_out, output_kernel_t)
-        dz_arrays = list(dz_arrays)
         for layer in range(len(zs) - 1, -1, -1):
-            dz = da * derivatives[layer][t]
-            dz_arrays[layer] = dz_arrays[layer].write(t, dz)
+            dz = da * act_derivative(zs[layer][t], activations[layer])
             if layer:
+                d_kernels[layer - 1] += tf.matmul(
+                    activations[layer - 1], dz, transpose_a=True
+                )
+                d_biases[layer - 1] += tf.reduce_sum(dz, axis=0)
                 da = tf.matmul(dz, kernels_t[layer - 1])
         carry = kappa_m * d_new + tf.matmul(dz, recurrent_kernel_t)
         if keep is not None:
             carry += (1.0 - keep[t]) * total
-        return (i + 1, carry, d_out_array.write(t, d_out),
-                d_new_array.write(t, d_new), dz_arrays)
+        sums = (d_output_kernel, d_output_bias, d_kappa, d_gain, d_kernels,
+                d_biases)
+        return i + 1, carry, dz_array.write(t, dz), sums
 
-    _, d_memory0, d_out, d_new, dz_arrays = tf.while_loop(
+    _, d_memory0, dz_array, sums = tf.while_loop(
         lambda i, *_: i < steps,
         body,
-        (tf.constant(0), tf.zeros_like(memory0), d_out_array, d_new_array,
-         dz_arrays),
+        (tf.constant(0), tf.zeros_like(memory0), dz_array, sums),
         maximum_iterations=steps,
     )
-    d_out, d_new = d_out.stack(), d_new.stack()
-    dzs = [array.stack() for array in dz_arrays]
-
-    def weight_grad(inputs, grads):
-        # A 2-D product over the T * B rows (faster under XLA on CPU than
-        # an einsum over (t, b), which first copies a transpose).
-        # Dynamic sizes: `reduce_retracing` relaxes the static shapes.
-        return tf.matmul(
-            tf.reshape(inputs, (-1, tf.shape(inputs)[-1])),
-            tf.reshape(grads, (-1, tf.shape(grads)[-1])),
-            transpose_a=True,
-        )
-
-    d_drive = tf.transpose(dzs[0], (1, 0, 2))
-    # The memory before each step is `memory0` then `memory[:-1]`; the two
-    # parts are summed separately rather than concatenated (a copy).
-    d_recurrent = weight_grad(memory[:-1], dzs[0][1:]) + tf.matmul(
-        memory0, dzs[0][0], transpose_a=True
-    )
-    d_kernels = [weight_grad(a, dz) for a, dz in zip(activations[:-1], dzs[1:])]
-    d_biases = [tf.reduce_sum(dz, axis=(0, 1)) for dz in dzs[1:]]
-    d_output_kernel = weight_grad(activations[-1], d_out)
-    d_output_bias = tf.reduce_sum(d_out, axis=(0, 1))
-    d_kappa = tf.reduce_sum(memory[:-1] * d_new[1:], axis=(0, 1)) + tf.reduce_sum(
-        memory0 * d_new[0], axis=0
-    )
-    d_gain = tf.reduce_sum(SCALED_TANH_GAIN * th * d_new, axis=(0, 1))
+    d_output_kernel, d_output_bias, d_kappa, d_gain, d_kernels, d_biases = sums
+    dz = dz_array.stack()
+    d_drive = tf.transpose(dz, (1, 0, 2))
+    # A 2-D product over the T * B rows (faster under XLA on CPU than an
+    # einsum over (t, b), which first copies a transpose); dynamic sizes, as
+    # `reduce_retracing` relaxes the static shapes. The memory before each
+    # step is `memory0` then `memory[:-1]`; the two parts are summed
+    # separately rather than concatenated (a copy).
+    d_recurrent = tf.matmul(
+        tf.reshape(memory[:-1], (-1, tf.shape(memory)[-1])),
+        tf.reshape(dz[1:], (-1, tf.shape(dz)[-1])),
+        transpose_a=True,
+    ) + tf.matmul(memory0, dz[0], transpose_a=True)
     return (d_drive, d_memory0, d_recurrent, d_output_kernel, d_output_bias,
             d_kappa, d_gain, *d_kernels, *d_biases)
