@@ -168,4 +168,7 @@ if rank == 0:
           f"{100 * test_accuracy:.2f} % (chance {100 * task.chance:.2f} %); "
           f"model saved to {path}",
           flush=True)
+# Every process waits for process 0's save, then all leave together: a
+# process that tore the group down alone sometimes aborted at exit.
+dist.barrier()
 dist.destroy_process_group()
