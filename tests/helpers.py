@@ -164,3 +164,14 @@ def outputs_and_gradients(model, inputs, r, wrt):
         for i, g in zip(wrt, g_in)
     ]
     return to_numpy(y), g_w, g_in
+
+
+class EpochsSeen(keras.callbacks.Callback):
+    """Records the index of every epoch `fit` begins (`seen`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.seen.append(epoch)

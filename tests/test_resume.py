@@ -17,6 +17,7 @@ import pytest
 
 from keras_elm import callbacks
 from keras_elm import tasks
+from tests.helpers import EpochsSeen
 
 TASK = tasks.get("pathfinder")
 BACKEND = keras.backend.backend()
@@ -48,15 +49,6 @@ def _args(folder, **flags):
     return argparse.Namespace(output_dir=str(folder), **flags)
 
 
-class _Epochs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch)
-
-
 class _KillAt(keras.callbacks.Callback):
     """Kills the run at the end of epoch `epoch` (after the saves)."""
 
@@ -72,7 +64,7 @@ class _KillAt(keras.callbacks.Callback):
 def _fit(args, extra=(), epochs=EPOCHS):
     """One run of the example's `fit`; returns the model and its epochs."""
     model = _model(args)
-    seen = _Epochs()
+    seen = EpochsSeen()
     x, y = _data()
     try:
         model.fit(x, y, validation_data=_data(1), epochs=epochs, batch_size=4,
@@ -271,7 +263,7 @@ def test_a_backup_of_another_model_is_not_restored(tmp_path, capsys):
     other = keras.Model(inputs, keras.layers.Dense(5)(inputs))
     tasks.compile_model(other, TASK, args, STEPS)
     start = _weights(other)
-    seen = _Epochs()
+    seen = EpochsSeen()
     with pytest.raises(Killed):
         other.fit(*_data(), epochs=1, batch_size=4, verbose=0,
                   callbacks=[callbacks.Backup(str(tmp_path / "backup")), seen,

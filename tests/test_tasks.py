@@ -14,6 +14,7 @@ import pytest
 from keras_elm import callbacks
 from keras_elm import flags
 from keras_elm import tasks
+from tests.helpers import EpochsSeen
 
 
 def test_registry_has_the_image_tasks():
@@ -68,15 +69,6 @@ class _Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-class _Epochs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch)
-
-
 def test_an_interrupted_run_resumes_after_its_last_epoch(tmp_path):
     args = argparse.Namespace(output_dir=str(tmp_path), learning_rate=0.01,
                               epochs=4)
@@ -86,7 +78,7 @@ def test_an_interrupted_run_resumes_after_its_last_epoch(tmp_path):
 
     def run(extra):
         model = tasks.compile_model(_tiny_model(), task, args, 2)
-        epochs = _Epochs()
+        epochs = EpochsSeen()
         try:
             model.fit(x, y, validation_data=(x, y), epochs=4, batch_size=4,
                       verbose=0,
@@ -122,7 +114,7 @@ def test_time_limit_stops_training_and_the_flag_adds_it(tmp_path, capsys):
               if isinstance(c, callbacks.TimeLimit)]
     assert len(limits) == 1
     model = tasks.compile_model(_tiny_model(), task, args, 2)
-    epochs = _Epochs()
+    epochs = EpochsSeen()
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((8, 3)), rng.integers(0, 2, 8)
     model.fit(x, y, epochs=5, batch_size=4, verbose=0,
