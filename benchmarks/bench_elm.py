@@ -53,7 +53,9 @@ SKIPPED = {
 def flops_forward(config):
     inputs, branches, spb, routing, units, batch, steps = config
     hidden = 2 * units
-    per_row = branches * hidden + units * hidden + hidden * units + units * OUTPUTS
+    per_row = (
+        branches * hidden + units * hidden + hidden * units + units * OUTPUTS
+    )
     per_row += inputs * branches if routing else inputs
     return 2.0 * batch * steps * per_row
 
@@ -180,9 +182,8 @@ def _on_gpu(backend):
 
 
 def worker(backend, name, repeats, models=MODELS):
-    import numpy as np
-
     import keras
+    import numpy as np
 
     import keras_elm
 
@@ -222,7 +223,9 @@ def worker(backend, name, repeats, models=MODELS):
             target = elm_params
             k, _ = matched_units(kind, inputs, target)
             rnn = keras.layers.LSTM if kind == "lstm" else keras.layers.GRU
-            out = keras.layers.Dense(OUTPUTS)(rnn(k, return_sequences=True)(inp))
+            out = keras.layers.Dense(OUTPUTS)(
+                rnn(k, return_sequences=True)(inp)
+            )
         model = keras.Model(inp, out)
         model.compile(keras.optimizers.Adam(1e-3), "mse")
         return model
@@ -231,7 +234,8 @@ def worker(backend, name, repeats, models=MODELS):
     elm_params = None
     on_gpu = _on_gpu(backend)
     kinds = [
-        k for k in models
+        k
+        for k in models
         if k != "torch_per_step_loop"
         and (on_gpu or (name, backend, k) not in SKIPPED)
     ]
@@ -247,8 +251,12 @@ def worker(backend, name, repeats, models=MODELS):
         forward = median_time(lambda: model.predict_on_batch(x), reps, 1)
         train = median_time(lambda: model.train_on_batch(x, y), reps, warmup)
         rows.append(
-            dict(model=kind, params=trainable_params(model), forward=forward,
-                 train=train)
+            dict(
+                model=kind,
+                params=trainable_params(model),
+                forward=forward,
+                train=train,
+            )
         )
     if backend == "torch" and "torch_per_step_loop" in models:
         import torch
@@ -257,13 +265,28 @@ def worker(backend, name, repeats, models=MODELS):
         forward, train = torch_reference_step(
             config, 1 if name in LONG_CONFIGS else max(1, repeats // 2)
         )
-        rows.append(dict(model="torch_per_step_loop", params=elm_params,
-                         forward=forward, train=train))
+        rows.append(
+            dict(
+                model="torch_per_step_loop",
+                params=elm_params,
+                forward=forward,
+                train=train,
+            )
+        )
     flops = flops_forward(config)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    print(json.dumps(dict(backend=backend, config=name, rows=rows,
-                          flops_forward=flops, matmul_flops_per_s=peak,
-                          peak_rss_gib=peak_rss)))
+    print(
+        json.dumps(
+            dict(
+                backend=backend,
+                config=name,
+                rows=rows,
+                flops_forward=flops,
+                matmul_flops_per_s=peak,
+                peak_rss_gib=peak_rss,
+            )
+        )
+    )
 
 
 def format_table(results):
@@ -286,7 +309,8 @@ def format_table(results):
             vs_loop = f"{loop / row['train']:.1f}x" if loop else "n/a"
             vs_generic = (
                 f"{generic['train'] / row['train']:.1f}x"
-                if generic and row["model"] == "elm_fast" else ""
+                if generic and row["model"] == "elm_fast"
+                else ""
             )
             is_fast = row["model"] == "elm_fast"
             lines.append(
@@ -305,14 +329,29 @@ def run_round(args, repeats, root):
     results = []
     for name in args.configs.split(","):
         for backend in args.backends.split(","):
-            env = {**os.environ, "KERAS_BACKEND": backend,
-                   "TF_CPP_MIN_LOG_LEVEL": "3"}
+            env = {
+                **os.environ,
+                "KERAS_BACKEND": backend,
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+            }
             proc = subprocess.run(
-                [sys.executable, os.path.abspath(__file__), "--worker",
-                 backend, name, "--repeats", str(repeats),
-                 "--models", args.models],
-                env=env, cwd=root, capture_output=True, text=True)
-            line = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+                [
+                    sys.executable,
+                    os.path.abspath(__file__),
+                    "--worker",
+                    backend,
+                    name,
+                    "--repeats",
+                    str(repeats),
+                    "--models",
+                    args.models,
+                ],
+                env=env,
+                cwd=root,
+                capture_output=True,
+                text=True,
+            )
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
             if proc.returncode or not line:
                 print(f"{name} on {backend} failed:\n{proc.stderr[-3000:]}")
                 continue
@@ -345,14 +384,17 @@ def merge_rounds(rounds):
             for row in r["rows"]:
                 models.setdefault(row["model"], []).append(row)
         entry["rows"] = [
-            dict(rows[0],
-                 forward=_median([row["forward"] for row in rows]),
-                 train=_median([row["train"] for row in rows]),
-                 train_rounds=[row["train"] for row in rows])
+            dict(
+                rows[0],
+                forward=_median([row["forward"] for row in rows]),
+                train=_median([row["train"] for row in rows]),
+                train_rounds=[row["train"] for row in rows],
+            )
             for rows in models.values()
         ]
         entry["matmul_flops_per_s"] = _median(
-            [r["matmul_flops_per_s"] for r in runs])
+            [r["matmul_flops_per_s"] for r in runs]
+        )
         entry["peak_rss_gib"] = max(r["peak_rss_gib"] for r in runs)
         entry["rounds"] = len(runs)
         out.append(entry)
@@ -390,18 +432,32 @@ def main():
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--models", default=",".join(MODELS),
-                        help="subset of " + ",".join(MODELS))
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help="subset of " + ",".join(MODELS),
+    )
     parser.add_argument("--quick", action="store_true", help="3 repeats")
     parser.add_argument(
-        "--rounds", type=int, default=1,
+        "--rounds",
+        type=int,
+        default=1,
         help="run every worker this many times, in alternation, and report "
         "the median over rounds: this machine's speed drifts over minutes, "
-        "so rounds keep a slow spell from landing on one backend only")
-    parser.add_argument("--output", default=os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"))
-    parser.add_argument("--worker", nargs=2, metavar=("BACKEND", "CONFIG"),
-                        help=argparse.SUPPRESS)
+        "so rounds keep a slow spell from landing on one backend only",
+    )
+    parser.add_argument(
+        "--output",
+        default=os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), "RESULTS.md"
+        ),
+    )
+    parser.add_argument(
+        "--worker",
+        nargs=2,
+        metavar=("BACKEND", "CONFIG"),
+        help=argparse.SUPPRESS,
+    )
     args = parser.parse_args()
     repeats = 3 if args.quick else args.repeats
     if args.worker:
@@ -425,7 +481,8 @@ def main():
         "run"
         + (
             f"; {args.rounds} rounds in alternation, median over rounds"
-            if args.rounds > 1 else ""
+            if args.rounds > 1
+            else ""
         )
         + ".\n\n"
     )
@@ -433,7 +490,8 @@ def main():
         *(round_ratios(results) if args.rounds > 1 else []),
         *(
             f"- {name}: one run after one warm-up."
-            for name in LONG_CONFIGS if name in args.configs.split(",")
+            for name in LONG_CONFIGS
+            if name in args.configs.split(",")
         ),
         *(
             f"- Not run on CPU: {model} on {backend} for {config} ({why})."

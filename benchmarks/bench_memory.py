@@ -100,15 +100,24 @@ def child(backend, batch, length, fast, steps=0, core=None):
         model.train_on_batch(tokens, labels)
         times.append(time.perf_counter() - start)
     median = statistics.median(times) if times else None
-    print(json.dumps(dict(base=base, peak=peak, seconds=seconds,
-                          median=median)))
+    print(
+        json.dumps(dict(base=base, peak=peak, seconds=seconds, median=median))
+    )
 
 
 def run(backend, batch, length, fast, steps=0, core=None):
-    env = {**os.environ, "KERAS_BACKEND": backend,
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
-    cmd = [sys.executable, __file__, "--child", backend, str(batch),
-           str(length), "fast" if fast else "slow", str(steps), core or ""]
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        backend,
+        str(batch),
+        str(length),
+        "fast" if fast else "slow",
+        str(steps),
+        core or "",
+    ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True)
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode or not lines:
@@ -121,37 +130,62 @@ def parse(configs):
     parsed = []
     for item in configs.split(","):
         parts = item.split(":")
-        if len(parts) not in (3, 4) or parts[0] not in (
-            "tensorflow", "jax", "torch"
-        ) or (len(parts) == 4 and parts[3] not in ("fast", "slow")):
+        if (
+            len(parts) not in (3, 4)
+            or parts[0] not in ("tensorflow", "jax", "torch")
+            or (len(parts) == 4 and parts[3] not in ("fast", "slow"))
+        ):
             raise ValueError(
                 f"Argument `--configs` has a bad item {item!r}: expected "
                 "backend:batch:length[:fast|slow], e.g. tensorflow:8:500."
             )
-        parsed.append((parts[0], int(parts[1]), int(parts[2]),
-                       len(parts) == 3 or parts[3] == "fast"))
+        parsed.append(
+            (
+                parts[0],
+                int(parts[1]),
+                int(parts[2]),
+                len(parts) == 3 or parts[3] == "fast",
+            )
+        )
     return parsed
 
 
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         _, _, backend, batch, length, path, steps, core = sys.argv
-        child(backend, int(batch), int(length), path == "fast", int(steps),
-              core)
+        child(
+            backend, int(batch), int(length), path == "fast", int(steps), core
+        )
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--configs", default=DEFAULT_CONFIGS,
-                   help="comma-separated backend:batch:length[:fast|slow]")
-    p.add_argument("--jobs", type=int, default=2,
-                   help="settings measured at once (each in its own "
-                   "process; the peaks do not add up)")
-    p.add_argument("--target", default="384:2000",
-                   help="batch:length to extrapolate to")
-    p.add_argument("--steps", type=int, default=0,
-                   help="steps timed after the first (median reported)")
-    p.add_argument("--baseline-core", default=None, metavar="FILE",
-                   help="also run each TensorFlow fast-path setting with "
-                   "FILE in place of keras_elm/scan/tensorflow_core.py")
+    p.add_argument(
+        "--configs",
+        default=DEFAULT_CONFIGS,
+        help="comma-separated backend:batch:length[:fast|slow]",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="settings measured at once (each in its own "
+        "process; the peaks do not add up)",
+    )
+    p.add_argument(
+        "--target", default="384:2000", help="batch:length to extrapolate to"
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="steps timed after the first (median reported)",
+    )
+    p.add_argument(
+        "--baseline-core",
+        default=None,
+        metavar="FILE",
+        help="also run each TensorFlow fast-path setting with "
+        "FILE in place of keras_elm/scan/tensorflow_core.py",
+    )
     args = p.parse_args()
     if args.baseline_core and not os.path.isfile(args.baseline_core):
         raise ValueError(
@@ -163,9 +197,11 @@ def main():
             f"Argument `--steps` is {args.steps}: expected an integer >= 0."
         )
     target_b, target_l = (int(v) for v in args.target.split(":"))
-    print("| backend | path | batch | length | base (MiB) | peak (MiB) | "
-          f"step (MiB) | KiB per B*L | first step (s) | median step (s) | "
-          f"est. peak at {target_b}x{target_l} (GiB) |")
+    print(
+        "| backend | path | batch | length | base (MiB) | peak (MiB) | "
+        f"step (MiB) | KiB per B*L | first step (s) | median step (s) | "
+        f"est. peak at {target_b}x{target_l} (GiB) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     points = {}
     configs = []
@@ -174,14 +210,19 @@ def main():
             configs.append((backend, batch, length, fast, args.baseline_core))
         configs.append((backend, batch, length, fast, None))
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-        results = [pool.submit(run, *config[:4], args.steps, config[4])
-                   for config in configs]
+        results = [
+            pool.submit(run, *config[:4], args.steps, config[4])
+            for config in configs
+        ]
     for (backend, batch, length, fast, core), future in zip(configs, results):
         r = future.result()
         path = ("fast" if fast else "slow") + (" (baseline)" if core else "")
         if "error" in r:
-            print(f"| {backend} | {path} | {batch} | {length} | "
-                  f"{r['error']} ||||||", flush=True)
+            print(
+                f"| {backend} | {path} | {batch} | {length} | "
+                f"{r['error']} ||||||",
+                flush=True,
+            )
             continue
         step = r["peak"] - r["base"]
         key = (backend, fast, core)
@@ -194,10 +235,13 @@ def main():
             slope = (s1 - s0) / (n1 - n0)
             est = r["base"] + s1 + slope * (target_b * target_l - n1)
             estimate = f"{est / 1024:.1f}"
-        print(f"| {backend} | {path} | {batch} | {length} | {r['base']:.0f} "
-              f"| {r['peak']:.0f} | {step:.0f} | "
-              f"{step * 1024 / (batch * length):.1f} | {r['seconds']:.1f} | "
-              f"{median} | {estimate} |", flush=True)
+        print(
+            f"| {backend} | {path} | {batch} | {length} | {r['base']:.0f} "
+            f"| {r['peak']:.0f} | {step:.0f} | "
+            f"{step * 1024 / (batch * length):.1f} | {r['seconds']:.1f} | "
+            f"{median} | {estimate} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""One-hot inputs as a row lookup (`ELM(num_tokens=...)`) against a one-hot tensor.
+"""One-hot inputs as a row lookup (`ELM(num_tokens=...)`) vs a one-hot tensor.
 
-    python benchmarks/bench_tokens.py                    # every case, 3 backends
+    python benchmarks/bench_tokens.py  # every case, 3 backends
     python benchmarks/bench_tokens.py --cases text --backends jax
 
 `one_hot(x) @ W` is `W[x]`: with `num_tokens`, the fast path looks the first
@@ -40,9 +40,13 @@ CASES = {
 
 def _one_hot_model(keras, keras_elm, vocabulary, steps, classes):
     tokens = keras.Input((steps,), dtype="int32")
-    x = keras.layers.Embedding(vocabulary, vocabulary, mask_zero=True,
-                               embeddings_initializer="identity",
-                               trainable=False)(tokens)
+    x = keras.layers.Embedding(
+        vocabulary,
+        vocabulary,
+        mask_zero=True,
+        embeddings_initializer="identity",
+        trainable=False,
+    )(tokens)
     x = keras_elm.ELM(150, memory_tau_max=2e3, name="elm")(x)
     return keras.Model(tokens, keras.layers.Dense(classes)(x))
 
@@ -56,7 +60,7 @@ def worker(case, variant, steps_timed):
     builder, vocabulary, steps, classes, batch, towers = CASES[case]
     rng = np.random.default_rng(0)
     x = rng.integers(1, vocabulary, (batch, steps)).astype("int32")
-    x[:, -steps // 8:] = 0  # some end padding, as in the real data
+    x[:, -steps // 8 :] = 0  # some end padding, as in the real data
     y = rng.integers(0, classes, batch)
     if towers:
         model = keras_elm.models.retrieval(steps)
@@ -79,14 +83,20 @@ def worker(case, variant, steps_timed):
         loss = model.train_on_batch(x, y)
         times.append(time.perf_counter() - start)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    elm = [layer for layer in model.layers
-           if isinstance(layer, keras_elm.ELM)][0]
-    print(json.dumps({
-        "lookup": bool(elm.uses_token_lookup),
-        "first": times[0], "median": float(np.median(times[1:])),
-        "peak_gib": peak_kb / 2**20,
-        "loss": float(np.asarray(loss).ravel()[0]),
-    }))
+    elm = [layer for layer in model.layers if isinstance(layer, keras_elm.ELM)][
+        0
+    ]
+    print(
+        json.dumps(
+            {
+                "lookup": bool(elm.uses_token_lookup),
+                "first": times[0],
+                "median": float(np.median(times[1:])),
+                "peak_gib": peak_kb / 2**20,
+                "loss": float(np.asarray(loss).ravel()[0]),
+            }
+        )
+    )
 
 
 def main():
@@ -98,10 +108,14 @@ def main():
     args = p.parse_args()
     if args.worker:
         return worker(*args.worker, args.steps)
-    print(f"{args.steps} timed training steps after the first; "
-          f"{os.cpu_count()} CPU cores")
-    print("| case | batch x steps x ids | backend | input | lookup | "
-          "first step (s) | step (s, median) | peak RSS (GiB) |")
+    print(
+        f"{args.steps} timed training steps after the first; "
+        f"{os.cpu_count()} CPU cores"
+    )
+    print(
+        "| case | batch x steps x ids | backend | input | lookup | "
+        "first step (s) | step (s, median) | peak RSS (GiB) |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for case in args.cases.split(","):
         _, vocabulary, steps, _, batch, towers = CASES[case]
@@ -109,23 +123,43 @@ def main():
         shape = f"{batch}{' x 2' if towers else ''} x {steps} x {vocabulary}"
         for backend in args.backends.split(","):
             for variant in variants:
-                env = {**os.environ, "KERAS_BACKEND": backend,
-                       "TF_CPP_MIN_LOG_LEVEL": "3"}
+                env = {
+                    **os.environ,
+                    "KERAS_BACKEND": backend,
+                    "TF_CPP_MIN_LOG_LEVEL": "3",
+                }
                 result = subprocess.run(
-                    [sys.executable, __file__, "--worker", case, variant,
-                     "--steps", str(args.steps)],
-                    env=env, capture_output=True, text=True,
+                    [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        case,
+                        variant,
+                        "--steps",
+                        str(args.steps),
+                    ],
+                    env=env,
+                    capture_output=True,
+                    text=True,
                 )
-                lines = [l for l in result.stdout.splitlines()
-                         if l.startswith("{")]
+                lines = [
+                    ln
+                    for ln in result.stdout.splitlines()
+                    if ln.startswith("{")
+                ]
                 row = f"| {case} | {shape} | {backend} | {variant} |"
                 if result.returncode or not lines:
-                    print(f"{row} failed: {result.stderr.strip()[-300:]} | | | |")
+                    print(
+                        f"{row} failed: {result.stderr.strip()[-300:]} | | | |"
+                    )
                     continue
                 r = json.loads(lines[-1])
-                print(f"{row} {'yes' if r['lookup'] else 'no'} | "
-                      f"{r['first']:.2f} | {r['median']:.3f} | "
-                      f"{r['peak_gib']:.2f} |", flush=True)
+                print(
+                    f"{row} {'yes' if r['lookup'] else 'no'} | "
+                    f"{r['first']:.2f} | {r['median']:.3f} | "
+                    f"{r['peak_gib']:.2f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

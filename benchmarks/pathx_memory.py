@@ -34,8 +34,9 @@ def analysis(batch_size, remat):
     frozen = [v.value for v in model.non_trainable_variables]
 
     def loss(trainable, images, labels):
-        logits, _ = model.stateless_call(trainable, frozen, images,
-                                         training=True)
+        logits, _ = model.stateless_call(
+            trainable, frozen, images, training=True
+        )
         return loss_fn(labels, logits)
 
     step = jax.jit(jax.value_and_grad(loss))
@@ -48,23 +49,34 @@ def analysis(batch_size, remat):
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch-size", type=int, default=768)
-    p.add_argument("--remat", default="0,128,512",
-                   help="remat_chunk_size values (0: none)")
+    p.add_argument(
+        "--remat", default="0,128,512", help="remat_chunk_size values (0: none)"
+    )
     args = p.parse_args()
     assert keras.backend.backend() == "jax", "run with KERAS_BACKEND=jax"
-    print(f"Path-X forward + backward, batch {args.batch_size} x 16,384 "
-          f"steps, XLA on {jax.devices()[0].platform}")
-    print("| remat_chunk_size | temporaries (GiB) | arguments (GiB) | "
-          "outputs (GiB) | GiB per sample |")
+    print(
+        f"Path-X forward + backward, batch {args.batch_size} x 16,384 "
+        f"steps, XLA on {jax.devices()[0].platform}"
+    )
+    print(
+        "| remat_chunk_size | temporaries (GiB) | arguments (GiB) | "
+        "outputs (GiB) | GiB per sample |"
+    )
     print("|---|---|---|---|---|")
     for remat in (int(r) for r in args.remat.split(",")):
         m = analysis(args.batch_size, remat or None)
-        total = (m.temp_size_in_bytes + m.argument_size_in_bytes
-                 + m.output_size_in_bytes) / 2**30
-        print(f"| {remat or 'none'} | {m.temp_size_in_bytes / 2**30:.2f} | "
-              f"{m.argument_size_in_bytes / 2**30:.3f} | "
-              f"{m.output_size_in_bytes / 2**30:.3f} | "
-              f"{total / args.batch_size:.4f} |", flush=True)
+        total = (
+            m.temp_size_in_bytes
+            + m.argument_size_in_bytes
+            + m.output_size_in_bytes
+        ) / 2**30
+        print(
+            f"| {remat or 'none'} | {m.temp_size_in_bytes / 2**30:.2f} | "
+            f"{m.argument_size_in_bytes / 2**30:.3f} | "
+            f"{m.output_size_in_bytes / 2**30:.3f} | "
+            f"{total / args.batch_size:.4f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -49,9 +49,14 @@ def build(config):
     inputs, branches, spb, routing, units, batch, steps = config
     inp = keras.Input((steps, inputs), batch_size=batch)
     out = keras_elm.ELM(
-        units, output_units=OUTPUTS, num_branches=branches,
-        synapses_per_branch=spb, routing=routing, memory_tau_max=150.0,
-        return_sequences=True, use_fast_path=True,
+        units,
+        output_units=OUTPUTS,
+        num_branches=branches,
+        synapses_per_branch=spb,
+        routing=routing,
+        memory_tau_max=150.0,
+        return_sequences=True,
+        use_fast_path=True,
     )(inp)
     return keras.Model(inp, out)
 
@@ -102,18 +107,22 @@ def self_times(profile):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="neuronio_dm100_b8",
-                        choices=sorted(CONFIGS))
-    parser.add_argument("--steps", type=int, default=10,
-                        help="profiled gradient steps")
+    parser.add_argument(
+        "--config", default="neuronio_dm100_b8", choices=sorted(CONFIGS)
+    )
+    parser.add_argument(
+        "--steps", type=int, default=10, help="profiled gradient steps"
+    )
     args = parser.parse_args()
     config = CONFIGS[args.config]
     inputs, branches, spb, routing, units, batch, steps = config
     rng = np.random.default_rng(0)
-    x = jnp.asarray((rng.random((batch, steps, inputs)) < 0.01)
-                    .astype("float32"))
-    y = jnp.asarray(rng.standard_normal((batch, steps, OUTPUTS))
-                    .astype("float32"))
+    x = jnp.asarray(
+        (rng.random((batch, steps, inputs)) < 0.01).astype("float32")
+    )
+    y = jnp.asarray(
+        rng.standard_normal((batch, steps, OUTPUTS)).astype("float32")
+    )
     model = build(config)
     trainable = [v.value for v in model.trainable_variables]
     fixed = [v.value for v in model.non_trainable_variables]
@@ -136,8 +145,9 @@ def main():
         with jax.profiler.trace(folder):
             for _ in range(args.steps):
                 jax.block_until_ready(grad(trainable, x, y))
-        path = glob.glob(os.path.join(folder, "**", "*.xplane.pb"),
-                         recursive=True)[0]
+        path = glob.glob(
+            os.path.join(folder, "**", "*.xplane.pb"), recursive=True
+        )[0]
         totals, counts = self_times(ProfileData.from_file(path))
 
     per_step = {k: v / args.steps / 1e6 for k, v in totals.items()}
@@ -147,34 +157,45 @@ def main():
             continue
         computation, shape = where[name]
         loop = bodies.get(computation)
-        key = ("backward loop" if loop[1] else "forward loop") if loop else (
-            "outside the loops")
+        key = (
+            ("backward loop" if loop[1] else "forward loop")
+            if loop
+            else ("outside the loops")
+        )
         groups[key].append((ms, name, shape, counts[name] // args.steps))
 
     traced = sum(sum(op[0] for op in ops) for ops in groups.values())
-    print(f"{args.config} on JAX {jax.__version__}, {os.cpu_count()} CPU "
-          f"cores: one gradient step (no optimizer) takes {1e3 * wall:.1f} "
-          f"ms (median, untraced); with tracing on, its ops add up to "
-          f"{traced:.1f} ms. Times below are per step, each op's own time "
-          "summed over threads (an op run on two threads counts twice). "
-          "Matmuls are the `ynn_fusion` and `dot` ops.\n")
+    print(
+        f"{args.config} on JAX {jax.__version__}, {os.cpu_count()} CPU "
+        f"cores: one gradient step (no optimizer) takes {1e3 * wall:.1f} "
+        f"ms (median, untraced); with tracing on, its ops add up to "
+        f"{traced:.1f} ms. Times below are per step, each op's own time "
+        "summed over threads (an op run on two threads counts twice). "
+        "Matmuls are the `ynn_fusion` and `dot` ops.\n"
+    )
     for key in ("forward loop", "backward loop", "outside the loops"):
         ops = sorted(groups.get(key, []), reverse=True)
         total = sum(op[0] for op in ops)
         matmuls = [op for op in ops if re.match(r"(ynn_fusion|dot)", op[1])]
         matmul_ms = sum(op[0] for op in matmuls)
         calls = sum(op[3] for op in matmuls)
-        print(f"{key}: {total:.1f} ms, of which matmuls {matmul_ms:.1f} ms "
-              f"({calls} calls, {1e3 * matmul_ms / max(calls, 1):.1f} us "
-              "each on average)")
+        print(
+            f"{key}: {total:.1f} ms, of which matmuls {matmul_ms:.1f} ms "
+            f"({calls} calls, {1e3 * matmul_ms / max(calls, 1):.1f} us "
+            "each on average)"
+        )
         per_iteration = [op for op in ops if op[3] >= steps // 8]
         if key != "outside the loops" and per_iteration:
             iterations = max(op[3] for op in per_iteration)
-            print(f"  {iterations} loop iterations; per iteration "
-                  f"{1e3 * total / iterations:.1f} us")
+            print(
+                f"  {iterations} loop iterations; per iteration "
+                f"{1e3 * total / iterations:.1f} us"
+            )
         for ms, name, shape, count in ops[:12]:
-            print(f"  {ms:7.2f} ms  {count:6d} calls  "
-                  f"{1e3 * ms / max(count, 1):7.1f} us/call  {name}  {shape}")
+            print(
+                f"  {ms:7.2f} ms  {count:6d} calls  "
+                f"{1e3 * ms / max(count, 1):7.1f} us/call  {name}  {shape}"
+            )
         print()
 
 

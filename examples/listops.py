@@ -1,7 +1,7 @@
 """ListOps (LRA) with an ELM neuron: the value 0-9 of a nested expression.
 
-    python examples/listops.py                         # LRA lengths, paper recipe
-    python examples/listops.py --max-length 200        # short trees (50-200), CPU
+    python examples/listops.py  # LRA lengths, paper recipe
+    python examples/listops.py --max-length 200  # short trees (50-200), CPU
     python examples/listops.py --smoke                 # < 1 min, CPU
     python examples/listops.py --distribute            # all GPUs, data-parallel
     python examples/listops.py --data-dir ~/data/lra_release/listops-1000

@@ -1,10 +1,10 @@
 """NeuronIO with a Branch-ELM: a cortical neuron's spikes and soma voltage.
 
     python examples/neuronio.py                          # simulated stand-in
-    python examples/neuronio.py --data-dir ~/data/neuronio   # train/ valid/ test/
+    python examples/neuronio.py --data-dir ~/data/neuronio  # train/ valid/
     python examples/neuronio.py --pretrained 15          # a published neuron
     python examples/neuronio.py --smoke                  # < 1 min, CPU
-    python examples/neuronio.py --distribute             # all GPUs, data-parallel
+    python examples/neuronio.py --distribute  # all GPUs, data-parallel
 
 The real NeuronIO set (Beniaguev et al., 2021; about 115 GB of pickles) is
 read from `--data-dir`, with `train/`, `valid/` and `test/` folders of
@@ -32,9 +32,13 @@ from keras_elm.data import neuronio
 
 task = tasks.get("neuronio")
 parser = tasks.parser(task)  # and --steps-per-epoch
-parser.add_argument("--pretrained", type=flags.pretrained_neuron, default=None,
-                    help="evaluate a published neuron: 'best' or its d_m, "
-                         "one of keras_elm.pretrained.NEURONIO_MEMORY_SIZES")
+parser.add_argument(
+    "--pretrained",
+    type=flags.pretrained_neuron,
+    default=None,
+    help="evaluate a published neuron: 'best' or its d_m, "
+    "one of keras_elm.pretrained.NEURONIO_MEMORY_SIZES",
+)
 args = tasks.parse_args(parser, task)
 if args.pretrained and args.distribute:
     parser.error("--distribute is for training; --pretrained only evaluates")
@@ -52,9 +56,15 @@ else:
         model = keras_elm.models.neuronio(**tasks.model_overrides(task, args))
         # The task's loss: 0.5 BCE on the spike logit + 0.5 MSE on the soma.
         tasks.compile_model(model, task, args, steps)
-    tasks.print_plan(task, args, None, model, steps=steps,
-                     data=f"random {neuronio.WINDOW} ms windows from "
-                          f"{len(data['train'].files)} files")
+    tasks.print_plan(
+        task,
+        args,
+        None,
+        model,
+        steps=steps,
+        data=f"random {neuronio.WINDOW} ms windows from "
+        f"{len(data['train'].files)} files",
+    )
     model.fit(
         data["train"],
         validation_data=data["val"],
@@ -76,7 +86,10 @@ except ValueError as error:  # a test set without (or all) spikes: no ROC
     print(f"no spike metrics: {error}")
     metrics = keras_elm.metrics.soma_metrics(result.soma_true, result.soma_pred)
 print(tasks.synthetic_line(args) + keras_elm.metrics.format_table(metrics))
-print(f"({result.num_kept} of {result.num_simulations} test simulations "
-      "kept: the others spike more than 24 times)")
-tasks.plot_neuronio(result, os.path.join(args.output_dir, "prediction.png"),
-                    args=args)  # titled SMOKE RUN / SYNTHETIC DATA
+print(
+    f"({result.num_kept} of {result.num_simulations} test simulations "
+    "kept: the others spike more than 24 times)"
+)
+tasks.plot_neuronio(
+    result, os.path.join(args.output_dir, "prediction.png"), args=args
+)  # titled SMOKE RUN / SYNTHETIC DATA

@@ -20,13 +20,18 @@ from keras_elm import tasks
 
 task = tasks.get("pathfinder_x")
 parser = tasks.parser(task)  # and --difficulty
-parser.add_argument("--remat-chunk-size", type=flags.positive_int,
-                    default=None,
-                    help="JAX only: rematerialise in chunks of this many steps")
+parser.add_argument(
+    "--remat-chunk-size",
+    type=flags.positive_int,
+    default=None,
+    help="JAX only: rematerialise in chunks of this many steps",
+)
 args = tasks.parse_args(parser, task)
 if args.remat_chunk_size and keras.backend.backend() != "jax":
-    parser.error("argument --remat-chunk-size: JAX only (the backend is "
-                 f"{keras.backend.backend()}); run with KERAS_BACKEND=jax")
+    parser.error(
+        "argument --remat-chunk-size: JAX only (the backend is "
+        f"{keras.backend.backend()}); run with KERAS_BACKEND=jax"
+    )
 
 splits = task.load_data(args)  # uint8 images (N, 128, 128) and 0/1 labels
 overrides = tasks.model_overrides(task, args)

@@ -1,7 +1,7 @@
 """SHD (Spiking Heidelberg Digits) with an ELM neuron: which spoken digit?
 
     python examples/shd.py                              # synthetic stand-in
-    python examples/shd.py --data-dir ~/data/shd        # shd_train.h5, shd_test.h5
+    python examples/shd.py --data-dir ~/data/shd  # shd_train.h5, shd_test.h5
     python examples/shd.py --branch --dt 0.01           # Branch-ELM, 10 ms bins
     python examples/shd.py --smoke                      # < 1 min, CPU
 
@@ -25,8 +25,10 @@ splits = task.load_data(args)  # uint8 counts (N, T, 700), labels 0..19
 steps = tasks.steps_per_epoch(splits, args)
 with tasks.distribution(args):  # all devices with --distribute
     model = keras_elm.models.shd(
-        steps=splits["train"][0].shape[1], dt=1000 * args.dt,
-        branch=args.branch, **tasks.model_overrides(task, args),
+        steps=splits["train"][0].shape[1],
+        dt=1000 * args.dt,
+        branch=args.branch,
+        **tasks.model_overrides(task, args),
     )
     tasks.compile_model(model, task, args, steps)
 tasks.print_plan(task, args, splits, model)

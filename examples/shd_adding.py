@@ -1,8 +1,8 @@
 """SHD-Adding with an ELM neuron: the sum (0-18) of two spoken digits.
 
-    python examples/shd_adding.py                              # synthetic stand-in
-    python examples/shd_adding.py --data-dir ~/data/shd        # shd_train.h5, shd_test.h5
-    python examples/shd_adding.py --branch --dt 0.01           # Branch-ELM, 10 ms bins
+    python examples/shd_adding.py  # synthetic stand-in
+    python examples/shd_adding.py --data-dir ~/data/shd  # shd_{train,test}.h5
+    python examples/shd_adding.py --branch --dt 0.01  # Branch-ELM, 10 ms bins
     python examples/shd_adding.py --smoke                      # < 1 min, CPU
 
 SHD cannot be generated. Without `--data-dir` the script trains on
@@ -28,8 +28,10 @@ splits = task.load_data(args)  # uint8 counts (N, 2T, 700), labels 0..18
 steps = tasks.steps_per_epoch(splits, args)
 with tasks.distribution(args):  # all devices with --distribute
     model = keras_elm.models.shd_adding(
-        steps=splits["train"][0].shape[1], dt=1000 * args.dt,
-        branch=args.branch, **tasks.model_overrides(task, args),
+        steps=splits["train"][0].shape[1],
+        dt=1000 * args.dt,
+        branch=args.branch,
+        **tasks.model_overrides(task, args),
     )
     tasks.compile_model(model, task, args, steps)
 tasks.print_plan(task, args, splits, model)

@@ -34,8 +34,9 @@ from keras_elm import tasks
 from keras_elm import torch_distributed
 
 # The classification tasks on arrays (not NeuronIO, whose data streams).
-TRAINED_TASKS = sorted(name for name, task in tasks.TASKS.items()
-                       if task.classification)
+TRAINED_TASKS = sorted(
+    name for name, task in tasks.TASKS.items() if task.classification
+)
 
 
 def parse_flags():
@@ -44,9 +45,11 @@ def parse_flags():
     choose.add_argument("--task", default="listops")
     name = choose.parse_known_args()[0].task
     if name not in TRAINED_TASKS:
-        choose.error(f"--task {name!r}: this example trains the "
-                     "classification tasks on arrays, "
-                     f"{', '.join(TRAINED_TASKS)}")
+        choose.error(
+            f"--task {name!r}: this example trains the "
+            "classification tasks on arrays, "
+            f"{', '.join(TRAINED_TASKS)}"
+        )
     task = tasks.get(name)
     parser = tasks.parser(task)  # and the task's own flags
     # Apart from examples/<task>.py's runs (and --smoke in its own folder).
@@ -65,9 +68,11 @@ def take(x, rows):
 task, args = parse_flags()
 rank, world_size = torch_distributed.init_process_group()
 if args.batch_size % world_size:
-    raise SystemExit(f"error: --batch-size {args.batch_size} (the global "
-                     f"batch) must be a multiple of the {world_size} "
-                     "processes")
+    raise SystemExit(
+        f"error: --batch-size {args.batch_size} (the global "
+        f"batch) must be a multiple of the {world_size} "
+        "processes"
+    )
 if rank > 0:
     dist.barrier()  # Process 0 writes the generated data first.
 splits = task.load_data(args)
@@ -76,20 +81,26 @@ if rank == 0:
 x_train, y_train = splits["train"]
 steps = len(y_train) // args.batch_size
 if steps == 0:
-    raise SystemExit(f"error: {len(y_train)} training samples make no global "
-                     f"batch of --batch-size {args.batch_size}")
+    raise SystemExit(
+        f"error: {len(y_train)} training samples make no global "
+        f"batch of --batch-size {args.batch_size}"
+    )
 
 keras.utils.set_random_seed(args.seed)  # The same model in every process.
-model = task.build_model(**tasks.builder_arguments(task, args, splits),
-                         **tasks.model_overrides(task, args))
+model = task.build_model(
+    **tasks.builder_arguments(task, args, splits),
+    **tasks.model_overrides(task, args),
+)
 ddp = torch_distributed.distributed_model(model)
 optimizer = tasks.optimizer(task, args, steps)
 loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 if rank == 0:
     tasks.print_plan(task, args, splits, model, steps=steps)
-    print(f"  data parallel: {world_size} processes x "
-          f"{args.batch_size // world_size} rows of each global batch",
-          flush=True)
+    print(
+        f"  data parallel: {world_size} processes x "
+        f"{args.batch_size // world_size} rows of each global batch",
+        flush=True,
+    )
 
 
 def train_step(x, y):
@@ -129,8 +140,11 @@ def evaluate(x, y):
     return means(split_totals)
 
 
-deadline = (None if args.max_minutes is None
-            else time.perf_counter() + 60 * args.max_minutes)
+deadline = (
+    None
+    if args.max_minutes is None
+    else time.perf_counter() + 60 * args.max_minutes
+)
 out_of_time = False
 for epoch in range(args.epochs):
     start = time.perf_counter()
@@ -143,20 +157,26 @@ for epoch in range(args.epochs):
         epoch_totals += train_step(take(x_train, rows), take(y_train, rows))
         # Decided together: a process stopping alone would hang the others.
         if deadline is not None and torch_distributed.any_process(
-                time.perf_counter() >= deadline):
+            time.perf_counter() >= deadline
+        ):
             out_of_time = True
             break
     loss, accuracy = means(epoch_totals)
     val_loss, val_accuracy = evaluate(*splits["val"])
     if rank == 0:
-        print(f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f} - accuracy "
-              f"{accuracy:.4f} - val_loss {val_loss:.4f} - val_accuracy "
-              f"{val_accuracy:.4f} ({time.perf_counter() - start:.1f} s)",
-              flush=True)
+        print(
+            f"epoch {epoch + 1}/{args.epochs}: loss {loss:.4f} - accuracy "
+            f"{accuracy:.4f} - val_loss {val_loss:.4f} - val_accuracy "
+            f"{val_accuracy:.4f} ({time.perf_counter() - start:.1f} s)",
+            flush=True,
+        )
     if out_of_time:
         if rank == 0:
-            print(f"[time limit] {args.max_minutes:g} min reached after step "
-                  f"{step + 1} of epoch {epoch + 1}: stopping", flush=True)
+            print(
+                f"[time limit] {args.max_minutes:g} min reached after step "
+                f"{step + 1} of epoch {epoch + 1}: stopping",
+                flush=True,
+            )
         break
 
 _, test_accuracy = evaluate(*splits["test"])
@@ -164,10 +184,12 @@ if rank == 0:
     path = os.path.join(args.output_dir, "model.keras")
     os.makedirs(args.output_dir, exist_ok=True)
     callbacks.save_model(model, path)
-    print(f"{tasks.synthetic_line(args)}test accuracy "
-          f"{100 * test_accuracy:.2f} % (chance {100 * task.chance:.2f} %); "
-          f"model saved to {path}",
-          flush=True)
+    print(
+        f"{tasks.synthetic_line(args)}test accuracy "
+        f"{100 * test_accuracy:.2f} % (chance {100 * task.chance:.2f} %); "
+        f"model saved to {path}",
+        flush=True,
+    )
 # Every process waits for process 0's save, then all leave together: a
 # process that tore the group down alone sometimes aborted at exit.
 dist.barrier()

@@ -7,14 +7,23 @@ from keras_elm import distribute
 from keras_elm import math
 from keras_elm import metrics
 from keras_elm import models
-from keras_elm import routing
 from keras_elm import pretrained
+from keras_elm import routing
 from keras_elm.cell import ELMCell
 from keras_elm.layer import ELM
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ELM", "ELMCell", "callbacks", "convert", "data", "distribute", "math",
-    "metrics", "models", "pretrained", "routing",
+    "ELM",
+    "ELMCell",
+    "callbacks",
+    "convert",
+    "data",
+    "distribute",
+    "math",
+    "metrics",
+    "models",
+    "pretrained",
+    "routing",
 ]

@@ -78,13 +78,16 @@ class StepTimer(keras.callbacks.Callback):
         if steps < min(self.steps_per_epoch, 1 + self.timed_steps):
             return
         first = self.times[1] - self.times[0]
-        later = [self.times[2 * i + 1] - self.times[2 * i]
-                 for i in range(1, steps)]
+        later = [
+            self.times[2 * i + 1] - self.times[2 * i] for i in range(1, steps)
+        ]
         per_step = float(np.mean(later)) if later else first
         epoch = first + per_step * (self.steps_per_epoch - 1)
-        print(f"\n[timing] first step {first:.2f} s (compiles), then "
-              f"{per_step:.3f} s a step: about {epoch / 60:.1f} min an epoch",
-              flush=True)
+        print(
+            f"\n[timing] first step {first:.2f} s (compiles), then "
+            f"{per_step:.3f} s a step: about {epoch / 60:.1f} min an epoch",
+            flush=True,
+        )
         self.reported = True
 
 
@@ -107,7 +110,8 @@ class TimeLimit(keras.callbacks.Callback):
     def __init__(self, minutes):
         super().__init__()
         if isinstance(minutes, bool) or not isinstance(
-                minutes, (int, float, np.integer, np.floating)):
+            minutes, (int, float, np.integer, np.floating)
+        ):
             raise TypeError(
                 f"`minutes` must be a number. Received: minutes={minutes!r} "
                 f"of type {type(minutes).__name__}"
@@ -130,8 +134,11 @@ class TimeLimit(keras.callbacks.Callback):
         if elapsed >= 60 * self.minutes and self.stopped_at is None:
             self.stopped_at = elapsed
             self.model.stop_training = True
-            print(f"\n[time limit] {self.minutes:g} min reached after "
-                  f"{elapsed / 60:.1f} min: stopping", flush=True)
+            print(
+                f"\n[time limit] {self.minutes:g} min reached after "
+                f"{elapsed / 60:.1f} min: stopping",
+                flush=True,
+            )
 
 
 class Interrupted(SystemExit):
@@ -203,8 +210,11 @@ class StopOnInterrupt(keras.callbacks.Callback):
             then = signal.SIG_DFL  # quits at once; KeyboardInterrupt may not
         signal.signal(signal.SIGINT, then)
         with contextlib.suppress(OSError):
-            os.write(2, b"\n[interrupt] Ctrl-C: stopping at the end of this "
-                        b"step (Ctrl-C again quits at once)\n")
+            os.write(
+                2,
+                b"\n[interrupt] Ctrl-C: stopping at the end of this "
+                b"step (Ctrl-C again quits at once)\n",
+            )
 
     def on_train_begin(self, logs=None):
         self.interrupted = False
@@ -218,8 +228,10 @@ class StopOnInterrupt(keras.callbacks.Callback):
         """Puts back the SIGINT handler of before training."""
         if self.installed:
             self.installed = False
-            signal.signal(signal.SIGINT, self.previous
-                          if self.previous is not None else signal.SIG_DFL)
+            signal.signal(
+                signal.SIGINT,
+                self.previous if self.previous is not None else signal.SIG_DFL,
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -228,7 +240,8 @@ class StopOnInterrupt(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self._stop_if_interrupted(
             f"at step {batch + 1} of epoch {self.epoch + 1}, which is not "
-            "counted as finished")
+            "counted as finished"
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         self._stop_if_interrupted(f"after epoch {epoch + 1}")
@@ -244,15 +257,20 @@ class StopOnInterrupt(keras.callbacks.Callback):
         self.model.stop_training = True
         backup = self.backup
         if backup is not None and backup.backups:
-            then = (f"the backup in {backup.backup_dir} keeps epoch "
-                    f"{backup.epoch}: run the same command again to "
-                    "continue from it")
+            then = (
+                f"the backup in {backup.backup_dir} keeps epoch "
+                f"{backup.epoch}: run the same command again to "
+                "continue from it"
+            )
         elif backup is not None:
             then = "no epoch had finished: there is no backup to continue from"
         else:
             then = "nothing was saved from the epoch in progress"
-        print(f"\n[interrupt] training stopped by Ctrl-C {where}; {then}",
-              file=sys.stderr, flush=True)
+        print(
+            f"\n[interrupt] training stopped by Ctrl-C {where}; {then}",
+            file=sys.stderr,
+            flush=True,
+        )
         raise Interrupted()
 
 
@@ -296,13 +314,17 @@ def _check_finite(model, where, logs=None):
     """Raises `TrainingDiverged` if the epoch's losses or the weights are
     not finite."""
     for name, value in (logs or {}).items():
-        if name.endswith("loss") and value is not None and not math.isfinite(
-                float(value)):
+        if (
+            name.endswith("loss")
+            and value is not None
+            and not math.isfinite(float(value))
+        ):
             raise TrainingDiverged(f"the {name} is {float(value)} {where}.")
     for weight in model.trainable_weights:
         if not np.isfinite(keras.ops.convert_to_numpy(weight)).all():
             raise TrainingDiverged(
-                f"the weight {weight.path} holds NaN or inf {where}.")
+                f"the weight {weight.path} holds NaN or inf {where}."
+            )
 
 
 class StopOnNaN(keras.callbacks.Callback):
@@ -358,14 +380,17 @@ class BestModel(keras.callbacks.Callback):
     ```
     """
 
-    def __init__(self, filepath, monitor="val_accuracy", mode="auto",
-                 best=None):
+    def __init__(
+        self, filepath, monitor="val_accuracy", mode="auto", best=None
+    ):
         super().__init__()
         if mode == "auto":
             mode = "min" if "loss" in monitor else "max"
         if mode not in ("min", "max"):
-            raise ValueError(f"`mode` must be 'min', 'max' or 'auto'. "
-                             f"Received: mode={mode!r}")
+            raise ValueError(
+                f"`mode` must be 'min', 'max' or 'auto'. "
+                f"Received: mode={mode!r}"
+            )
         self.filepath = filepath
         self.monitor = monitor
         self.mode = mode
@@ -381,15 +406,21 @@ class BestModel(keras.callbacks.Callback):
         return value < self.best if self.mode == "min" else value > self.best
 
     def on_train_begin(self, logs=None):
-        files.remove_stale_temporaries(os.path.dirname(os.path.abspath(self.filepath)))
+        files.remove_stale_temporaries(
+            os.path.dirname(os.path.abspath(self.filepath))
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is None:
             if not self.warned:
-                print(f"warning: no {self.monitor} in the epoch's logs "
-                      f"({', '.join(logs or {})}): {self.filepath} is not "
-                      "saved", file=sys.stderr, flush=True)
+                print(
+                    f"warning: no {self.monitor} in the epoch's logs "
+                    f"({', '.join(logs or {})}): {self.filepath} is not "
+                    "saved",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 self.warned = True
             return
         if self.improves(float(value)):
@@ -448,8 +479,7 @@ class Backup(keras.callbacks.Callback):
         self.best_model = best_model
         self.keep = keep
         # Through JSON, as it will be read back.
-        self.config = (None if config is None
-                       else json.loads(json.dumps(config)))
+        self.config = None if config is None else json.loads(json.dumps(config))
         self.backups = []
         self.epoch = 0
 
@@ -467,15 +497,21 @@ class Backup(keras.callbacks.Callback):
         try:
             with open(self.state_path, encoding="utf-8") as f:
                 backups = json.load(f)["backups"]
-            if not all(isinstance(b["epoch"], int) and b["epoch"] >= 0
-                       and isinstance(b["weights"], str) for b in backups):
+            if not all(
+                isinstance(b["epoch"], int)
+                and b["epoch"] >= 0
+                and isinstance(b["weights"], str)
+                for b in backups
+            ):
                 raise ValueError("an entry without a valid epoch and file")
             return backups
         except FileNotFoundError:
             return self._keras_backup()
         except (OSError, ValueError, KeyError, TypeError) as error:
-            _warn(f"the backup state {self.state_path} cannot be read "
-                  f"({error}): it is ignored")
+            _warn(
+                f"the backup state {self.state_path} cannot be read "
+                f"({error}): it is ignored"
+            )
             return []
 
     def config_mismatch(self):
@@ -501,15 +537,19 @@ class Backup(keras.callbacks.Callback):
             f"--{name.replace('_', '-')} {_flag_value(saved.get(name))} "
             f"there, {_flag_value(self.config.get(name))} now"
             for name in sorted(set(saved) | set(self.config))
-            if saved.get(name) != self.config.get(name))
-        return (f"the backup in {self.backup_dir} is of a run with other "
-                f"settings ({differences}), so it is not restored: pass "
-                "another --output-dir, or delete that folder to start over")
+            if saved.get(name) != self.config.get(name)
+        )
+        return (
+            f"the backup in {self.backup_dir} is of a run with other "
+            f"settings ({differences}), so it is not restored: pass "
+            "another --output-dir, or delete that folder to start over"
+        )
 
     def _keras_backup(self):
         try:
-            with open(os.path.join(self.backup_dir,
-                                   "training_metadata.json")) as f:
+            with open(
+                os.path.join(self.backup_dir, "training_metadata.json")
+            ) as f:
                 epoch = json.load(f)["epoch"]
         except (OSError, ValueError, KeyError, TypeError):
             return []
@@ -518,7 +558,8 @@ class Backup(keras.callbacks.Callback):
     def _variables(self):
         optimizer = self.model.optimizer
         return list(self.model.weights) + (
-            list(optimizer.variables) if optimizer is not None else [])
+            list(optimizer.variables) if optimizer is not None else []
+        )
 
     def on_train_begin(self, logs=None):
         self.epoch = 0
@@ -542,12 +583,16 @@ class Backup(keras.callbacks.Callback):
             except Exception as error:  # h5py's, Keras's: any unreadable file
                 for variable, value in zip(variables, start):
                     variable.assign(value)  # undo a partial load
-                then = ("trying the backup before it"
-                        if index + 1 < len(backups) else
-                        "starting over from epoch 1")
-                _warn(f"the backup {path} cannot be restored "
-                      f"({type(error).__name__}: {_first_line(error)}); "
-                      f"{then}")
+                then = (
+                    "trying the backup before it"
+                    if index + 1 < len(backups)
+                    else "starting over from epoch 1"
+                )
+                _warn(
+                    f"the backup {path} cannot be restored "
+                    f"({type(error).__name__}: {_first_line(error)}); "
+                    f"{then}"
+                )
                 continue
             self.backups = backups[index:]
             self.epoch = backup["epoch"]
@@ -558,11 +603,16 @@ class Backup(keras.callbacks.Callback):
             # own `BackupAndRestore` sets the epoch to go on from (`fit`
             # reads it after `on_train_begin`); no public API does this.
             self.model._initial_epoch = self.epoch
-            print(f"resuming after epoch {self.epoch} of "
-                  f"{self.params.get('epochs')} from the backup {path}"
-                  + (f" (best {self.best_model.monitor} so far {best:.4g})"
-                     if self.best_model is not None and best is not None
-                     else ""), flush=True)
+            print(
+                f"resuming after epoch {self.epoch} of "
+                f"{self.params.get('epochs')} from the backup {path}"
+                + (
+                    f" (best {self.best_model.monitor} so far {best:.4g})"
+                    if self.best_model is not None and best is not None
+                    else ""
+                ),
+                flush=True,
+            )
             return
 
     def on_epoch_end(self, epoch, logs=None):
@@ -570,14 +620,19 @@ class Backup(keras.callbacks.Callback):
         self.epoch = epoch + 1
         os.makedirs(self.backup_dir, exist_ok=True)
         name = f"epoch-{self.epoch}.weights.h5"
-        with files.atomic_path(os.path.join(self.backup_dir, name)) as temporary:
+        with files.atomic_path(
+            os.path.join(self.backup_dir, name)
+        ) as temporary:
             self.model.save_weights(temporary)
         best = getattr(self.best_model, "best", None)
-        entry = dict(epoch=self.epoch, weights=name,
-                     best=best if best is not None and math.isfinite(best)
-                     else None)
-        self.backups = [entry] + [b for b in self.backups
-                                  if b["weights"] != name][: self.keep - 1]
+        entry = dict(
+            epoch=self.epoch,
+            weights=name,
+            best=best if best is not None and math.isfinite(best) else None,
+        )
+        self.backups = [entry] + [
+            b for b in self.backups if b["weights"] != name
+        ][: self.keep - 1]
         state = {"backups": self.backups}
         if self.config is not None:
             state["config"] = self.config
@@ -594,9 +649,12 @@ class Backup(keras.callbacks.Callback):
         if epochs is not None and self.epoch >= epochs:
             shutil.rmtree(self.backup_dir, ignore_errors=True)
         elif self.backups:
-            print(f"training stopped after epoch {self.epoch} of {epochs}: "
-                  f"the backup in {self.backup_dir} is kept, and the same "
-                  "command run again continues from it", flush=True)
+            print(
+                f"training stopped after epoch {self.epoch} of {epochs}: "
+                f"the backup in {self.backup_dir} is kept, and the same "
+                "command run again continues from it",
+                flush=True,
+            )
 
 
 class BackupOfAnotherRun(SystemExit):

@@ -35,7 +35,9 @@ def _check_positive_int(name, value, allow_none=False):
 
 
 def _check_positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float, np.number)
+    ):
         raise TypeError(
             f"Argument `{name}` must be a positive number. "
             f"Received: {name}={value!r}"
@@ -49,7 +51,9 @@ def _check_positive_float(name, value):
 
 
 def _check_non_negative_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+    if isinstance(value, bool) or not isinstance(
+        value, (int, float, np.number)
+    ):
         raise TypeError(
             f"Argument `{name}` must be a number >= 0. "
             f"Received: {name}={value!r}"
@@ -69,8 +73,10 @@ def _check_tau_init_range(init_range, tau_min, tau_max, spacing):
             f"Received: memory_tau_spacing={spacing!r}"
         )
     if init_range is None:
-        if spacing == "log" and isinstance(tau_min, (int, float)) and (
-            tau_min <= 0
+        if (
+            spacing == "log"
+            and isinstance(tau_min, (int, float))
+            and (tau_min <= 0)
         ):
             raise ValueError(
                 "Log-spaced τ_m cannot start at memory_tau_min=0: pass "
@@ -303,7 +309,9 @@ class ELMCell(keras.layers.Layer):
         seed = _check_seed("seed", seed, allow_negative=True)
         _check_non_negative_float("memory_tau_min", memory_tau_min)
         memory_tau_init_range = _check_tau_init_range(
-            memory_tau_init_range, memory_tau_min, memory_tau_max,
+            memory_tau_init_range,
+            memory_tau_min,
+            memory_tau_max,
             memory_tau_spacing,
         )
         if memory_tau_min >= memory_tau_max:
@@ -338,7 +346,9 @@ class ELMCell(keras.layers.Layer):
                         "Argument `routing` given as indices must be a 1-D "
                         f"array of integers. Received: routing={routing!r}"
                     ) from error
-                if indices.size and not np.issubdtype(indices.dtype, np.integer):
+                if indices.size and not np.issubdtype(
+                    indices.dtype, np.integer
+                ):
                     # int() would silently truncate 1.7 to 1.
                     raise TypeError(
                         "Argument `routing` given as indices must hold "
@@ -386,8 +396,7 @@ class ELMCell(keras.layers.Layer):
         # Named once here: the fast path asks for the name at build time,
         # and `serialize` cannot run under torch.compile (it also imports
         # TensorFlow on every backend, seconds at each start).
-        self.mlp_activation_name = _builtin_activation_name(
-            self.mlp_activation)
+        self.mlp_activation_name = _builtin_activation_name(self.mlp_activation)
         self.lambda_value = float(lambda_value)
         self.delta_t = float(delta_t)
         self.memory_tau_min = float(memory_tau_min)
@@ -549,8 +558,11 @@ class ELMCell(keras.layers.Layer):
             shape=(self.units,),
             initializer=keras.initializers.Constant(
                 elm_math.initial_memory_tau_raw(
-                    self.units, self.memory_tau_min, self.memory_tau_max,
-                    self.memory_tau_init_range, self.memory_tau_spacing,
+                    self.units,
+                    self.memory_tau_min,
+                    self.memory_tau_max,
+                    self.memory_tau_init_range,
+                    self.memory_tau_spacing,
                 )
             ),
             dtype="float32",
@@ -706,7 +718,8 @@ class ELMCell(keras.layers.Layer):
             "memory_tau_min": self.memory_tau_min,
             "memory_tau_max": self.memory_tau_max,
             "memory_tau_init_range": (
-                None if self.memory_tau_init_range is None
+                None
+                if self.memory_tau_init_range is None
                 else list(self.memory_tau_init_range)
             ),
             "memory_tau_spacing": self.memory_tau_spacing,

@@ -129,7 +129,9 @@ def reference_variables(layer):
 
 
 def _shared_per_branch(name, value, cell):
-    per_branch = value.reshape(cell.resolved_num_branches, cell.synapses_per_branch)
+    per_branch = value.reshape(
+        cell.resolved_num_branches, cell.synapses_per_branch
+    )
     unequal = np.flatnonzero(np.any(per_branch != per_branch[:, :1], axis=1))
     if unequal.size:
         raise ValueError(

@@ -23,7 +23,7 @@ TORCH_MESSAGE = (
     "Keras 3's `model.fit` has no data parallelism on the torch backend "
     "(keras.distribution supports JAX only, tf.distribute TensorFlow only). "
     "For several GPUs with torch, use the DistributedDataParallel training "
-    "loop in examples/torch_ddp.py (README, section \"Several devices\"), "
+    'loop in examples/torch_ddp.py (README, section "Several devices"), '
     "or run on JAX or TensorFlow (KERAS_BACKEND=jax)."
 )
 
@@ -100,9 +100,11 @@ def _check_devices(devices):
     """`devices` as a non-empty list without repeats, or raises."""
     # One device alone is not a list of them (TensorFlow's LogicalDevice
     # is a tuple of two strings).
-    if (isinstance(devices, (str, bytes, collections.abc.Mapping))
-            or _is_device(devices)
-            or not isinstance(devices, collections.abc.Iterable)):
+    if (
+        isinstance(devices, (str, bytes, collections.abc.Mapping))
+        or _is_device(devices)
+        or not isinstance(devices, collections.abc.Iterable)
+    ):
         raise TypeError(
             f"Argument `devices` must be a list of devices (such as the "
             f"entries of `list_devices()`), or None for all of them. "

@@ -24,10 +24,12 @@ def _integer(text, minimum):
         value = int(text)
     except (TypeError, ValueError):
         raise argparse.ArgumentTypeError(
-            f"must be an integer >= {minimum}, got {text!r}") from None
+            f"must be an integer >= {minimum}, got {text!r}"
+        ) from None
     if value < minimum:
         raise argparse.ArgumentTypeError(
-            f"must be an integer >= {minimum}, got {value}")
+            f"must be an integer >= {minimum}, got {value}"
+        )
     return value
 
 
@@ -61,10 +63,12 @@ def positive_float(text):
         value = float(text)
     except (TypeError, ValueError):
         raise argparse.ArgumentTypeError(
-            f"must be a number > 0, got {text!r}") from None
+            f"must be a number > 0, got {text!r}"
+        ) from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(
-            f"must be a finite number > 0, got {text!r}")
+            f"must be a finite number > 0, got {text!r}"
+        )
     return value
 
 
@@ -83,7 +87,8 @@ def pretrained_neuron(text):
         raise argparse.ArgumentTypeError(
             f"must be 'best' or one of "
             f"{', '.join(map(str, pretrained.NEURONIO_MEMORY_SIZES))}, got "
-            f"{text!r}")
+            f"{text!r}"
+        )
     return size
 
 
@@ -97,18 +102,24 @@ def _check_num_samples(args, minimum, why):
 
 
 def _check_pathfinder(args):
-    _check_num_samples(args, 10, "the 80/10/10 split must leave a sample in "
-                                 "each of train, val and test")
+    _check_num_samples(
+        args,
+        10,
+        "the 80/10/10 split must leave a sample in each of train, val and test",
+    )
 
 
 def _check_listops(args):
     if args.min_length is not None and args.min_length > args.max_length:
-        raise ValueError(f"--min-length {args.min_length} must be <= "
-                         f"--max-length {args.max_length}.")
+        raise ValueError(
+            f"--min-length {args.min_length} must be <= "
+            f"--max-length {args.max_length}."
+        )
     if args.data_dir:
         return
-    _check_num_samples(args, 3, "the split must leave a sample in each of "
-                                "train, val and test")
+    _check_num_samples(
+        args, 3, "the split must leave a sample in each of train, val and test"
+    )
     from keras_elm.data import listops
 
     try:  # the generator's own check: which lengths a tree can have

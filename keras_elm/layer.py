@@ -12,6 +12,7 @@ from keras_elm.cell import _check_positive_int
 from keras_elm.cell import distinct_initializer
 from keras_elm.cell import torch_linear_kernel_initializer
 
+
 @keras.saving.register_keras_serializable(package="keras_elm")
 class ELM(keras.layers.RNN):
     """Expressive Leaky Memory neuron layer (Spieler et al., ICLR 2024).
@@ -176,7 +177,9 @@ class ELM(keras.layers.RNN):
                 "Argument `mask_zero=True` needs `num_tokens` (token 0 is "
                 "padding). Received num_tokens=None."
             )
-        _check_positive_int("remat_chunk_size", remat_chunk_size, allow_none=True)
+        _check_positive_int(
+            "remat_chunk_size", remat_chunk_size, allow_none=True
+        )
         # Checked by type: `1 in ("auto", True, False)` holds in Python.
         if isinstance(use_fast_path, (bool, np.bool_)):
             use_fast_path = bool(use_fast_path)
@@ -337,7 +340,9 @@ class ELM(keras.layers.RNN):
                 -bound, bound, seed=None if seed is None else seed + bias_offset
             )
         else:
-            bias_initializer = distinct_initializer(bias_initializer, bias_offset)
+            bias_initializer = distinct_initializer(
+                bias_initializer, bias_offset
+            )
         self.output_bias = self.add_weight(
             shape=(self.output_units,),
             initializer=bias_initializer,
@@ -391,8 +396,9 @@ class ELM(keras.layers.RNN):
             return output_shape, *[(batch_size, s) for s in self.state_size]
         return output_shape
 
-    def compute_output_spec(self, sequences, initial_state=None, mask=None,
-                            training=False):
+    def compute_output_spec(
+        self, sequences, initial_state=None, mask=None, training=False
+    ):
         shapes = self.compute_output_shape(sequences.shape)
         if not self.return_state:
             return keras.KerasTensor(shapes, dtype=self.compute_dtype)
@@ -439,8 +445,10 @@ class ELM(keras.layers.RNN):
             mask = self._standardize_mask(mask, sequences)
             # Padding is often garbage (NaN, inf). A select, unlike a
             # product with 0, keeps it out of every output and gradient.
-            keep = mask if self.num_tokens is not None else ops.expand_dims(
-                mask, -1
+            keep = (
+                mask
+                if self.num_tokens is not None
+                else ops.expand_dims(mask, -1)
             )
             sequences = ops.where(keep, sequences, ops.zeros_like(sequences))
         if self.stateful:
@@ -527,7 +535,11 @@ class ELM(keras.layers.RNN):
     def _check_stateful_batch_size(self, sequences):
         expected = None if self.states is None else self.states[0].shape[0]
         received = sequences.shape[0]
-        if expected is not None and received is not None and received != expected:
+        if (
+            expected is not None
+            and received is not None
+            and received != expected
+        ):
             raise ValueError(
                 "If an RNN is stateful, the batch size of the input "
                 "sequences must be the same as the batch size of the "
@@ -682,7 +694,9 @@ class ELM(keras.layers.RNN):
             "output_kernel_initializer": (
                 None
                 if self.output_kernel_initializer is None
-                else keras.initializers.serialize(self.output_kernel_initializer)
+                else keras.initializers.serialize(
+                    self.output_kernel_initializer
+                )
             ),
             "output_bias_initializer": (
                 None

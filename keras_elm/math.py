@@ -36,7 +36,9 @@ def decay(tau, delta_t):
     return ops.exp(-delta_t / tau)
 
 
-def memory_coefficients(raw_tau, tau_min, tau_max, delta_t, lambda_value, version):
+def memory_coefficients(
+    raw_tau, tau_min, tau_max, delta_t, lambda_value, version
+):
     """Decay κ_m and input gain of the memory update.
 
     Version 1: `m_t = κ_m m_{t-1} + λ (1 - κ_m) Δm_t`.
@@ -62,8 +64,9 @@ def memory_coefficients(raw_tau, tau_min, tau_max, delta_t, lambda_value, versio
     return kappa_m, gain
 
 
-def initial_memory_tau_raw(units, tau_min, tau_max, init_range=None,
-                           spacing="log"):
+def initial_memory_tau_raw(
+    units, tau_min, tau_max, init_range=None, spacing="log"
+):
     """Raw τ_m that places the initial τ_m in `init_range` (NumPy).
 
     τ_m is bounded to `[τ_min, τ_max]` (see `memory_tau`) and starts spaced
@@ -84,6 +87,5 @@ def initial_memory_tau_raw(units, tau_min, tau_max, init_range=None,
 
 
 def inverse_relu_init(value):
-    """Raw synaptic weight for an initial w_s of `value` (relu is identity there)."""
+    """Raw synaptic weight for an initial w_s of `value` (relu: identity)."""
     return float(value)
-

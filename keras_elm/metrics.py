@@ -43,23 +43,24 @@ def _sklearn_metrics():
     except ImportError as error:
         raise ImportError(
             "keras_elm.metrics needs scikit-learn: pip install "
-            "\"keras-elm[data]\" (or pip install scikit-learn)."
+            '"keras-elm[data]" (or pip install scikit-learn).'
         ) from error
     return sklearn.metrics
 
 
 def _as_array(values, name):
     """`values` as a finite float64 NumPy array, or raises naming `name`."""
-    if values is None or isinstance(values, (str, bytes,
-                                             collections.abc.Mapping,
-                                             collections.abc.Set)):
+    if values is None or isinstance(
+        values, (str, bytes, collections.abc.Mapping, collections.abc.Set)
+    ):
         raise TypeError(
             f"Argument `{name}` must be an array of numbers (NumPy, a "
             f"backend tensor or a list). Received: {name}={values!r:.80} of "
             f"type {type(values).__name__}"
         )
-    if not isinstance(values, (np.ndarray, np.generic, list, tuple, float,
-                               int)):
+    if not isinstance(
+        values, (np.ndarray, np.generic, list, tuple, float, int)
+    ):
         import keras
 
         message = (
@@ -84,8 +85,11 @@ def _as_array(values, name):
         raise TypeError(
             f"Argument `{name}` must hold numbers (bool, int or float). "
             f"Received an array of dtype {array.dtype}"
-            + (" (it holds None, strings or other objects)."
-               if array.dtype.kind == "O" else ".")
+            + (
+                " (it holds None, strings or other objects)."
+                if array.dtype.kind == "O"
+                else "."
+            )
         )
     array = array.astype(np.float64)
     if array.size == 0:
@@ -93,8 +97,11 @@ def _as_array(values, name):
     nan = int(np.isnan(array).sum())
     infinite = int(np.isinf(array).sum())
     if nan or infinite:
-        found = [f"{count} {what}" for count, what in
-                 ((nan, "NaN"), (infinite, "infinite")) if count]
+        found = [
+            f"{count} {what}"
+            for count, what in ((nan, "NaN"), (infinite, "infinite"))
+            if count
+        ]
         raise ValueError(
             f"Argument `{name}` must be finite; it holds "
             f"{' and '.join(found)} among {array.size} values."
@@ -127,8 +134,9 @@ def _pair(true, pred, true_name, pred_name):
 
 
 def _spikes(spike_true, spike_scores):
-    spike_true, spike_scores = _pair(spike_true, spike_scores, "spike_true",
-                                     "spike_scores")
+    spike_true, spike_scores = _pair(
+        spike_true, spike_scores, "spike_true", "spike_scores"
+    )
     if not np.isin(spike_true, (0.0, 1.0)).all():
         raise ValueError("Argument `spike_true` must hold only 0 and 1.")
     if spike_true.min() == spike_true.max():
@@ -144,8 +152,9 @@ def _rate_key(rate):
 
 
 def _is_number(value):
-    return (isinstance(value, (int, float, np.integer, np.floating))
-            and not isinstance(value, (bool, np.bool_)))
+    return isinstance(
+        value, (int, float, np.integer, np.floating)
+    ) and not isinstance(value, (bool, np.bool_))
 
 
 def _check_rate(name, value):
@@ -179,8 +188,9 @@ def _check_rates(rates):
                 f"numbers. Received an array of shape {rates.shape}"
             )
         rates = tuple(rates.reshape(-1).tolist())
-    elif (isinstance(rates, collections.abc.Sequence)
-          and not isinstance(rates, (str, bytes))):
+    elif isinstance(rates, collections.abc.Sequence) and not isinstance(
+        rates, (str, bytes)
+    ):
         rates = tuple(rates)
     else:
         raise TypeError(
@@ -193,8 +203,9 @@ def _check_rates(rates):
             f"Argument `{name}` must hold at least one rate, such as "
             f"{FALSE_POSITIVE_RATES}. Received: {name}=()"
         )
-    rates = tuple(_check_rate(f"{name}[{i}]", rate)
-                  for i, rate in enumerate(rates))
+    rates = tuple(
+        _check_rate(f"{name}[{i}]", rate) for i, rate in enumerate(rates)
+    )
     keys = [_rate_key(rate) for rate in rates]
     for i, key in enumerate(keys):
         if key in keys[:i]:
@@ -219,8 +230,13 @@ def _tpr_at(fpr, tpr, rate, method):
     return float(tpr[i] + share * (tpr[i + 1] - tpr[i]))
 
 
-def tpr_at_fpr(spike_true, spike_scores, false_positive_rate=0.0025, *,
-               method="interpolate"):
+def tpr_at_fpr(
+    spike_true,
+    spike_scores,
+    false_positive_rate=0.0025,
+    *,
+    method="interpolate",
+):
     """The true-positive rate of the spike scores at a false-positive rate.
 
     Args:
@@ -246,16 +262,21 @@ def tpr_at_fpr(spike_true, spike_scores, false_positive_rate=0.0025, *,
     0.75
     """
     _check_choice("method", method, TPR_METHODS)
-    false_positive_rate = _check_rate("false_positive_rate",
-                                      false_positive_rate)
+    false_positive_rate = _check_rate(
+        "false_positive_rate", false_positive_rate
+    )
     spike_true, spike_scores = _spikes(spike_true, spike_scores)
     fpr, tpr, _ = _sklearn_metrics().roc_curve(spike_true, spike_scores)
     return _tpr_at(fpr, tpr, false_positive_rate, method)
 
 
-def spike_metrics(spike_true, spike_scores, *,
-                  false_positive_rates=FALSE_POSITIVE_RATES,
-                  method="interpolate"):
+def spike_metrics(
+    spike_true,
+    spike_scores,
+    *,
+    false_positive_rates=FALSE_POSITIVE_RATES,
+    method="interpolate",
+):
     """Spike AUC and TP rates at given false-positive rates.
 
     Args:
@@ -283,8 +304,9 @@ def spike_metrics(spike_true, spike_scores, *,
     spike_true, spike_scores = _spikes(spike_true, spike_scores)
     sklearn_metrics = _sklearn_metrics()
     fpr, tpr, _ = sklearn_metrics.roc_curve(spike_true, spike_scores)
-    results = {"auc": float(sklearn_metrics.roc_auc_score(spike_true,
-                                                          spike_scores))}
+    results = {
+        "auc": float(sklearn_metrics.roc_auc_score(spike_true, spike_scores))
+    }
     for rate in false_positive_rates:
         results[_rate_key(rate)] = _tpr_at(fpr, tpr, rate, method)
     return results
@@ -308,20 +330,26 @@ def soma_metrics(soma_true, soma_pred):
     >>> soma_metrics([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 5.0])["mae"]
     0.5
     """
-    soma_true, soma_pred = _pair(soma_true, soma_pred, "soma_true",
-                                 "soma_pred")
+    soma_true, soma_pred = _pair(soma_true, soma_pred, "soma_true", "soma_pred")
     error = soma_pred - soma_true
     return {
-        "rmse": float(np.sqrt(np.mean(error ** 2))),
+        "rmse": float(np.sqrt(np.mean(error**2))),
         "mae": float(np.mean(np.abs(error))),
         "explained_variance": float(
-            _sklearn_metrics().explained_variance_score(soma_true, soma_pred)),
+            _sklearn_metrics().explained_variance_score(soma_true, soma_pred)
+        ),
     }
 
 
-def neuronio_metrics(spike_true, spike_scores, soma_true, soma_pred, *,
-                     false_positive_rates=FALSE_POSITIVE_RATES,
-                     method="interpolate"):
+def neuronio_metrics(
+    spike_true,
+    spike_scores,
+    soma_true,
+    soma_pred,
+    *,
+    false_positive_rates=FALSE_POSITIVE_RATES,
+    method="interpolate",
+):
     """The paper's NeuronIO table: spike and soma metrics together.
 
     Args:
@@ -345,9 +373,12 @@ def neuronio_metrics(spike_true, spike_scores, soma_true, soma_pred, *,
     >>> m["auc"], round(m["soma_rmse"], 4)
     (1.0, 0.7071)
     """
-    results = spike_metrics(spike_true, spike_scores,
-                            false_positive_rates=false_positive_rates,
-                            method=method)
+    results = spike_metrics(
+        spike_true,
+        spike_scores,
+        false_positive_rates=false_positive_rates,
+        method=method,
+    )
     for key, value in soma_metrics(soma_true, soma_pred).items():
         results[f"soma_{key}"] = value
     return results
@@ -358,7 +389,7 @@ def _label(key):
         return _LABELS[key]
     if key.startswith("tpr_at_fpr_"):
         try:
-            rate = float(key[len("tpr_at_fpr_"):])
+            rate = float(key[len("tpr_at_fpr_") :])
         except ValueError:
             return key
         return f"spike TPR at {100 * rate:g}% FPR"
@@ -422,7 +453,7 @@ def format_table(metrics, *, digits=4):
             if value is not None and not _is_number(value):
                 raise TypeError(
                     f"Argument `metrics` must hold numbers (None prints as "
-                    f"\"-\"); {where[name]}[{key!r}] is {value!r:.80} of "
+                    f'"-"); {where[name]}[{key!r}] is {value!r:.80} of '
                     f"type {type(value).__name__}."
                 )
     keys = []
@@ -442,10 +473,16 @@ def format_table(metrics, *, digits=4):
         return f"{float(value):.{digits}f}"
 
     rows = [["metric", *columns]]
-    rows += [[_label(key), *(cell(c.get(key)) for c in columns.values())]
-             for key in keys]
+    rows += [
+        [_label(key), *(cell(c.get(key)) for c in columns.values())]
+        for key in keys
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [" | ".join(text.ljust(width) for text, width in zip(row, widths))
-             .rstrip() for row in rows]
+    lines = [
+        " | ".join(
+            text.ljust(width) for text, width in zip(row, widths)
+        ).rstrip()
+        for row in rows
+    ]
     lines.insert(1, "-|-".join("-" * width for width in widths))
     return "\n".join(lines)

@@ -37,8 +37,10 @@ class GreyLevelOneHot(keras.layers.Layer):
 
     def __init__(self, levels=16, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(levels, bool) or not isinstance(levels, int) or not (
-            2 <= levels <= 256
+        if (
+            isinstance(levels, bool)
+            or not isinstance(levels, int)
+            or not (2 <= levels <= 256)
         ):
             raise ValueError(
                 "Argument `levels` must be an integer in [2, 256]. "
@@ -55,7 +57,9 @@ class GreyLevelOneHot(keras.layers.Layer):
         return (input_shape[0], steps, self.levels)
 
     def call(self, images):
-        pixels = ops.reshape(ops.cast(images, "int32"), (ops.shape(images)[0], -1))
+        pixels = ops.reshape(
+            ops.cast(images, "int32"), (ops.shape(images)[0], -1)
+        )
         bins = ops.clip(pixels, 0, 255) * self.levels // 256
         return ops.one_hot(bins, self.levels, dtype=self.compute_dtype)
 
@@ -145,8 +149,8 @@ def pathfinder_x(**kwargs):
 
     d_m 150, one hidden layer of 300, 8 grey levels one-hot, τ_m
     log-spaced in 1-2e4, τ_s 150, the last output into a 2-way classifier:
-    93,160 trainable parameters (93,318 with the fixed τ's). On JAX, pass `remat_chunk_size` (e.g. 128) to train
-    with memory like √T instead of T.
+    93,160 trainable parameters (93,318 with the fixed τ's). On JAX, pass
+    `remat_chunk_size` (e.g. 128) to train with memory like √T instead of T.
 
     Args:
         **kwargs: any argument of `image_classifier` or `keras_elm.ELM`.
@@ -160,8 +164,9 @@ def pathfinder_x(**kwargs):
     >>> keras_elm.models.pathfinder_x().count_params()
     93318
     """
-    defaults = dict(levels=8, memory_tau_max=2e4, trace_tau=150.0,
-                    name="elm_pathfinder_x")
+    defaults = dict(
+        levels=8, memory_tau_max=2e4, trace_tau=150.0, name="elm_pathfinder_x"
+    )
     return image_classifier(128, 2, **{**defaults, **kwargs})
 
 
@@ -229,16 +234,34 @@ def token_classifier(
         An uncompiled `keras.Model`.
     """
     tokens = keras.Input((sequence_length,), dtype="int32", name="tokens")
-    x = _token_encoder(num_tokens, units, mlp_units, memory_tau_min,
-                       memory_tau_max, trace_tau, mask_padding, None, "elm",
-                       elm_kwargs)(tokens)
+    x = _token_encoder(
+        num_tokens,
+        units,
+        mlp_units,
+        memory_tau_min,
+        memory_tau_max,
+        trace_tau,
+        mask_padding,
+        None,
+        "elm",
+        elm_kwargs,
+    )(tokens)
     logits = keras.layers.Dense(num_classes, name="classifier")(x)
     return keras.Model(tokens, logits, name=name)
 
 
-def _token_encoder(num_tokens, units, mlp_units, memory_tau_min,
-                   memory_tau_max, trace_tau, mask_padding, output_units,
-                   name, elm_kwargs):
+def _token_encoder(
+    num_tokens,
+    units,
+    mlp_units,
+    memory_tau_min,
+    memory_tau_max,
+    trace_tau,
+    mask_padding,
+    output_units,
+    name,
+    elm_kwargs,
+):
     return ELM(
         units,
         output_units=output_units,
@@ -277,9 +300,12 @@ def listops(sequence_length=2000, **kwargs):
     from keras_elm.data import listops as data
 
     defaults = dict(memory_tau_max=2e3, name="elm_listops")
-    return token_classifier(data.VOCABULARY_SIZE, data.NUM_CLASSES,
-                            sequence_length=sequence_length,
-                            **{**defaults, **kwargs})
+    return token_classifier(
+        data.VOCABULARY_SIZE,
+        data.NUM_CLASSES,
+        sequence_length=sequence_length,
+        **{**defaults, **kwargs},
+    )
 
 
 def text(sequence_length=4096, **kwargs):
@@ -305,9 +331,12 @@ def text(sequence_length=4096, **kwargs):
     from keras_elm.data import text_bytes
 
     defaults = dict(memory_tau_max=4e3, name="elm_text")
-    return token_classifier(text_bytes.VOCABULARY_SIZE, 2,
-                            sequence_length=sequence_length,
-                            **{**defaults, **kwargs})
+    return token_classifier(
+        text_bytes.VOCABULARY_SIZE,
+        2,
+        sequence_length=sequence_length,
+        **{**defaults, **kwargs},
+    )
 
 
 def retrieval(
@@ -362,20 +391,30 @@ def retrieval(
 
     first = keras.Input((sequence_length,), dtype="int32", name="tokens_a")
     second = keras.Input((sequence_length,), dtype="int32", name="tokens_b")
-    encoder = _token_encoder(text_bytes.VOCABULARY_SIZE, units, mlp_units,
-                             memory_tau_min, memory_tau_max, trace_tau,
-                             mask_padding, latent_units, "encoder", elm_kwargs)
+    encoder = _token_encoder(
+        text_bytes.VOCABULARY_SIZE,
+        units,
+        mlp_units,
+        memory_tau_min,
+        memory_tau_max,
+        trace_tau,
+        mask_padding,
+        latent_units,
+        "encoder",
+        elm_kwargs,
+    )
     u, v = encoder(first), encoder(second)
-    pair = keras.layers.Concatenate(name="pair")([
-        u, v, keras.layers.Multiply()([u, v]), keras.layers.Subtract()([u, v])
-    ])
-    hidden = keras.layers.Dense(classifier_units, activation="relu",
-                                name="classifier_hidden")(pair)
+    pair = keras.layers.Concatenate(name="pair")(
+        [u, v, keras.layers.Multiply()([u, v]), keras.layers.Subtract()([u, v])]
+    )
+    hidden = keras.layers.Dense(
+        classifier_units, activation="relu", name="classifier_hidden"
+    )(pair)
     logits = keras.layers.Dense(2, name="classifier")(hidden)
     return keras.Model([first, second], logits, name=name)
 
 
-# --- the neuroscience tasks ----------------------------------------------------
+# --- the neuroscience tasks ---------------------------------------------------
 
 
 @keras.saving.register_keras_serializable(package="keras_elm")
@@ -457,10 +496,13 @@ def spike_classifier(
     if dropout:
         x = keras.layers.Dropout(dropout, name="input_dropout")(x)
     if branch:
-        elm_kwargs = dict(num_branches=num_branches,
-                          synapses_per_branch=synapses_per_branch,
-                          routing="random", routing_seed=routing_seed,
-                          **elm_kwargs)
+        elm_kwargs = dict(
+            num_branches=num_branches,
+            synapses_per_branch=synapses_per_branch,
+            routing="random",
+            routing_seed=routing_seed,
+            **elm_kwargs,
+        )
     x = ELM(
         units,
         mlp_units=mlp_units,
@@ -504,8 +546,9 @@ def shd(steps=500, **kwargs):
     """
     from keras_elm.data import shd as data
 
-    return spike_classifier(data.NUM_CLASSES, steps=steps,
-                            **{"name": "elm_shd", **kwargs})
+    return spike_classifier(
+        data.NUM_CLASSES, steps=steps, **{"name": "elm_shd", **kwargs}
+    )
 
 
 def shd_adding(steps=1000, **kwargs):
@@ -530,8 +573,9 @@ def shd_adding(steps=1000, **kwargs):
     """
     from keras_elm.data import shd as data
 
-    return spike_classifier(data.ADDING_CLASSES, steps=steps,
-                            **{"name": "elm_shd_adding", **kwargs})
+    return spike_classifier(
+        data.ADDING_CLASSES, steps=steps, **{"name": "elm_shd_adding", **kwargs}
+    )
 
 
 def neuronio(
@@ -560,7 +604,8 @@ def neuronio(
     with 2 outputs: `"spike"` (a logit) and `"soma"` (the scaled voltage
     `(min(V, -55) + 67.7) * 0.1`), each `(batch, T, 1)`. 8,002 trainable
     parameters (4,500 of them synaptic weights; 17,067 with the fixed τ's
-    and the routing). `keras_elm.data.neuronio.load` yields the matching targets.
+    and the routing). `keras_elm.data.neuronio.load` yields the matching
+    targets.
 
     Args:
         window: T, the steps of a training window (500), or None.

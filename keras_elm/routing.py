@@ -62,7 +62,9 @@ def random_routing(num_inputs, num_synapses, seed=None):
     return indices.astype("int32"), np.ones(num_synapses, "float32")
 
 
-def make_routing(routing, num_inputs, num_branches, synapses_per_branch, seed=None):
+def make_routing(
+    routing, num_inputs, num_branches, synapses_per_branch, seed=None
+):
     """Resolves a routing argument into `(indices, mask)`.
 
     Args:
@@ -79,7 +81,9 @@ def make_routing(routing, num_inputs, num_branches, synapses_per_branch, seed=No
     num_synapses = num_branches * synapses_per_branch
     if isinstance(routing, str):
         if routing == "neuronio":
-            return neuronio_routing(num_inputs, num_branches, synapses_per_branch)
+            return neuronio_routing(
+                num_inputs, num_branches, synapses_per_branch
+            )
         if routing == "random":
             return random_routing(num_inputs, num_synapses, seed)
         raise ValueError(

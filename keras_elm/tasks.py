@@ -23,6 +23,7 @@ import numpy as np
 
 from keras_elm import distribute
 from keras_elm import models
+
 # The callbacks and flag types lived here before `keras_elm.callbacks` and
 # `keras_elm.flags`: imported from here too, they still work.
 from keras_elm.callbacks import Backup
@@ -31,7 +32,6 @@ from keras_elm.callbacks import StepTimer
 from keras_elm.callbacks import StopOnInterrupt
 from keras_elm.callbacks import StopOnNaN
 from keras_elm.callbacks import TimeLimit
-from keras_elm.callbacks import TrainingDiverged
 from keras_elm.callbacks import _check_finite
 from keras_elm.callbacks import save_model
 from keras_elm.data import files
@@ -43,8 +43,6 @@ from keras_elm.flags import _min_length
 from keras_elm.flags import non_negative_int
 from keras_elm.flags import positive_float
 from keras_elm.flags import positive_int
-from keras_elm.flags import pretrained_neuron
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,8 +164,9 @@ def even_over_devices(load):
         if not getattr(args, "distribute", False):
             return splits
         devices = len(distribute.list_devices())
-        return {name: _trim(name, x, y, devices)
-                for name, (x, y) in splits.items()}
+        return {
+            name: _trim(name, x, y, devices) for name, (x, y) in splits.items()
+        }
 
     return load_even
 
@@ -181,8 +180,11 @@ def _trim(name, x, y, devices):
             f"The {name} split has {len(y)} samples, fewer than the "
             f"{devices} devices of --distribute: give it at least {devices}."
         )
-    print(f"--distribute: the {name} split keeps {keep} of its {len(y)} "
-          f"samples, a multiple of the {devices} devices", flush=True)
+    print(
+        f"--distribute: the {name} split keeps {keep} of its {len(y)} "
+        f"samples, a multiple of the {devices} devices",
+        flush=True,
+    )
     if isinstance(x, (list, tuple)):
         return type(x)(part[:keep] for part in x), y[:keep]
     return x[:keep], y[:keep]
@@ -213,7 +215,8 @@ def _made_once(args, write, **settings):
     settings = dict(settings, n=args.num_samples, seed=args.seed)
     key = "-".join(f"{name}{value}" for name, value in settings.items())
     return files.publish_folder(
-        os.path.join(args.output_dir, "smoke_data", key), write)
+        os.path.join(args.output_dir, "smoke_data", key), write
+    )
 
 
 def _pathfinder_data(args, image_size):
@@ -224,24 +227,41 @@ def _pathfinder_data(args, image_size):
     if args.smoke and not folder:
         # Through the real file format and loader.
         def write(path):
-            data.write_release(path, args.num_samples, image_size=image_size,
-                               difficulty=difficulty, seed=args.seed)
+            data.write_release(
+                path,
+                args.num_samples,
+                image_size=image_size,
+                difficulty=difficulty,
+                seed=args.seed,
+            )
             return path  # `load` reads the top folder
 
-        folder = _made_once(args, write, pathfinder=image_size,
-                            difficulty=difficulty)
+        folder = _made_once(
+            args, write, pathfinder=image_size, difficulty=difficulty
+        )
     if folder:
-        return {split: data.load(folder, image_size=image_size,
-                                 difficulty=difficulty, split=split,
-                                 seed=args.seed)
-                for split in ("train", "val", "test")}
+        return {
+            split: data.load(
+                folder,
+                image_size=image_size,
+                difficulty=difficulty,
+                split=split,
+                seed=args.seed,
+            )
+            for split in ("train", "val", "test")
+        }
     images, labels = data.generate(
-        args.num_samples, image_size=image_size, difficulty=difficulty,
-        seed=args.seed, cache_dir=os.path.join(args.output_dir, "data_cache"),
+        args.num_samples,
+        image_size=image_size,
+        difficulty=difficulty,
+        seed=args.seed,
+        cache_dir=os.path.join(args.output_dir, "data_cache"),
     )
     # The same seeded 80/10/10 split as the release's.
-    return {split: (images[rows], labels[rows])
-            for split, rows in data.split_indices(len(images), args.seed).items()}
+    return {
+        split: (images[rows], labels[rows])
+        for split, rows in data.split_indices(len(images), args.seed).items()
+    }
 
 
 _IMAGE_HELP = (
@@ -260,18 +280,26 @@ def _image_data(args):
     if args.smoke and not data_dir:
         # Tiny random pickles in the real format, read by the real loader.
         rng = np.random.default_rng(args.seed)
-        data_dir = _made_once(args, lambda path: cifar10.write_batches(
-            path,
-            rng.integers(0, 256, (args.num_samples, 32, 32, 3), dtype="uint8"),
-            rng.integers(0, 10, args.num_samples),
-        ), image="")
+        data_dir = _made_once(
+            args,
+            lambda path: cifar10.write_batches(
+                path,
+                rng.integers(
+                    0, 256, (args.num_samples, 32, 32, 3), dtype="uint8"
+                ),
+                rng.integers(0, 10, args.num_samples),
+            ),
+            image="",
+        )
     if not data_dir:
         raise MissingDataError(
             "the Image task needs CIFAR-10, which cannot be generated. "
             + _IMAGE_HELP
         )
-    return {split: cifar10.load(data_dir, split=split, seed=args.seed)
-            for split in ("train", "val", "test")}
+    return {
+        split: cifar10.load(data_dir, split=split, seed=args.seed)
+        for split in ("train", "val", "test")
+    }
 
 
 # --- data of the text tasks ---------------------------------------------------
@@ -285,30 +313,43 @@ def _listops_data(args):
     if args.smoke and not folder:
         # Through the release's bracket-wrapped TSV and the real loader.
         tenth = max(1, args.num_samples // 10)
-        sizes = {"train": args.num_samples - 2 * tenth, "val": tenth,
-                 "test": tenth}
+        sizes = {
+            "train": args.num_samples - 2 * tenth,
+            "val": tenth,
+            "test": tenth,
+        }
         folder = _made_once(
-            args, lambda path: data.write_release(path, sizes, seed=args.seed,
-                                                  **lengths),
-            listops="", **lengths,
+            args,
+            lambda path: data.write_release(
+                path, sizes, seed=args.seed, **lengths
+            ),
+            listops="",
+            **lengths,
         )
     if folder:
-        return {split: data.load(folder, split=split,
-                                 max_length=args.max_length)
-                for split in ("train", "val", "test")}
+        return {
+            split: data.load(folder, split=split, max_length=args.max_length)
+            for split in ("train", "val", "test")
+        }
     sources, targets = data.generate(
-        args.num_samples, seed=args.seed,
-        cache_dir=os.path.join(args.output_dir, "data_cache"), **lengths,
+        args.num_samples,
+        seed=args.seed,
+        cache_dir=os.path.join(args.output_dir, "data_cache"),
+        **lengths,
     )
     tokens = data.tokenize(sources, args.max_length)
     # LRA's proportions, 96,000 / 2,000 / 2,000, in generation order (the
     # trees are independent draws).
     num_val = max(1, round(len(tokens) * 0.02))
     num_train = len(tokens) - 2 * num_val
-    bounds = {"train": (0, num_train), "val": (num_train, num_train + num_val),
-              "test": (num_train + num_val, len(tokens))}
-    return {split: (tokens[a:b], targets[a:b])
-            for split, (a, b) in bounds.items()}
+    bounds = {
+        "train": (0, num_train),
+        "val": (num_train, num_train + num_val),
+        "test": (num_train + num_val, len(tokens)),
+    }
+    return {
+        split: (tokens[a:b], targets[a:b]) for split, (a, b) in bounds.items()
+    }
 
 
 def _real_files(load, args, smoke_fixture, missing, **settings):
@@ -319,8 +360,10 @@ def _real_files(load, args, smoke_fixture, missing, **settings):
     if not data_dir:
         raise MissingDataError(missing)
     try:
-        return {split: load(data_dir, split=split, max_length=args.max_length)
-                for split in ("train", "val", "test")}
+        return {
+            split: load(data_dir, split=split, max_length=args.max_length)
+            for split in ("train", "val", "test")
+        }
     except FileNotFoundError as error:
         raise MissingDataError(str(error)) from error
 
@@ -339,19 +382,24 @@ def _text_data(args):
     from keras_elm.data import imdb
 
     return _real_files(
-        imdb.load, args,
+        imdb.load,
+        args,
         lambda folder: imdb.write_fixture(
-            folder, max(2, args.num_samples // 4), seed=args.seed,
+            folder,
+            max(2, args.num_samples // 4),
+            seed=args.seed,
             max_length=args.max_length,
         ),
         "the Text task needs IMDB, which cannot be generated. " + _TEXT_HELP,
-        text="", max_length=args.max_length,
+        text="",
+        max_length=args.max_length,
     )
 
 
 _RETRIEVAL_HELP = (
     "Download the LRA release (https://storage.googleapis.com/"
-    "long-range-arena/lra_release.gz), unpack it, and pass --data-dir "
+    "long-range-arena/lra_release.gz), unpack it, and pass "
+    "--data-dir "
     "~/data/lra_release/tsv_data (the folder holding "
     "new_aan_pairs.train.tsv, new_aan_pairs.eval.tsv and "
     "new_aan_pairs.test.tsv). `--smoke` runs on a tiny synthetic fixture "
@@ -363,25 +411,33 @@ def _retrieval_data(args):
     from keras_elm.data import aan
 
     splits = _real_files(
-        aan.load, args,
-        lambda folder: aan.write_fixture(folder, args.num_samples,
-                                         seed=args.seed),
+        aan.load,
+        args,
+        lambda folder: aan.write_fixture(
+            folder, args.num_samples, seed=args.seed
+        ),
         "the Retrieval task needs the AAN pairs of the LRA release, which "
         "cannot be generated. " + _RETRIEVAL_HELP,
         retrieval="",
     )
     # The two-tower model takes a list of its two inputs.
-    return {split: (list(texts), labels)
-            for split, (texts, labels) in splits.items()}
+    return {
+        split: (list(texts), labels)
+        for split, (texts, labels) in splits.items()
+    }
 
 
-# --- data of the neuroscience tasks --------------------------------------------
+# --- data of the neuroscience tasks -------------------------------------------
 
-_SHD_NOTE = ("keras_elm's synthetic spiking digits (keras_elm.data.shd."
-             "write_synthetic), not the real SHD; pass --data-dir for SHD")
-_NEURONIO_NOTE = ("simulated by keras_elm's NumPy neuron (keras_elm.data."
-                  "neuronio.simulate), not the L5PC of NeuronIO; pass "
-                  "--data-dir for the real simulations")
+_SHD_NOTE = (
+    "keras_elm's synthetic spiking digits (keras_elm.data.shd."
+    "write_synthetic), not the real SHD; pass --data-dir for SHD"
+)
+_NEURONIO_NOTE = (
+    "simulated by keras_elm's NumPy neuron (keras_elm.data."
+    "neuronio.simulate), not the L5PC of NeuronIO; pass "
+    "--data-dir for the real simulations"
+)
 
 
 def _shd_folder(args):
@@ -396,16 +452,21 @@ def _shd_folder(args):
     num_test = _shd_test_samples(num_train)
 
     def write(path):
-        shd.write_synthetic(path, num_train=num_train, num_test=num_test,
-                            seed=args.seed)
+        shd.write_synthetic(
+            path, num_train=num_train, num_test=num_test, seed=args.seed
+        )
         return path
 
     args.synthetic_data = _SHD_NOTE
     if args.smoke:
         return _made_once(args, write, shd="")
-    return files.publish_folder(os.path.join(
-        args.output_dir,
-        f"synthetic_shd_{num_train}_{num_test}_seed{args.seed}"), write)
+    return files.publish_folder(
+        os.path.join(
+            args.output_dir,
+            f"synthetic_shd_{num_train}_{num_test}_seed{args.seed}",
+        ),
+        write,
+    )
 
 
 def _shd_test_samples(num_train):
@@ -418,13 +479,19 @@ def _shd_data(args, adding=False):
     folder = _shd_folder(args)
     try:
         if adding:
-            return {split: shd.adding(
-                folder, split=split, dt=args.dt,
-                seed=args.seed if split == "train" else None,
-            ) for split in ("train", "val", "test")}
-        return {split: shd.load(folder, split=split, dt=args.dt,
-                                seed=args.seed)
-                for split in ("train", "val", "test")}
+            return {
+                split: shd.adding(
+                    folder,
+                    split=split,
+                    dt=args.dt,
+                    seed=args.seed if split == "train" else None,
+                )
+                for split in ("train", "val", "test")
+            }
+        return {
+            split: shd.load(folder, split=split, dt=args.dt, seed=args.seed)
+            for split in ("train", "val", "test")
+        }
     except FileNotFoundError as error:
         raise MissingDataError(str(error)) from error
 
@@ -445,27 +512,41 @@ def _neuronio_data(args):
         def write(path):
             # One neuron (cell_seed), three sets of simulations.
             for offset, (split, count) in enumerate(
-                (("train", sims), ("valid", max(2, sims // 4)),
-                 ("test", max(2, sims // 4)))
+                (
+                    ("train", sims),
+                    ("valid", max(2, sims // 4)),
+                    ("test", max(2, sims // 4)),
+                )
             ):
-                neuronio.simulate(os.path.join(path, split),
-                                  simulations_per_file=count,
-                                  duration_ms=duration,
-                                  seed=args.seed + offset)
+                neuronio.simulate(
+                    os.path.join(path, split),
+                    simulations_per_file=count,
+                    duration_ms=duration,
+                    seed=args.seed + offset,
+                )
             return path
 
         if args.smoke:
             folder = _made_once(args, write, neuronio=duration)
         else:
-            folder = files.publish_folder(os.path.join(
-                args.output_dir, f"simulated_neuronio_{sims}_seed{args.seed}"
-            ), write)
+            folder = files.publish_folder(
+                os.path.join(
+                    args.output_dir,
+                    f"simulated_neuronio_{sims}_seed{args.seed}",
+                ),
+                write,
+            )
         args.synthetic_data = _NEURONIO_NOTE
     try:
         train, val = (
-            neuronio.load(folder, split=split, batch_size=args.batch_size,
-                          steps_per_epoch=args.steps_per_epoch, seed=args.seed,
-                          burn_in=neuronio.BURN_IN)
+            neuronio.load(
+                folder,
+                split=split,
+                batch_size=args.batch_size,
+                steps_per_epoch=args.steps_per_epoch,
+                seed=args.seed,
+                burn_in=neuronio.BURN_IN,
+            )
             for split in ("train", "val")
         )
     except FileNotFoundError as error:
@@ -478,18 +559,31 @@ SMOKE_ELM = dict(units=8, mlp_units=16)
 
 _PATHFINDER_HELP = (
     "Download the LRA release (https://storage.googleapis.com/"
-    "long-range-arena/lra_release.gz), unpack it, and pass --data-dir "
+    "long-range-arena/lra_release.gz), unpack it, and pass "
+    "--data-dir "
     "~/data/lra_release (the folder holding pathfinder{size}/"
     "curv_contour_length_14/...); without --data-dir the images are "
     "generated."
 )
-_DIFFICULTY = ("--difficulty", dict(default="hard",
-                                    choices=("easy", "intermediate", "hard")))
-_DT = ("--dt", dict(type=positive_float, default=None,
-                    help="bin size in seconds (default: the paper's 0.002)"))
-_BRANCH = ("--branch", dict(action="store_true",
-                            help="the Branch-ELM: 100 branches x 15 "
-                                 "synapses, random routing"))
+_DIFFICULTY = (
+    "--difficulty",
+    dict(default="hard", choices=("easy", "intermediate", "hard")),
+)
+_DT = (
+    "--dt",
+    dict(
+        type=positive_float,
+        default=None,
+        help="bin size in seconds (default: the paper's 0.002)",
+    ),
+)
+_BRANCH = (
+    "--branch",
+    dict(
+        action="store_true",
+        help="the Branch-ELM: 100 branches x 15 synapses, random routing",
+    ),
+)
 
 
 def _max_length(help):
@@ -509,9 +603,13 @@ TASKS = {
         epochs=300,
         paper_accuracy=71.15,
         smoke_model=SMOKE_ELM,
-        arguments=(("--image-size", dict(type=positive_int, default=32,
-                                         choices=(32, 64))),
-                   _DIFFICULTY),
+        arguments=(
+            (
+                "--image-size",
+                dict(type=positive_int, default=32, choices=(32, 64)),
+            ),
+            _DIFFICULTY,
+        ),
         num_samples=200_000,
         data_help=_PATHFINDER_HELP.format(size=32),
         check_flags=_check_pathfinder,
@@ -550,139 +648,189 @@ TASKS = {
 
 # LRA's text tasks: batch 384, 150 epochs (Adam 2e-4 with cosine decay).
 _LRA_TEXT = dict(batch_size=384, epochs=150, smoke_model=SMOKE_ELM)
-TASKS.update({
-    "listops": Task(
-        name="listops",
-        description="ListOps (LRA): the value of a nested list expression",
-        build_model=models.listops,
-        load_data=even_over_devices(_listops_data),
-        num_classes=10,
-        paper_accuracy=46.77,
-        hyperparameters=dict(memory_tau_max=2e3),
-        flags=dict(max_length=2000),
-        smoke_flags=dict(max_length=60),
-        arguments=(
-            _max_length("tokens per sequence (default: LRA's 2000); "
-                        "generated trees are shorter than this"),
-            ("--min-length", dict(type=positive_int, default=None,
-                                  help="generated trees are longer than this "
-                                       "(default: 500, or max-length / 4 "
-                                       "below 1000)")),
+TASKS.update(
+    {
+        "listops": Task(
+            name="listops",
+            description="ListOps (LRA): the value of a nested list expression",
+            build_model=models.listops,
+            load_data=even_over_devices(_listops_data),
+            num_classes=10,
+            paper_accuracy=46.77,
+            hyperparameters=dict(memory_tau_max=2e3),
+            flags=dict(max_length=2000),
+            smoke_flags=dict(max_length=60),
+            arguments=(
+                _max_length(
+                    "tokens per sequence (default: LRA's 2000); "
+                    "generated trees are shorter than this"
+                ),
+                (
+                    "--min-length",
+                    dict(
+                        type=positive_int,
+                        default=None,
+                        help="generated trees are longer than this "
+                        "(default: 500, or max-length / 4 "
+                        "below 1000)",
+                    ),
+                ),
+            ),
+            num_samples=100_000,
+            data_help=(
+                "Download the LRA release (https://storage.googleapis.com/"
+                "long-range-arena/lra_release.gz), unpack it, and pass "
+                "--data-dir "
+                "~/data/lra_release/listops-1000 (the folder holding "
+                "basic_train.tsv, basic_val.tsv and basic_test.tsv); without "
+                "--data-dir the trees are generated."
+            ),
+            check_flags=_check_listops,
+            **_LRA_TEXT,
         ),
-        num_samples=100_000,
-        data_help=(
-            "Download the LRA release (https://storage.googleapis.com/"
-            "long-range-arena/lra_release.gz), unpack it, and pass --data-dir "
-            "~/data/lra_release/listops-1000 (the folder holding "
-            "basic_train.tsv, basic_val.tsv and basic_test.tsv); without "
-            "--data-dir the trees are generated."
+        "text": Task(
+            name="text",
+            description="Text (LRA): IMDB sentiment, one byte per step",
+            build_model=models.text,
+            load_data=even_over_devices(_text_data),
+            num_classes=2,
+            paper_accuracy=80.3,
+            hyperparameters=dict(memory_tau_max=4e3),
+            smoke_samples=16,
+            flags=dict(max_length=4096),
+            smoke_flags=dict(max_length=200),
+            arguments=(_max_length("bytes per review (default: LRA's 4096)"),),
+            data_help=_TEXT_HELP,
+            **_LRA_TEXT,
         ),
-        check_flags=_check_listops,
-        **_LRA_TEXT,
-    ),
-    "text": Task(
-        name="text",
-        description="Text (LRA): IMDB sentiment, one byte per step",
-        build_model=models.text,
-        load_data=even_over_devices(_text_data),
-        num_classes=2,
-        paper_accuracy=80.3,
-        hyperparameters=dict(memory_tau_max=4e3),
-        smoke_samples=16,
-        flags=dict(max_length=4096),
-        smoke_flags=dict(max_length=200),
-        arguments=(_max_length("bytes per review (default: LRA's 4096)"),),
-        data_help=_TEXT_HELP,
-        **_LRA_TEXT,
-    ),
-    "retrieval": Task(
-        name="retrieval",
-        description="Retrieval (LRA): does one AAN paper cite the other?",
-        build_model=models.retrieval,
-        load_data=even_over_devices(_retrieval_data),
-        num_classes=2,
-        paper_accuracy=84.93,
-        hyperparameters=dict(memory_tau_max=4e3),
-        smoke_samples=16,
-        flags=dict(max_length=4000),
-        smoke_flags=dict(max_length=200),
-        arguments=(_max_length("bytes per text (default: LRA's 4000)"),),
-        data_help=_RETRIEVAL_HELP,
-        **{**_LRA_TEXT, "smoke_model": dict(SMOKE_ELM, latent_units=4,
-                                             classifier_units=4)},
-    ),
-})
+        "retrieval": Task(
+            name="retrieval",
+            description="Retrieval (LRA): does one AAN paper cite the other?",
+            build_model=models.retrieval,
+            load_data=even_over_devices(_retrieval_data),
+            num_classes=2,
+            paper_accuracy=84.93,
+            hyperparameters=dict(memory_tau_max=4e3),
+            smoke_samples=16,
+            flags=dict(max_length=4000),
+            smoke_flags=dict(max_length=200),
+            arguments=(_max_length("bytes per text (default: LRA's 4000)"),),
+            data_help=_RETRIEVAL_HELP,
+            **{
+                **_LRA_TEXT,
+                "smoke_model": dict(
+                    SMOKE_ELM, latent_units=4, classifier_units=4
+                ),
+            },
+        ),
+    }
+)
 
 _SHD_TASK = dict(
-    num_classes=20, batch_size=8, epochs=70, learning_rate=5e-3,
-    optimizer="adamax", cosine=False, synthetic_note=_SHD_NOTE,
-    smoke_model=SMOKE_ELM, flags=dict(dt=0.002), smoke_flags=dict(dt=0.02),
-    arguments=(_DT, _BRANCH), num_samples=2000,
-    hyperparameters=dict(units=100, memory_tau_max=150.0, num_branches=100,
-                         synapses_per_branch=15),
-    memory_tau_bounds=(0.0, 1000.0), branches="optional",
-    data_help=("Download shd_train.h5.gz and shd_test.h5.gz from "
-               "https://zenkelab.org/datasets/, gunzip them, and pass "
-               "--data-dir ~/data/shd (the folder holding shd_train.h5 and "
-               "shd_test.h5); without --data-dir the run uses synthetic "
-               "spiking digits."),
+    num_classes=20,
+    batch_size=8,
+    epochs=70,
+    learning_rate=5e-3,
+    optimizer="adamax",
+    cosine=False,
+    synthetic_note=_SHD_NOTE,
+    smoke_model=SMOKE_ELM,
+    flags=dict(dt=0.002),
+    smoke_flags=dict(dt=0.02),
+    arguments=(_DT, _BRANCH),
+    num_samples=2000,
+    hyperparameters=dict(
+        units=100,
+        memory_tau_max=150.0,
+        num_branches=100,
+        synapses_per_branch=15,
+    ),
+    memory_tau_bounds=(0.0, 1000.0),
+    branches="optional",
+    data_help=(
+        "Download shd_train.h5.gz and shd_test.h5.gz from "
+        "https://zenkelab.org/datasets/, gunzip them, and pass "
+        "--data-dir ~/data/shd (the folder holding shd_train.h5 and "
+        "shd_test.h5); without --data-dir the run uses synthetic "
+        "spiking digits."
+    ),
     check_flags=_check_shd,
 )
-TASKS.update({
-    "shd": Task(
-        name="shd",
-        description="SHD: which of 20 spoken digits, from cochlear spikes",
-        build_model=models.shd,
-        load_data=even_over_devices(_shd_data),
-        paper_accuracy=91.0,
-        **_SHD_TASK,
-    ),
-    "shd_adding": Task(
-        name="shd_adding",
-        description="SHD-Adding: the sum (0-18) of two spoken digits",
-        build_model=models.shd_adding,
-        load_data=even_over_devices(lambda args: _shd_data(args, adding=True)),
-        paper_accuracy=82.0,
-        **{**_SHD_TASK, "num_classes": 19},
-    ),
-    "neuronio": Task(
-        name="neuronio",
-        description="NeuronIO: the spikes and soma voltage of a cortical "
-                    "neuron, from its synaptic input",
-        build_model=models.neuronio,
-        load_data=_neuronio_data,
-        num_classes=2,
-        batch_size=8,
-        epochs=30,
-        learning_rate=5e-4,
-        classification=False,
-        synthetic_note=_NEURONIO_NOTE,
-        hyperparameters=dict(units=20, lambda_value=10.0, memory_tau_max=100.0,
-                             num_branches=45, synapses_per_branch=100),
-        memory_tau_bounds=(0.0, 500.0),
-        branches="always",
-        compile_kwargs=lambda: dict(
-            loss={"spike": keras.losses.BinaryCrossentropy(from_logits=True),
-                  "soma": keras.losses.MeanSquaredError()},
-            loss_weights={"spike": 0.5, "soma": 0.5},
+TASKS.update(
+    {
+        "shd": Task(
+            name="shd",
+            description="SHD: which of 20 spoken digits, from cochlear spikes",
+            build_model=models.shd,
+            load_data=even_over_devices(_shd_data),
+            paper_accuracy=91.0,
+            **_SHD_TASK,
         ),
-        objective=("val_loss", "min"),
-        smoke_model=dict(units=4, num_branches=5, synapses_per_branch=10),
-        smoke_samples=2,
-        flags=dict(steps_per_epoch=None),
-        smoke_flags=dict(steps_per_epoch=2),
-        arguments=(("--steps-per-epoch", dict(
-            type=positive_int, default=None,
-            help="batches of random windows in an epoch (default: 10 "
-                 "windows a simulation)")),),
-        num_samples=32,
-        data_help=("Pass --data-dir ~/data/neuronio, the NeuronIO release "
-                   "(Beniaguev et al., 2021) with train/, valid/ and test/ "
-                   "folders of .p files (or one flat folder); without "
-                   "--data-dir a stand-in is simulated."),
-        check_flags=_check_neuronio,
-    ),
-})
+        "shd_adding": Task(
+            name="shd_adding",
+            description="SHD-Adding: the sum (0-18) of two spoken digits",
+            build_model=models.shd_adding,
+            load_data=even_over_devices(
+                lambda args: _shd_data(args, adding=True)
+            ),
+            paper_accuracy=82.0,
+            **{**_SHD_TASK, "num_classes": 19},
+        ),
+        "neuronio": Task(
+            name="neuronio",
+            description="NeuronIO: the spikes and soma voltage of a cortical "
+            "neuron, from its synaptic input",
+            build_model=models.neuronio,
+            load_data=_neuronio_data,
+            num_classes=2,
+            batch_size=8,
+            epochs=30,
+            learning_rate=5e-4,
+            classification=False,
+            synthetic_note=_NEURONIO_NOTE,
+            hyperparameters=dict(
+                units=20,
+                lambda_value=10.0,
+                memory_tau_max=100.0,
+                num_branches=45,
+                synapses_per_branch=100,
+            ),
+            memory_tau_bounds=(0.0, 500.0),
+            branches="always",
+            compile_kwargs=lambda: dict(
+                loss={
+                    "spike": keras.losses.BinaryCrossentropy(from_logits=True),
+                    "soma": keras.losses.MeanSquaredError(),
+                },
+                loss_weights={"spike": 0.5, "soma": 0.5},
+            ),
+            objective=("val_loss", "min"),
+            smoke_model=dict(units=4, num_branches=5, synapses_per_branch=10),
+            smoke_samples=2,
+            flags=dict(steps_per_epoch=None),
+            smoke_flags=dict(steps_per_epoch=2),
+            arguments=(
+                (
+                    "--steps-per-epoch",
+                    dict(
+                        type=positive_int,
+                        default=None,
+                        help="batches of random windows in an epoch "
+                        "(default: 10 windows a simulation)",
+                    ),
+                ),
+            ),
+            num_samples=32,
+            data_help=(
+                "Pass --data-dir ~/data/neuronio, the NeuronIO release "
+                "(Beniaguev et al., 2021) with train/, valid/ and test/ "
+                "folders of .p files (or one flat folder); without "
+                "--data-dir a stand-in is simulated."
+            ),
+            check_flags=_check_neuronio,
+        ),
+    }
+)
 
 # What `--smoke` changes besides `Task.smoke_samples`: one epoch, tiny batches.
 SMOKE = dict(epochs=1, batch_size=4)
@@ -697,7 +845,7 @@ def get(name):
     return TASKS[name]
 
 
-# --- the examples' flags -------------------------------------------------------
+# --- the examples' flags ------------------------------------------------------
 
 
 def parser(task, num_samples=None):
@@ -717,42 +865,68 @@ def parser(task, num_samples=None):
         f"recipe (Adam {task.learning_rate:g} with cosine decay, batch "
         f"{task.batch_size}, {task.epochs} epochs).",
     )
-    p.add_argument("--smoke", action="store_true",
-                   help="the whole pipeline on a tiny model and data, in "
-                        "under a minute on a CPU")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="the whole pipeline on a tiny model and data, in "
+        "under a minute on a CPU",
+    )
     p.add_argument("--data-dir", default=None, help="real files to read")
     # None: `parse_args` fills in `p.output_dir_default`, or its `smoke`
     # folder under --smoke, so that runs of other kinds never share files.
-    p.add_argument("--output-dir", default=None,
-                   help="checkpoints, backups for resuming, the final model "
-                        f"(default: runs/{task.name}, and "
-                        f"runs/{task.name}/smoke with --smoke)")
+    p.add_argument(
+        "--output-dir",
+        default=None,
+        help="checkpoints, backups for resuming, the final model "
+        f"(default: runs/{task.name}, and "
+        f"runs/{task.name}/smoke with --smoke)",
+    )
     p.output_dir_default = os.path.join("runs", task.name)
-    p.add_argument("--epochs", type=positive_int, default=None,
-                   help=f"default: the paper's {task.epochs}")
-    p.add_argument("--batch-size", type=positive_int, default=None,
-                   help=f"default: the paper's {task.batch_size}")
-    p.add_argument("--learning-rate", type=positive_float,
-                   default=task.learning_rate)
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=None,
+        help=f"default: the paper's {task.epochs}",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        help=f"default: the paper's {task.batch_size}",
+    )
+    p.add_argument(
+        "--learning-rate", type=positive_float, default=task.learning_rate
+    )
     p.add_argument("--seed", type=non_negative_int, default=0)
-    p.add_argument("--max-minutes", type=positive_float, default=None,
-                   help="stop training after this much wall time (checked "
-                        "after every step), then evaluate as usual; run the "
-                        "same command again to continue")
-    p.add_argument("--distribute", action="store_true",
-                   help="data-parallel over all devices (JAX: "
-                        "keras.distribution.DataParallel, TensorFlow: "
-                        "tf.distribute.MirroredStrategy); --batch-size is "
-                        "the global batch and must divide by the device "
-                        "count")
+    p.add_argument(
+        "--max-minutes",
+        type=positive_float,
+        default=None,
+        help="stop training after this much wall time (checked "
+        "after every step), then evaluate as usual; run the "
+        "same command again to continue",
+    )
+    p.add_argument(
+        "--distribute",
+        action="store_true",
+        help="data-parallel over all devices (JAX: "
+        "keras.distribution.DataParallel, TensorFlow: "
+        "tf.distribute.MirroredStrategy); --batch-size is "
+        "the global batch and must divide by the device "
+        "count",
+    )
     num_samples = task.num_samples if num_samples is None else num_samples
     if num_samples is not None:
         # None: filled in by `parse_args`, so that --smoke changes only the
         # default, never a value given.
-        p.add_argument("--num-samples", type=positive_int, default=None,
-                       help=f"samples to generate when there is no "
-                            f"--data-dir (default {num_samples}, --smoke "
-                            f"{task.smoke_samples})")
+        p.add_argument(
+            "--num-samples",
+            type=positive_int,
+            default=None,
+            help=f"samples to generate when there is no "
+            f"--data-dir (default {num_samples}, --smoke "
+            f"{task.smoke_samples})",
+        )
         p.num_samples_default = num_samples
     for flag, options in task.arguments:
         p.add_argument(flag, **options)
@@ -785,9 +959,11 @@ def parse_args(p, task, argv=None):
     args = p.parse_args(argv)
     if args.output_dir is None:
         folder = getattr(p, "output_dir_default", None) or os.path.join(
-            "runs", task.name)
-        args.output_dir = (os.path.join(folder, "smoke") if args.smoke
-                           else folder)
+            "runs", task.name
+        )
+        args.output_dir = (
+            os.path.join(folder, "smoke") if args.smoke else folder
+        )
     if getattr(args, "num_samples", None) is None:
         default = getattr(p, "num_samples_default", None)
         args.num_samples = task.smoke_samples if args.smoke else default
@@ -804,31 +980,38 @@ def parse_args(p, task, argv=None):
     for name in ("epochs", "batch_size", "num_samples", *task.flags):
         value = getattr(args, name)
         flag = f"--{name.replace('_', '-')}"
-        if isinstance(value, float) and not (math.isfinite(value)
-                                             and value > 0):
-            p.error(f"argument {flag}: must be a finite number > 0, got "
-                    f"{value}")
+        if isinstance(value, float) and not (
+            math.isfinite(value) and value > 0
+        ):
+            p.error(
+                f"argument {flag}: must be a finite number > 0, got {value}"
+            )
         if isinstance(value, int) and value < 1:
             p.error(f"argument {flag}: must be an integer >= 1, got {value}")
     if args.data_dir is not None and not os.path.isdir(args.data_dir):
-        what = ("is a file" if os.path.exists(args.data_dir)
-                else "does not exist")
-        p.error(f"argument --data-dir: the folder {args.data_dir!r} {what}."
-                + (f" {task.data_help}" if task.data_help else ""))
+        what = (
+            "is a file" if os.path.exists(args.data_dir) else "does not exist"
+        )
+        p.error(
+            f"argument --data-dir: the folder {args.data_dir!r} {what}."
+            + (f" {task.data_help}" if task.data_help else "")
+        )
     try:
         check_output_dir(args.output_dir)
         if task.check_flags is not None:
             task.check_flags(args)
     except ValueError as error:
         p.error(str(error))
-    mismatch = Backup(os.path.join(args.output_dir, "backup"),
-                      config=run_config(args)).config_mismatch()
+    mismatch = Backup(
+        os.path.join(args.output_dir, "backup"), config=run_config(args)
+    ).config_mismatch()
     if mismatch is not None:
         p.error(f"argument --output-dir: {mismatch}")
     if args.distribute:
         try:
-            distribute.check_batch_size(args.batch_size,
-                                        len(distribute.list_devices()))
+            distribute.check_batch_size(
+                args.batch_size, len(distribute.list_devices())
+            )
         except ValueError as error:  # torch, or a batch that does not split
             p.error(str(error))
     keras.utils.set_random_seed(args.seed)
@@ -837,11 +1020,20 @@ def parse_args(p, task, argv=None):
 
 # Flags that leave the model and the data as they are: a run may continue
 # a backup with other values of these (`run_config` leaves them out).
-RESUMABLE_FLAGS = frozenset((
-    "output_dir", "epochs", "max_minutes", "batch_size", "learning_rate",
-    "distribute", "steps_per_epoch", "remat_chunk_size", "pretrained",
-    "synthetic_data",
-))
+RESUMABLE_FLAGS = frozenset(
+    (
+        "output_dir",
+        "epochs",
+        "max_minutes",
+        "batch_size",
+        "learning_rate",
+        "distribute",
+        "steps_per_epoch",
+        "remat_chunk_size",
+        "pretrained",
+        "synthetic_data",
+    )
+)
 
 
 def run_config(args):
@@ -865,8 +1057,11 @@ def run_config(args):
     callbacks.Backup("runs/x/backup", config=tasks.run_config(args))
     ```
     """
-    config = {name: value for name, value in sorted(vars(args).items())
-              if name not in RESUMABLE_FLAGS}
+    config = {
+        name: value
+        for name, value in sorted(vars(args).items())
+        if name not in RESUMABLE_FLAGS
+    }
     if config.get("data_dir") is not None:
         config["data_dir"] = os.path.abspath(config["data_dir"])
     return config
@@ -892,11 +1087,14 @@ def check_output_dir(path, flag="--output-dir"):
     if existing == os.path.abspath(path):
         files.check_writable(existing, what=f"argument {flag}: the folder")
     elif not os.path.isdir(existing):
-        raise ValueError(f"argument {flag}: {path!r} lies under "
-                         f"{existing!r}, which is a file, not a folder.")
+        raise ValueError(
+            f"argument {flag}: {path!r} lies under "
+            f"{existing!r}, which is a file, not a folder."
+        )
     else:
-        files.check_writable(existing,
-                             what=f"argument {flag} {path!r}: its parent")
+        files.check_writable(
+            existing, what=f"argument {flag} {path!r}: its parent"
+        )
 
 
 def distribution(args):
@@ -921,9 +1119,12 @@ def distribution(args):
     if not getattr(args, "distribute", False):
         return contextlib.nullcontext()
     parallel = distribute.data_parallel(args.batch_size)
-    print(f"data-parallel over {parallel.num_replicas} devices: each takes "
-          f"{args.batch_size // parallel.num_replicas} samples of every "
-          f"batch of {args.batch_size}", flush=True)
+    print(
+        f"data-parallel over {parallel.num_replicas} devices: each takes "
+        f"{args.batch_size // parallel.num_replicas} samples of every "
+        f"batch of {args.batch_size}",
+        flush=True,
+    )
     return parallel
 
 
@@ -943,8 +1144,11 @@ def builder_arguments(task, args, splits):
     if task.name == "pathfinder":
         return dict(image_size=args.image_size)
     if task.name in ("shd", "shd_adding"):
-        return dict(steps=splits["train"][0].shape[1], dt=1000 * args.dt,
-                    branch=args.branch)
+        return dict(
+            steps=splits["train"][0].shape[1],
+            dt=1000 * args.dt,
+            branch=args.branch,
+        )
     return {}
 
 
@@ -961,8 +1165,9 @@ OPTIMIZERS = {"adam": keras.optimizers.Adam, "adamax": keras.optimizers.Adamax}
 
 def optimizer(task, args, steps_per_epoch):
     """The task's optimizer, with cosine decay over the run if it has one."""
-    return task_optimizer(task, args.learning_rate,
-                          decay_steps=args.epochs * steps_per_epoch)
+    return task_optimizer(
+        task, args.learning_rate, decay_steps=args.epochs * steps_per_epoch
+    )
 
 
 def task_optimizer(task, learning_rate, decay_steps=None):
@@ -1038,19 +1243,30 @@ def callbacks(args, steps_per_epoch, monitor="val_accuracy"):
         The callbacks for `model.fit`.
     """
     os.makedirs(args.output_dir, exist_ok=True)
-    best = BestModel(os.path.join(args.output_dir, "best.keras"),
-                     monitor=monitor)
-    backup = Backup(os.path.join(args.output_dir, "backup"), best_model=best,
-                    config=run_config(args))
-    return [
-        StopOnNaN(),
-        best,  # Before the backup, which stores its best value.
-        backup,
-        StepTimer(steps_per_epoch),
-    ] + ([TimeLimit(args.max_minutes)]
-         if getattr(args, "max_minutes", None) else []) + [
-        StopOnInterrupt(backup),  # Last: after the epoch's saves.
-    ]
+    best = BestModel(
+        os.path.join(args.output_dir, "best.keras"), monitor=monitor
+    )
+    backup = Backup(
+        os.path.join(args.output_dir, "backup"),
+        best_model=best,
+        config=run_config(args),
+    )
+    return (
+        [
+            StopOnNaN(),
+            best,  # Before the backup, which stores its best value.
+            backup,
+            StepTimer(steps_per_epoch),
+        ]
+        + (
+            [TimeLimit(args.max_minutes)]
+            if getattr(args, "max_minutes", None)
+            else []
+        )
+        + [
+            StopOnInterrupt(backup),  # Last: after the epoch's saves.
+        ]
+    )
 
 
 def print_plan(task, args, splits, model, *, steps=None, data=None):
@@ -1071,8 +1287,10 @@ def print_plan(task, args, splits, model, *, steps=None, data=None):
             f"{tuple(part.shape[1:])} {part.dtype}"
             for part in (x if isinstance(x, (list, tuple)) else [x])
         )
-        data = (f"{sizes['train']} train / {sizes['val']} val / "
-                f"{sizes['test']} test, inputs {shapes}")
+        data = (
+            f"{sizes['train']} train / {sizes['val']} val / "
+            f"{sizes['test']} test, inputs {shapes}"
+        )
     if steps is None:
         steps = steps_per_epoch(splits, args)
     schedule = "with cosine decay" if task.cosine else "constant"
@@ -1105,17 +1323,23 @@ def parameter_counts(model):
     """
     trainable, fixed = (
         sum(math.prod(weight.shape) for weight in weights)
-        for weights in (model.trainable_weights, model.non_trainable_weights))
-    return (f"{trainable:,} trainable parameters"
-            + (f" (+ {fixed:,} non-trainable)" if fixed else ""))
+        for weights in (model.trainable_weights, model.non_trainable_weights)
+    )
+    return f"{trainable:,} trainable parameters" + (
+        f" (+ {fixed:,} non-trainable)" if fixed else ""
+    )
 
 
 def run_labels(args):
     """`"SMOKE RUN"` and/or `"SYNTHETIC DATA"`, as they apply to the run."""
-    return [label for label, applies in (
-        ("SMOKE RUN", getattr(args, "smoke", False)),
-        ("SYNTHETIC DATA", getattr(args, "synthetic_data", None)))
-        if applies]
+    return [
+        label
+        for label, applies in (
+            ("SMOKE RUN", getattr(args, "smoke", False)),
+            ("SYNTHETIC DATA", getattr(args, "synthetic_data", None)),
+        )
+        if applies
+    ]
 
 
 def synthetic_line(args):
@@ -1138,18 +1362,24 @@ def majority_accuracy(splits):
 
 def report(task, model, splits, args):
     """Evaluates on the test split, prints it beside chance, saves the model."""
-    _, accuracy = model.evaluate(*splits["test"], batch_size=args.batch_size,
-                                 verbose=0)
+    _, accuracy = model.evaluate(
+        *splits["test"], batch_size=args.batch_size, verbose=0
+    )
     path = os.path.join(args.output_dir, "model.keras")
     _check_finite(model, "after training")
     save_model(model, path)
-    paper = (f", paper {task.paper_accuracy:.2f} %"
-             if task.paper_accuracy is not None else "")
+    paper = (
+        f", paper {task.paper_accuracy:.2f} %"
+        if task.paper_accuracy is not None
+        else ""
+    )
     majority = majority_accuracy(splits)
-    print(f"{synthetic_line(args)}test accuracy {100 * accuracy:.2f} % (chance "
-          f"{100 * task.chance:.2f} %, majority class {100 * majority:.2f} %"
-          f"{paper}); model saved to {path}",
-          flush=True)
+    print(
+        f"{synthetic_line(args)}test accuracy {100 * accuracy:.2f} % (chance "
+        f"{100 * task.chance:.2f} %, majority class {100 * majority:.2f} %"
+        f"{paper}); model saved to {path}",
+        flush=True,
+    )
     return accuracy
 
 
@@ -1193,10 +1423,12 @@ def plot_neuronio(result, path, index=0, args=None):
     bottom.set_xlabel("time after the first 500 ms (ms)")
     labels = run_labels(args) if args is not None else []
     figure.suptitle(
-        " / ".join(labels) + f": test simulation {index}" if labels
+        " / ".join(labels) + f": test simulation {index}"
+        if labels
         else f"NeuronIO test simulation {index}",
         color="tab:red" if labels else "black",
-        fontweight="bold" if labels else "normal")
+        fontweight="bold" if labels else "normal",
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     pyplot.close(figure)

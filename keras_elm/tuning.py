@@ -4,18 +4,27 @@
 `keras_elm.tasks.TASKS` from a `keras_tuner.HyperParameters`. Its knobs
 are those the paper tunes, with stable names:
 
-| name | what | range | default |
-|---|---|---|---|
-| `units` | d_m, memory units (the paper's first knob) | int 10-300, step 10 | 150 (SHD 100, NeuronIO 20) |
-| `mlp_width_factor` | MLP hidden width, in multiples of d_m | 1, 2, 3, 4 | 2 |
-| `mlp_layers` | MLP hidden layers | int 1-3 | 1 |
-| `memory_tau_min` | lower end of the τ_m range it starts in | float 0.1-10, log | 1 |
-| `memory_tau_max` | upper end of that range | float 10-1e5, log | the task's: 1e3, ListOps 2e3, Text and Retrieval 4e3, Path-X 2e4, SHD 150, NeuronIO 100 |
-| `lambda_value` | λ, the memory update's scale | float 1-50, log | 5 (NeuronIO 10) |
-| `trace_tau` | τ_s, the synaptic trace | float 1-500, log | 5 (Path-X 150) |
-| `num_branches` | Branch-ELM branches (NeuronIO; SHD with `branch=True`) | int 5-200, step 5 | NeuronIO 45, SHD 100 |
-| `synapses_per_branch` | synapses on each branch (same tasks) | int 5-200, step 5 | NeuronIO 100, SHD 15 |
-| `learning_rate` | the optimizer's peak learning rate | float 1e-5-1e-1, log | the task's: 2e-4 LRA, 5e-3 SHD, 5e-4 NeuronIO |
+Each knob: what it is; its range; its default.
+
+- `units`: d_m, memory units (the paper's first knob); int 10-300, step
+  10; 150 (SHD 100, NeuronIO 20).
+- `mlp_width_factor`: MLP hidden width, in multiples of d_m; 1, 2, 3, 4;
+  2.
+- `mlp_layers`: MLP hidden layers; int 1-3; 1.
+- `memory_tau_min`: lower end of the τ_m range it starts in; float
+  0.1-10, log; 1.
+- `memory_tau_max`: upper end of that range; float 10-1e5, log; the
+  task's: 1e3, ListOps 2e3, Text and Retrieval 4e3, Path-X 2e4, SHD 150,
+  NeuronIO 100.
+- `lambda_value`: λ, the memory update's scale; float 1-50, log; 5
+  (NeuronIO 10).
+- `trace_tau`: τ_s, the synaptic trace; float 1-500, log; 5 (Path-X 150).
+- `num_branches`: Branch-ELM branches (NeuronIO; SHD with
+  `branch=True`); int 5-200, step 5; NeuronIO 45, SHD 100.
+- `synapses_per_branch`: synapses on each branch (same tasks); int
+  5-200, step 5; NeuronIO 100, SHD 15.
+- `learning_rate`: the optimizer's peak learning rate; float 1e-5-1e-1,
+  log; the task's: 2e-4 LRA, 5e-3 SHD, 5e-4 NeuronIO.
 
 The defaults build the paper's model of each task exactly. Where τ_m is
 bounded by a wider range than it starts in (SHD 0-1,000 ms, NeuronIO
@@ -45,16 +54,30 @@ from keras_elm import tasks
 
 # The knobs every task shares, at the paper's LRA values. A task's own
 # values are in `Task.hyperparameters` and `Task.learning_rate`.
-DEFAULTS = dict(units=150, mlp_width_factor=2, mlp_layers=1,
-                memory_tau_min=1.0, memory_tau_max=1e3, lambda_value=5.0,
-                trace_tau=5.0)
+DEFAULTS = dict(
+    units=150,
+    mlp_width_factor=2,
+    mlp_layers=1,
+    memory_tau_min=1.0,
+    memory_tau_max=1e3,
+    lambda_value=5.0,
+    trace_tau=5.0,
+)
 
 BRANCH_KNOBS = ("num_branches", "synapses_per_branch")
 KNOBS = (*DEFAULTS, *BRANCH_KNOBS, "learning_rate")
 # The builder arguments that the knobs set (`model_kwargs`).
-BUILDER_ARGUMENTS = ("units", "mlp_units", "mlp_layers", "lambda_value",
-                     "trace_tau", "memory_tau_min", "memory_tau_max",
-                     "memory_tau_init_range", *BRANCH_KNOBS)
+BUILDER_ARGUMENTS = (
+    "units",
+    "mlp_units",
+    "mlp_layers",
+    "lambda_value",
+    "trace_tau",
+    "memory_tau_min",
+    "memory_tau_max",
+    "memory_tau_init_range",
+    *BRANCH_KNOBS,
+)
 
 
 # The search's own flags: their defaults, and those of `--smoke` (two
@@ -67,7 +90,8 @@ SEARCH_SAMPLES = 10_000  # generated samples of a search (no --data-dir)
 def _search_task(task):
     """`task` with the search's flags, filled in by `tasks.parse_args`."""
     return dataclasses.replace(
-        task, num_samples=SEARCH_SAMPLES,
+        task,
+        num_samples=SEARCH_SAMPLES,
         flags={**task.flags, **SEARCH_FLAGS},
         smoke_flags={**task.smoke_flags, **SMOKE_SEARCH_FLAGS},
     )
@@ -88,24 +112,32 @@ def parser(task):
         An `argparse.ArgumentParser`.
     """
     p = tasks.parser(_search_task(task))
-    p.description = ("Every trial trains --epochs epochs (default 10; "
-                     "--max-minutes bounds each trial) with the paper's "
-                     "optimizer. The learning rate is tuned, unless "
-                     "--learning-rate fixes it.")
+    p.description = (
+        "Every trial trains --epochs epochs (default 10; "
+        "--max-minutes bounds each trial) with the paper's "
+        "optimizer. The learning rate is tuned, unless "
+        "--learning-rate fixes it."
+    )
     # runs/tuning_<task>, with /smoke under --smoke (`tasks.parse_args`).
     p.output_dir_default = os.path.join("runs", f"tuning_{task.name}")
     p.set_defaults(learning_rate=None)
-    p.add_argument("--tuner", choices=("random", "hyperband"),
-                   default="random")
-    p.add_argument("--max-trials", type=flags.positive_int, default=None,
-                   help="RandomSearch's number of configurations (default "
-                        f"{SEARCH_FLAGS['max_trials']}, --smoke "
-                        f"{SMOKE_SEARCH_FLAGS['max_trials']})")
-    p.add_argument("--hyperband-factor", type=flags.positive_int,
-                   default=None,
-                   help="Hyperband's reduction factor, >= 2 (default "
-                        f"{SEARCH_FLAGS['hyperband_factor']}, --smoke "
-                        f"{SMOKE_SEARCH_FLAGS['hyperband_factor']})")
+    p.add_argument("--tuner", choices=("random", "hyperband"), default="random")
+    p.add_argument(
+        "--max-trials",
+        type=flags.positive_int,
+        default=None,
+        help="RandomSearch's number of configurations (default "
+        f"{SEARCH_FLAGS['max_trials']}, --smoke "
+        f"{SMOKE_SEARCH_FLAGS['max_trials']})",
+    )
+    p.add_argument(
+        "--hyperband-factor",
+        type=flags.positive_int,
+        default=None,
+        help="Hyperband's reduction factor, >= 2 (default "
+        f"{SEARCH_FLAGS['hyperband_factor']}, --smoke "
+        f"{SMOKE_SEARCH_FLAGS['hyperband_factor']})",
+    )
     return p
 
 
@@ -130,8 +162,10 @@ def parse_args(p, task, argv=None):
     """
     args = tasks.parse_args(p, _search_task(task), argv)
     if args.hyperband_factor < 2:
-        p.error("argument --hyperband-factor: must be an integer >= 2, got "
-                f"{args.hyperband_factor}")
+        p.error(
+            "argument --hyperband-factor: must be an integer >= 2, got "
+            f"{args.hyperband_factor}"
+        )
     return args
 
 
@@ -185,24 +219,47 @@ def search_space(task, hp=None, *, branch=False):
     default = {**DEFAULTS, **task.hyperparameters}
     values = dict(
         units=hp.Int("units", 10, 300, step=10, default=default["units"]),
-        mlp_width_factor=hp.Choice("mlp_width_factor", [1, 2, 3, 4],
-                                   default=default["mlp_width_factor"]),
+        mlp_width_factor=hp.Choice(
+            "mlp_width_factor",
+            [1, 2, 3, 4],
+            default=default["mlp_width_factor"],
+        ),
         mlp_layers=hp.Int("mlp_layers", 1, 3, default=default["mlp_layers"]),
-        memory_tau_min=hp.Float("memory_tau_min", 0.1, 10.0, sampling="log",
-                                default=default["memory_tau_min"]),
-        memory_tau_max=hp.Float("memory_tau_max", 10.0, 1e5, sampling="log",
-                                default=default["memory_tau_max"]),
-        lambda_value=hp.Float("lambda_value", 1.0, 50.0, sampling="log",
-                              default=default["lambda_value"]),
-        trace_tau=hp.Float("trace_tau", 1.0, 500.0, sampling="log",
-                           default=default["trace_tau"]),
+        memory_tau_min=hp.Float(
+            "memory_tau_min",
+            0.1,
+            10.0,
+            sampling="log",
+            default=default["memory_tau_min"],
+        ),
+        memory_tau_max=hp.Float(
+            "memory_tau_max",
+            10.0,
+            1e5,
+            sampling="log",
+            default=default["memory_tau_max"],
+        ),
+        lambda_value=hp.Float(
+            "lambda_value",
+            1.0,
+            50.0,
+            sampling="log",
+            default=default["lambda_value"],
+        ),
+        trace_tau=hp.Float(
+            "trace_tau",
+            1.0,
+            500.0,
+            sampling="log",
+            default=default["trace_tau"],
+        ),
     )
     if has_branches(task, branch):
         for name in BRANCH_KNOBS:
             values[name] = hp.Int(name, 5, 200, step=5, default=default[name])
-    values["learning_rate"] = hp.Float("learning_rate", 1e-5, 1e-1,
-                                       sampling="log",
-                                       default=task.learning_rate)
+    values["learning_rate"] = hp.Float(
+        "learning_rate", 1e-5, 1e-1, sampling="log", default=task.learning_rate
+    )
     return values
 
 
@@ -225,9 +282,11 @@ def model_kwargs(task, values):
         kwargs.update(memory_tau_min=low, memory_tau_max=high)
     else:
         bound_low, bound_high = task.memory_tau_bounds
-        kwargs.update(memory_tau_init_range=(low, high),
-                      memory_tau_min=min(bound_low, low),
-                      memory_tau_max=max(bound_high, high))
+        kwargs.update(
+            memory_tau_init_range=(low, high),
+            memory_tau_min=min(bound_low, low),
+            memory_tau_max=max(bound_high, high),
+        )
     for name in BRANCH_KNOBS:
         if name in values:
             kwargs[name] = values[name]
@@ -291,8 +350,17 @@ class ELMHyperModel(keras_tuner.HyperModel):
     ```
     """
 
-    def __init__(self, task, model_kwargs=None, *, decay_steps=None, seed=0,
-                 distribution=None, name=None, tunable=True):
+    def __init__(
+        self,
+        task,
+        model_kwargs=None,
+        *,
+        decay_steps=None,
+        seed=0,
+        distribution=None,
+        name=None,
+        tunable=True,
+    ):
         self.task = tasks.get(task) if isinstance(task, str) else task
         super().__init__(name=name or f"elm_{self.task.name}", tunable=tunable)
         self.model_kwargs = dict(model_kwargs or {})
@@ -314,8 +382,9 @@ class ELMHyperModel(keras_tuner.HyperModel):
         return keras_tuner.Objective(*self.task.objective)
 
     def build(self, hp):
-        values = search_space(self.task, hp,
-                              branch=self.model_kwargs.get("branch", False))
+        values = search_space(
+            self.task, hp, branch=self.model_kwargs.get("branch", False)
+        )
         keras.utils.set_random_seed(self.seed)
         with self.distribution or contextlib.nullcontext():
             model = self.task.build_model(

@@ -22,7 +22,11 @@ def load_golden(name):
         meta = json.load(f)
     with np.load(os.path.join(DATA_DIR, f"{name}.npz")) as data:
         arrays = {k: data[k] for k in data.files}
-    state = {k[len("state/"):]: v for k, v in arrays.items() if k.startswith("state/")}
+    state = {
+        k[len("state/") :]: v
+        for k, v in arrays.items()
+        if k.startswith("state/")
+    }
     return meta, arrays, state
 
 
@@ -90,7 +94,9 @@ def assert_close(actual, expected, rtol, name=""):
     assert actual.shape == expected.shape, (name, actual.shape, expected.shape)
     scale = max(float(np.max(np.abs(expected))), 1e-6)
     err = float(np.max(np.abs(actual - expected))) if expected.size else 0.0
-    assert err <= rtol * scale, f"{name}: max error {err:.3g} > {rtol:g} x {scale:.3g}"
+    assert err <= rtol * scale, (
+        f"{name}: max error {err:.3g} > {rtol:g} x {scale:.3g}"
+    )
 
 
 def outputs_and_gradients(model, inputs, r, wrt):
@@ -139,7 +145,7 @@ def outputs_and_gradients(model, inputs, r, wrt):
         g = tape.gradient(
             loss, model.trainable_variables + [tensors[i] for i in wrt]
         )
-        g_w, g_in = g[: len(g) - len(wrt)], g[len(g) - len(wrt):]
+        g_w, g_in = g[: len(g) - len(wrt)], g[len(g) - len(wrt) :]
     elif backend == "torch":
         import torch
 
@@ -152,7 +158,7 @@ def outputs_and_gradients(model, inputs, r, wrt):
         g = torch.autograd.grad(
             loss, params + [tensors[i] for i in wrt], allow_unused=True
         )
-        g_w, g_in = g[: len(g) - len(wrt)], g[len(g) - len(wrt):]
+        g_w, g_in = g[: len(g) - len(wrt)], g[len(g) - len(wrt) :]
     else:
         raise NotImplementedError(backend)
     g_w = [

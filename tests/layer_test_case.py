@@ -103,9 +103,11 @@ def check_training(layer_cls, init_kwargs, input_data):
     inputs = keras.Input(batch_shape=input_data.shape)
     outputs = as_list(layer(inputs))[0]
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-2), loss="mse")
-    targets = np.random.default_rng(1).normal(size=outputs.shape).astype(
-        "float32"
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=1e-2), loss="mse"
+    )
+    targets = (
+        np.random.default_rng(1).normal(size=outputs.shape).astype("float32")
     )
     before = [ops.convert_to_numpy(v) for v in model.trainable_variables]
     assert before, "the layer has no trainable weights to train"
@@ -218,25 +220,35 @@ def check_masking(layer, input_data, unpadded_outputs):
             assert len(states) == len(expected_states)
             for state, expected_state in zip(states, expected_states):
                 np.testing.assert_allclose(
-                    state, expected_state, **close,
+                    state,
+                    expected_state,
+                    **close,
                     err_msg=f"{how}: final state of sample {i}",
                 )
             if not layer.return_sequences:
                 if zero_output and length < steps:
-                    expected = np.zeros_like(expected)  # The last step is masked.
+                    expected = np.zeros_like(
+                        expected
+                    )  # The last step is masked.
                 np.testing.assert_allclose(
-                    output, expected, **close,
+                    output,
+                    expected,
+                    **close,
                     err_msg=f"{how}: last output of sample {i}",
                 )
             elif layer.go_backwards:
                 # Processing order: the padded steps come first.
                 np.testing.assert_allclose(
-                    output[-1], expected[-1], **close,
+                    output[-1],
+                    expected[-1],
+                    **close,
                     err_msg=f"{how}: last output of sample {i}",
                 )
             else:
                 np.testing.assert_allclose(
-                    output[:length], expected, **close,
+                    output[:length],
+                    expected,
+                    **close,
                     err_msg=f"{how}: unmasked outputs of sample {i}",
                 )
                 # Masked steps repeat the last unmasked output, or are zero.
@@ -245,7 +257,10 @@ def check_masking(layer, input_data, unpadded_outputs):
                     output[length:].shape,
                 )
                 np.testing.assert_allclose(
-                    output[length:], repeated, rtol=1e-6, atol=1e-7,
+                    output[length:],
+                    repeated,
+                    rtol=1e-6,
+                    atol=1e-7,
                     err_msg=f"{how}: masked outputs of sample {i}",
                 )
 
@@ -309,7 +324,9 @@ def run_layer_test(
 
     # Symbolic call, with a static batch size (a stateful layer needs one).
     symbolic_layer = layer_cls(**init_kwargs)
-    symbolic = as_list(symbolic_layer(keras.Input(batch_shape=input_data.shape)))
+    symbolic = as_list(
+        symbolic_layer(keras.Input(batch_shape=input_data.shape))
+    )
     assert [tuple(o.shape) for o in symbolic] == eager_shapes
     for output in symbolic:
         assert keras.backend.standardize_dtype(output.dtype) == "float32"
@@ -327,8 +344,6 @@ def run_layer_test(
     if run_training_check:
         check_training(layer_cls, init_kwargs, input_data)
     if run_mixed_precision_check:
-        check_mixed_precision(
-            layer_cls, layer, input_data, to_numpy(eager[0])
-        )
+        check_mixed_precision(layer_cls, layer, input_data, to_numpy(eager[0]))
     if supports_masking:
         check_masking(layer, input_data, [to_numpy(o) for o in eager])

@@ -25,9 +25,21 @@ from tests.layer_test_case import to_numpy
         (dict(synapses_per_branch=2, version=2), [4, None], [4, 3]),
         # With num_branches it is known at construction.
         (dict(num_branches=3, synapses_per_branch=2), [4, 6], [4, 6]),
-        (dict(num_branches=3, synapses_per_branch=2, version=2), [4, 3], [4, 3]),
-        (dict(num_branches=5, synapses_per_branch=3, routing="neuronio",
-              version=2), [4, 5], [4, 5]),
+        (
+            dict(num_branches=3, synapses_per_branch=2, version=2),
+            [4, 3],
+            [4, 3],
+        ),
+        (
+            dict(
+                num_branches=5,
+                synapses_per_branch=3,
+                routing="neuronio",
+                version=2,
+            ),
+            [4, 5],
+            [4, 5],
+        ),
     ],
 )
 def test_state_size_before_and_after_build(kwargs, before, after):
@@ -86,11 +98,23 @@ def test_cell_keeps_states_float32_under_mixed_precision():
 
 def test_cell_config_round_trip():
     cell = keras_elm.ELMCell(
-        4, num_branches=2, synapses_per_branch=3, routing=[0, 1, 2, 3, 4, 0],
-        version=2, mlp_layers=2, mlp_units=7, mlp_activation="silu",
-        lambda_value=2.0, delta_t=0.5, memory_tau_min=2.0, memory_tau_max=30.0,
-        learn_memory_tau=True, trace_tau=3.0, synapse_weight_init=0.2,
-        kernel_regularizer="l2", seed=4,
+        4,
+        num_branches=2,
+        synapses_per_branch=3,
+        routing=[0, 1, 2, 3, 4, 0],
+        version=2,
+        mlp_layers=2,
+        mlp_units=7,
+        mlp_activation="silu",
+        lambda_value=2.0,
+        delta_t=0.5,
+        memory_tau_min=2.0,
+        memory_tau_max=30.0,
+        learn_memory_tau=True,
+        trace_tau=3.0,
+        synapse_weight_init=0.2,
+        kernel_regularizer="l2",
+        seed=4,
     )
     config = cell.get_config()
     revived = keras_elm.ELMCell.from_config(copy.deepcopy(config))
@@ -101,15 +125,25 @@ def test_cell_config_round_trip():
 
 
 def test_weights_after_build():
-    cell = keras_elm.ELMCell(4, num_branches=3, synapses_per_branch=2,
-                             routing="random", routing_seed=0, mlp_layers=2,
-                             mlp_units=5)
+    cell = keras_elm.ELMCell(
+        4,
+        num_branches=3,
+        synapses_per_branch=2,
+        routing="random",
+        routing_seed=0,
+        mlp_layers=2,
+        mlp_units=5,
+    )
     cell.build((None, 7))
     assert tuple(cell.synapse_weight_raw.shape) == (6,)
     assert tuple(cell.routing_indices.shape) == (6,)
     assert tuple(cell.memory_tau_raw.shape) == (4,)
     # The MLP reads [b, κ_m m]: 3 branches + 4 memory units.
-    assert [tuple(k.shape) for k in cell.mlp_kernels] == [(7, 5), (5, 5), (5, 4)]
+    assert [tuple(k.shape) for k in cell.mlp_kernels] == [
+        (7, 5),
+        (5, 5),
+        (5, 4),
+    ]
     assert [tuple(b.shape) for b in cell.mlp_biases] == [(5,), (5,), (4,)]
     np.testing.assert_allclose(to_numpy(cell.synapse_weight_raw), 0.5)
     # One τ per branch (version 1: shared by the branch's synapses).
@@ -122,7 +156,7 @@ def test_weights_after_build():
     )
 
 
-# --- keras_elm.math ------------------------------------------------------------
+# --- keras_elm.math -----------------------------------------------------------
 
 
 def test_memory_tau_maps_raw_into_its_range():
@@ -170,32 +204,37 @@ def test_memory_coefficients(version):
     np.testing.assert_allclose(to_numpy(gain), expected_gain, rtol=1e-5)
 
 
-@pytest.mark.parametrize("units, tau_min, tau_max", [(8, 1.0, 1000.0),
-                                                      (5, 2.0, 150.0),
-                                                      (1, 1.0, 10.0)])
+@pytest.mark.parametrize(
+    "units, tau_min, tau_max",
+    [(8, 1.0, 1000.0), (5, 2.0, 150.0), (1, 1.0, 10.0)],
+)
 def test_initial_memory_tau_raw_is_log_spaced(units, tau_min, tau_max):
     raw = elm_math.initial_memory_tau_raw(units, tau_min, tau_max)
     assert raw.dtype == np.float32 and raw.shape == (units,)
     assert np.all(np.isfinite(raw))
-    tau = to_numpy(elm_math.memory_tau(ops.convert_to_tensor(raw), tau_min,
-                                       tau_max))
+    tau = to_numpy(
+        elm_math.memory_tau(ops.convert_to_tensor(raw), tau_min, tau_max)
+    )
     expected = np.logspace(np.log10(tau_min), np.log10(tau_max), units)
     # The ends are pulled inside by float32 epsilon so that raw is finite.
     eps = np.finfo(np.float32).eps
-    np.testing.assert_allclose(tau, expected, rtol=1e-5,
-                               atol=2 * eps * (tau_max - tau_min))
+    np.testing.assert_allclose(
+        tau, expected, rtol=1e-5, atol=2 * eps * (tau_max - tau_min)
+    )
 
 
 # --- keras_elm.routing --------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["pretrained_neuronio_dm15",
-                                  "v2_neuronio_routing"])
+@pytest.mark.parametrize(
+    "name", ["pretrained_neuronio_dm15", "v2_neuronio_routing"]
+)
 def test_neuronio_routing_matches_the_reference(name):
     meta, arrays, _ = load_golden(name)
     config = meta["config"]
     indices, mask = elm_routing.neuronio_routing(
-        config["num_input"], config["num_branch"],
+        config["num_input"],
+        config["num_branch"],
         config["num_synapse_per_branch"],
     )
     expected_indices = arrays["state/input_to_synapse_indices"]
@@ -231,8 +270,13 @@ def test_random_routing_is_reproducible_and_in_range():
 def test_random_routing_seed_reaches_the_cell():
     cells = []
     for _ in range(2):
-        cell = keras_elm.ELMCell(3, num_branches=4, synapses_per_branch=5,
-                                 routing="random", routing_seed=11)
+        cell = keras_elm.ELMCell(
+            3,
+            num_branches=4,
+            synapses_per_branch=5,
+            routing="random",
+            routing_seed=11,
+        )
         cell.build((None, 9))
         cells.append(to_numpy(cell.routing_indices))
     expected, _ = elm_routing.random_routing(9, 20, seed=11)
@@ -241,8 +285,9 @@ def test_random_routing_seed_reaches_the_cell():
 
 
 def test_index_routing_reaches_the_cell():
-    cell = keras_elm.ELMCell(3, num_branches=2, synapses_per_branch=2,
-                             routing=np.array([3, 0, 2, 2]))
+    cell = keras_elm.ELMCell(
+        3, num_branches=2, synapses_per_branch=2, routing=np.array([3, 0, 2, 2])
+    )
     cell.build((None, 4))
     np.testing.assert_array_equal(to_numpy(cell.routing_indices), [3, 0, 2, 2])
     np.testing.assert_array_equal(to_numpy(cell.routing_mask), [1, 1, 1, 1])

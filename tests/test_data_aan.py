@@ -30,7 +30,7 @@ def _write(path, text):
 def _tokens(text, max_length):
     row = np.zeros(max_length, np.int32)
     data = list(text.encode("utf-8"))[:max_length]
-    row[:len(data)] = np.asarray(data, np.int32) + 1
+    row[: len(data)] = np.asarray(data, np.int32) + 1
     return row
 
 
@@ -48,8 +48,12 @@ def test_reads_pairs_exactly(folder):
     assert a.dtype == b.dtype == labels.dtype == np.int32
     assert a.shape == b.shape == (4, 12) and labels.shape == (4,)
     np.testing.assert_array_equal(labels, LABELS)
-    np.testing.assert_array_equal(a, np.stack([_tokens(r[3], 12) for r in ROWS]))
-    np.testing.assert_array_equal(b, np.stack([_tokens(r[4], 12) for r in ROWS]))
+    np.testing.assert_array_equal(
+        a, np.stack([_tokens(r[3], 12) for r in ROWS])
+    )
+    np.testing.assert_array_equal(
+        b, np.stack([_tokens(r[4], 12) for r in ROWS])
+    )
 
 
 def test_quotes_are_kept_and_crlf_dropped(folder):
@@ -66,8 +70,9 @@ def test_each_split_reads_its_file(folder):
     np.testing.assert_array_equal(val_a, [_tokens(ROWS[1][3], 8)])
     np.testing.assert_array_equal(val_y, [0])
     (test_a, _), test_y = aan.load(folder, split="test", max_length=8)
-    np.testing.assert_array_equal(test_a, [_tokens(ROWS[0][3], 8),
-                                           _tokens(ROWS[3][3], 8)])
+    np.testing.assert_array_equal(
+        test_a, [_tokens(ROWS[0][3], 8), _tokens(ROWS[3][3], 8)]
+    )
     np.testing.assert_array_equal(test_y, [1, 0])
 
 
@@ -88,25 +93,36 @@ def test_the_folder_holding_tsv_data_works_too(folder, tmp_path):
     np.testing.assert_array_equal(labels, LABELS)
 
 
-@pytest.mark.parametrize("line, expected", [
-    ("1\tP1\tP2\tonly four fields\n", r"5 tab-separated fields.*Found: 4 fields"),
-    ("2\tP1\tP2\ta\tb\n", r"label 0 or 1.*Found: '2'"),
-    ("yes\tP1\tP2\ta\tb\n", r"label 0 or 1.*Found: 'yes'"),
-    ("0.5\tP1\tP2\ta\tb\n", r"label 0 or 1.*Found: '0.5'"),
-    ("1\tP1\tP2\ta\tb\tc\n", r"5 tab-separated fields.*Found: 6 fields"),
-])
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        (
+            "1\tP1\tP2\tonly four fields\n",
+            r"5 tab-separated fields.*Found: 4 fields",
+        ),
+        ("2\tP1\tP2\ta\tb\n", r"label 0 or 1.*Found: '2'"),
+        ("yes\tP1\tP2\ta\tb\n", r"label 0 or 1.*Found: 'yes'"),
+        ("0.5\tP1\tP2\ta\tb\n", r"label 0 or 1.*Found: '0.5'"),
+        ("1\tP1\tP2\ta\tb\tc\n", r"5 tab-separated fields.*Found: 6 fields"),
+    ],
+)
 def test_malformed_line_names_the_file_and_line(folder, line, expected):
     path = os.path.join(folder, aan.FILES["train"])
     _write(path, _line(ROWS[0]) + line + _line(ROWS[1]))
-    with pytest.raises(ValueError, match=rf"new_aan_pairs\.train\.tsv, line 2: "
-                                         rf"expected .*{expected}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"new_aan_pairs\.train\.tsv, line 2: "
+        rf"expected .*{expected}",
+    ):
         aan.load(folder)
 
 
 def test_an_empty_line_before_more_pairs_is_malformed(folder):
     path = os.path.join(folder, aan.FILES["test"])
     _write(path, _line(ROWS[0]) + "\n\r\n" + _line(ROWS[1]) + "\n\n")
-    with pytest.raises(ValueError, match=r"test\.tsv, line 2: .*only at the end"):
+    with pytest.raises(
+        ValueError, match=r"test\.tsv, line 2: .*only at the end"
+    ):
         aan.load(folder, split="test")
 
 
@@ -139,8 +155,10 @@ def test_bad_max_length(folder, max_length):
 
 def test_loading_does_not_modify_the_files(folder):
     def snapshot():
-        return {name: open(os.path.join(folder, name), "rb").read()
-                for name in os.listdir(folder)}
+        return {
+            name: open(os.path.join(folder, name), "rb").read()
+            for name in os.listdir(folder)
+        }
 
     before = snapshot()
     aan.load(folder, split="train")
@@ -150,7 +168,8 @@ def test_loading_does_not_modify_the_files(folder):
 def test_write_fixture_round_trip(tmp_path):
     directory = aan.write_fixture(str(tmp_path / "aan"), 6, seed=3)
     assert sorted(os.listdir(directory)) == sorted(
-        [*aan.FILES.values(), "keras_elm_fixture.json"])
+        [*aan.FILES.values(), "keras_elm_fixture.json"]
+    )
     for split, name in aan.FILES.items():
         with open(os.path.join(directory, name), encoding="utf-8") as f:
             lines = f.read().split("\n")
@@ -167,34 +186,47 @@ def test_write_fixture_round_trip(tmp_path):
         np.testing.assert_array_equal(a[0], _tokens(fields[0][3], 64))
     again = aan.write_fixture(str(tmp_path / "again"), 6, seed=3)
     for name in aan.FILES.values():
-        with open(os.path.join(directory, name), "rb") as f, \
-                open(os.path.join(again, name), "rb") as g:
+        with (
+            open(os.path.join(directory, name), "rb") as f,
+            open(os.path.join(again, name), "rb") as g,
+        ):
             assert f.read() == g.read()
 
 
 def test_write_fixture_links_papers_of_one_topic(tmp_path):
     directory = aan.write_fixture(str(tmp_path), 8)
-    with open(os.path.join(directory, aan.FILES["train"]), encoding="utf-8") as f:
+    with open(
+        os.path.join(directory, aan.FILES["train"]), encoding="utf-8"
+    ) as f:
         for line in f:
             label, _, _, text1, text2 = line.rstrip("\n").split("\t")
 
             def topics(text):
                 words = set(text.rstrip(".").split())
-                return {i for i, topic in enumerate(aan._TOPICS)
-                        if words & set(topic)}
+                return {
+                    i
+                    for i, topic in enumerate(aan._TOPICS)
+                    if words & set(topic)
+                }
 
             assert (topics(text1) == topics(text2)) == (float(label) == 1)
 
 
 def _files(folder):
-    return {name: open(os.path.join(folder, name), "rb").read()
-            for name in os.listdir(folder)}
+    return {
+        name: open(os.path.join(folder, name), "rb").read()
+        for name in os.listdir(folder)
+    }
 
 
-@pytest.mark.parametrize("seed, size", [(1, 4), (0, 6), (2, 2)],
-                         ids=["other-seed", "larger", "smaller"])
-def test_write_fixture_replaces_a_fixture_of_other_settings(tmp_path, seed,
-                                                            size):
+@pytest.mark.parametrize(
+    "seed, size",
+    [(1, 4), (0, 6), (2, 2)],
+    ids=["other-seed", "larger", "smaller"],
+)
+def test_write_fixture_replaces_a_fixture_of_other_settings(
+    tmp_path, seed, size
+):
     # `retrieval.py --smoke --seed 1` after a seed-0 run: the same folder.
     aan.write_fixture(str(tmp_path / "a"), 4, seed=0)
     aan.write_fixture(str(tmp_path / "a"), size, seed=seed)
@@ -209,9 +241,12 @@ def test_write_fixture_never_overwrites_other_aan_files(folder, present):
         if split != present:
             os.remove(os.path.join(folder, aan.FILES[split]))
     before = _files(folder)
-    with pytest.raises(ValueError, match=rf"did not write .*"
-                                         rf"{aan.FILES[present]}.*"
-                                         rf"keras_elm_fixture\.json"):
+    with pytest.raises(
+        ValueError,
+        match=rf"did not write .*"
+        rf"{aan.FILES[present]}.*"
+        rf"keras_elm_fixture\.json",
+    ):
         aan.write_fixture(folder, 4)
     assert _files(folder) == before
 
@@ -228,7 +263,8 @@ def test_write_fixture_files_follow_the_umask(tmp_path):
 
 
 def test_an_interrupted_fixture_leaves_no_temporary_and_is_rewritten(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     from keras_elm.data import text_bytes
 
     aan.write_fixture(str(tmp_path / "a"), 4, seed=0)
@@ -238,7 +274,9 @@ def test_an_interrupted_fixture_leaves_no_temporary_and_is_rewritten(
     def failing(path, data):
         calls.append(path)
         # Fails inside the write of the second file, after it is opened.
-        return text_bytes.write_atomically(path, None if len(calls) == 2 else data)
+        return text_bytes.write_atomically(
+            path, None if len(calls) == 2 else data
+        )
 
     monkeypatch.setattr(aan, "write_atomically", failing)
     with pytest.raises(TypeError):

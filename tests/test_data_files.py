@@ -20,8 +20,9 @@ def umask_022():
 
 
 @pytest.mark.parametrize("mode, data", [("wb", b"bytes"), ("w", "text")])
-def test_atomic_write_writes_whole_file_with_umask_mode(tmp_path, umask_022,
-                                                        mode, data):
+def test_atomic_write_writes_whole_file_with_umask_mode(
+    tmp_path, umask_022, mode, data
+):
     path = tmp_path / "out"
     with files.atomic_write(path, mode) as f:
         f.write(data)
@@ -58,7 +59,8 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     with files.atomic_write(tmp_path / "cache.npz") as f:
         f.write(b"whole")
     assert sorted(os.listdir(tmp_path)) == sorted(
-        [alive.name, other.name, "cache.npz"])
+        [alive.name, other.name, "cache.npz"]
+    )
 
 
 def test_check_writable_creates_folder(tmp_path):
@@ -107,7 +109,7 @@ def test_atomic_path_keeps_the_suffix_and_replaces_whole(tmp_path, name):
         assert os.path.dirname(temporary) == str(tmp_path)
         assert files.is_temporary(os.path.basename(temporary))
         if name != "plain.bin":
-            assert temporary.endswith(name[name.index("."):])
+            assert temporary.endswith(name[name.index(".") :])
         with open(temporary, "wb") as f:
             f.write(b"new")
     assert path.read_bytes() == b"new"
@@ -121,8 +123,7 @@ def test_atomic_path_keeps_the_suffix_and_replaces_whole(tmp_path, name):
     assert os.listdir(tmp_path) == [name]
 
 
-def test_publish_folder_follows_the_umask_and_is_made_once(tmp_path,
-                                                           umask_022):
+def test_publish_folder_follows_the_umask_and_is_made_once(tmp_path, umask_022):
     calls = []
 
     def write(folder):

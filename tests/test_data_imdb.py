@@ -1,4 +1,4 @@
-"""`keras_elm.data.imdb` (and its byte tokens) on small files in the real formats."""
+"""`keras_elm.data.imdb` and its byte tokens on small files in real formats."""
 
 import os
 import re
@@ -12,15 +12,25 @@ from keras_elm.data import text_bytes
 
 NON_ASCII = "Café — superb 👍"  # 2-, 3- and 4-byte UTF-8 characters
 TRAIN = {
-    "pos": {"3_9.txt": "Great film!<br /><br />Loved it.",
-            "10_8.txt": NON_ASCII,
-            "2_10.txt": "x" * 20},
+    "pos": {
+        "3_9.txt": "Great film!<br /><br />Loved it.",
+        "10_8.txt": NON_ASCII,
+        "2_10.txt": "x" * 20,
+    },
     "neg": {"0_1.txt": "Awful.", "1_2.txt": "Dull and slow."},
 }
-TEST = {"pos": {"0_7.txt": "Fine."}, "neg": {"0_3.txt": "Bad.", "5_4.txt": "Meh."}}
+TEST = {
+    "pos": {"0_7.txt": "Fine."},
+    "neg": {"0_3.txt": "Bad.", "5_4.txt": "Meh."},
+}
 # Interleaved neg, pos, ...; each class by the numeric id of its files.
-TRAIN_ORDER = [("neg", "0_1.txt"), ("pos", "2_10.txt"), ("neg", "1_2.txt"),
-               ("pos", "3_9.txt"), ("pos", "10_8.txt")]
+TRAIN_ORDER = [
+    ("neg", "0_1.txt"),
+    ("pos", "2_10.txt"),
+    ("neg", "1_2.txt"),
+    ("pos", "3_9.txt"),
+    ("pos", "10_8.txt"),
+]
 TEST_ORDER = [("neg", "0_3.txt"), ("pos", "0_7.txt"), ("neg", "5_4.txt")]
 
 
@@ -33,7 +43,7 @@ def _write(path, text):
 def _tokens(text, max_length):
     row = np.zeros(max_length, np.int32)
     data = list(text.encode("utf-8"))[:max_length]
-    row[:len(data)] = np.asarray(data) + 1
+    row[: len(data)] = np.asarray(data) + 1
     return row
 
 
@@ -54,8 +64,9 @@ def root(tmp_path):
 
 
 def _expected(order, classes, max_length):
-    tokens = np.stack([_tokens(classes[label][name], max_length)
-                       for label, name in order])
+    tokens = np.stack(
+        [_tokens(classes[label][name], max_length) for label, name in order]
+    )
     labels = np.array([imdb.CLASSES.index(label) for label, _ in order])
     return tokens, labels
 
@@ -87,8 +98,9 @@ def test_tokens_are_bytes_plus_one_truncated_and_padded(root):
 
 def test_truncation_may_cut_a_character(root):
     tokens, _ = imdb.load(root, split="train", max_length=4)
-    np.testing.assert_array_equal(tokens[4], [ord("C") + 1, ord("a") + 1,
-                                              ord("f") + 1, 0xC4])
+    np.testing.assert_array_equal(
+        tokens[4], [ord("C") + 1, ord("a") + 1, ord("f") + 1, 0xC4]
+    )
 
 
 def test_unsup_and_stray_files_are_ignored(root):
@@ -119,7 +131,10 @@ def test_no_data_names_both_sources_and_where_to_put_files(tmp_path, missing):
     with pytest.raises(FileNotFoundError) as info:
         imdb.load(str(data_dir))
     message = str(info.value)
-    assert os.path.join(str(data_dir), "aclImdb", "train", "pos", "*.txt") in message
+    assert (
+        os.path.join(str(data_dir), "aclImdb", "train", "pos", "*.txt")
+        in message
+    )
     assert "aclImdb_v1.tar.gz" in message
     assert "tensorflow-datasets 'imdb_reviews'" in message
 
@@ -173,9 +188,13 @@ def test_loading_does_not_modify_the_files(root):
 
 
 def test_encode_takes_str_and_bytes_alike():
-    np.testing.assert_array_equal(text_bytes.encode(["é", b"\xc3\xa9"], 3),
-                                  [[0xC4, 0xAA, 0], [0xC4, 0xAA, 0]])
-    np.testing.assert_array_equal(text_bytes.encode([b"\x00\xff"], 2), [[1, 256]])
+    np.testing.assert_array_equal(
+        text_bytes.encode(["é", b"\xc3\xa9"], 3),
+        [[0xC4, 0xAA, 0], [0xC4, 0xAA, 0]],
+    )
+    np.testing.assert_array_equal(
+        text_bytes.encode([b"\x00\xff"], 2), [[1, 256]]
+    )
     assert text_bytes.encode([], 5).shape == (0, 5)
     with pytest.raises(TypeError, match="sequence of texts"):
         text_bytes.encode("one text", 4)
@@ -190,7 +209,9 @@ def test_write_fixture_round_trip(tmp_path):
         tokens, labels = imdb.load(data_dir, split="train", max_length=48)
         assert tokens.shape == (6, 48)
         np.testing.assert_array_equal(labels, [0, 1, 0, 1, 0, 1])
-    neg = sorted(os.listdir(os.path.join(acl, "train", "neg")), key=imdb._review_order)
+    neg = sorted(
+        os.listdir(os.path.join(acl, "train", "neg")), key=imdb._review_order
+    )
     with open(os.path.join(acl, "train", "neg", neg[0]), "rb") as f:
         first = f.read()
     # max_length=48 keeps whole reviews, so the tokens are the whole file.
@@ -225,15 +246,23 @@ def _files(folder):
 
 
 def test_write_fixture_is_deterministic(tmp_path):
-    first = imdb.load(imdb.write_fixture(str(tmp_path / "a"), 2), split="test")[0]
-    again = imdb.load(imdb.write_fixture(str(tmp_path / "a"), 2), split="test")[0]
+    first = imdb.load(imdb.write_fixture(str(tmp_path / "a"), 2), split="test")[
+        0
+    ]
+    again = imdb.load(imdb.write_fixture(str(tmp_path / "a"), 2), split="test")[
+        0
+    ]
     np.testing.assert_array_equal(first, again)
 
 
-@pytest.mark.parametrize("seed, size", [(1, 2), (0, 3), (5, 1)],
-                         ids=["other-seed", "larger", "smaller"])
-def test_write_fixture_replaces_a_fixture_of_other_settings(tmp_path, seed,
-                                                            size):
+@pytest.mark.parametrize(
+    "seed, size",
+    [(1, 2), (0, 3), (5, 1)],
+    ids=["other-seed", "larger", "smaller"],
+)
+def test_write_fixture_replaces_a_fixture_of_other_settings(
+    tmp_path, seed, size
+):
     # `text.py --smoke --seed 1` after a seed-0 run writes into the same folder.
     imdb.write_fixture(str(tmp_path / "a"), 2, seed=0)
     imdb.write_fixture(str(tmp_path / "a"), size, seed=seed)
@@ -245,8 +274,11 @@ def test_write_fixture_replaces_a_fixture_of_other_settings(tmp_path, seed,
 
 def test_write_fixture_never_touches_another_data_set(root):
     before = _files(root)
-    with pytest.raises(ValueError, match=r"aclImdb.*did not write.*\.txt.*"
-                                         r"keras_elm_fixture\.json.*empty or new"):
+    with pytest.raises(
+        ValueError,
+        match=r"aclImdb.*did not write.*\.txt.*"
+        r"keras_elm_fixture\.json.*empty or new",
+    ):
         imdb.write_fixture(root, 2)
     assert _files(root) == before
 
@@ -270,7 +302,8 @@ def test_write_fixture_files_follow_the_umask(tmp_path):
 
 
 def test_an_interrupted_fixture_leaves_no_temporary_and_is_rewritten(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     calls = []
     write = text_bytes.write_atomically
 
@@ -307,12 +340,16 @@ def test_non_utf8_bytes_are_tokens(root):
     np.testing.assert_array_equal(tokens[1], [112, 108, 33, 256, 196, 0])
 
 
-@pytest.mark.parametrize("tokens, error, expected", [
-    ([[300, 1]], ValueError, "tokens 0..256.*from 1 to 300"),
-    ([[-1, 1]], ValueError, "tokens 0..256.*from -1 to 1"),
-    ([[1.5, 2.0]], TypeError, "integers 0..256.*float64"),
-    ([1, 2], ValueError, r"shape \(N, L\)"),
-], ids=["300", "-1", "float", "1d"])
+@pytest.mark.parametrize(
+    "tokens, error, expected",
+    [
+        ([[300, 1]], ValueError, "tokens 0..256.*from 1 to 300"),
+        ([[-1, 1]], ValueError, "tokens 0..256.*from -1 to 1"),
+        ([[1.5, 2.0]], TypeError, "integers 0..256.*float64"),
+        ([1, 2], ValueError, r"shape \(N, L\)"),
+    ],
+    ids=["300", "-1", "float", "1d"],
+)
 def test_decode_refuses_tokens_that_are_no_bytes(tokens, error, expected):
     with pytest.raises(error, match=expected):
         text_bytes.decode(np.asarray(tokens))
@@ -324,7 +361,8 @@ def test_encode_names_a_text_that_is_not_utf8():
 
 
 def test_write_atomically_follows_the_umask_and_leaves_nothing_on_error(
-        tmp_path):
+    tmp_path,
+):
     path = str(tmp_path / "a.bin")
     old = os.umask(0o022)
     try:
@@ -350,10 +388,18 @@ def _prepared_tfds(data_dir, name, splits):
     import tensorflow as tf
 
     builder = tfds.builder(name, data_dir=data_dir)
-    builder.info.set_splits(tfds.core.SplitDict([
-        tfds.core.SplitInfo(name=split, shard_lengths=[len(examples["label"])],
-                            num_bytes=0)
-        for split, examples in splits.items()]))
+    builder.info.set_splits(
+        tfds.core.SplitDict(
+            [
+                tfds.core.SplitInfo(
+                    name=split,
+                    shard_lengths=[len(examples["label"])],
+                    num_bytes=0,
+                )
+                for split, examples in splits.items()
+            ]
+        )
+    )
     os.makedirs(builder.data_dir)
     builder.info.write_to_directory(builder.data_dir)
 
@@ -361,34 +407,46 @@ def _prepared_tfds(data_dir, name, splits):
         return tf.data.Dataset.from_tensor_slices(splits[str(split)])
 
     return tfds.testing.mock_data(
-        data_dir=data_dir, policy=tfds.testing.MockPolicy.USE_FILES,
-        as_dataset_fn=as_dataset)
+        data_dir=data_dir,
+        policy=tfds.testing.MockPolicy.USE_FILES,
+        as_dataset_fn=as_dataset,
+    )
 
 
 def test_reads_a_prepared_tfds_imdb_reviews(tmp_path):
     splits = {
-        "train": {"text": [b"train one", "tr\u00e9s".encode(), b"x" * 40],
-                  "label": np.array([1, 0, 1])},
+        "train": {
+            "text": [b"train one", "tr\u00e9s".encode(), b"x" * 40],
+            "label": np.array([1, 0, 1]),
+        },
         "test": {"text": [b"test one", b"test two"], "label": np.array([0, 1])},
     }
     with _prepared_tfds(str(tmp_path), "imdb_reviews", splits):
-        train_x, train_y = imdb.load(str(tmp_path), split="train", max_length=12)
+        train_x, train_y = imdb.load(
+            str(tmp_path), split="train", max_length=12
+        )
         val_x, val_y = imdb.load(str(tmp_path), split="val", max_length=12)
         test_x, test_y = imdb.load(str(tmp_path), split="test", max_length=12)
     assert train_x.dtype == np.int32 and train_y.dtype == np.int32
-    np.testing.assert_array_equal(train_x, np.stack(
-        [_tokens(t.decode(), 12) for t in splits["train"]["text"]]))
+    np.testing.assert_array_equal(
+        train_x,
+        np.stack([_tokens(t.decode(), 12) for t in splits["train"]["text"]]),
+    )
     np.testing.assert_array_equal(train_y, [1, 0, 1])
-    np.testing.assert_array_equal(test_x, np.stack(
-        [_tokens(t.decode(), 12) for t in splits["test"]["text"]]))
+    np.testing.assert_array_equal(
+        test_x,
+        np.stack([_tokens(t.decode(), 12) for t in splits["test"]["text"]]),
+    )
     np.testing.assert_array_equal(test_y, [0, 1])
     np.testing.assert_array_equal(val_x, test_x)
     np.testing.assert_array_equal(val_y, test_y)
 
 
-@pytest.mark.parametrize("folder", ["imdb_reviews",
-                                    os.path.join("imdb_reviews", "1.0.0")],
-                         ids=["empty", "empty-version"])
+@pytest.mark.parametrize(
+    "folder",
+    ["imdb_reviews", os.path.join("imdb_reviews", "1.0.0")],
+    ids=["empty", "empty-version"],
+)
 def test_an_unprepared_tfds_folder_names_both_sources(tmp_path, folder):
     pytest.importorskip("tensorflow_datasets")
     os.makedirs(tmp_path / folder)
@@ -397,8 +455,12 @@ def test_an_unprepared_tfds_folder_names_both_sources(tmp_path, folder):
 
 
 def test_tfds_labels_other_than_0_and_1_are_refused(tmp_path):
-    splits = {"train": {"text": [b"a", b"b"], "label": np.array([1, 2])},
-              "test": {"text": [b"c"], "label": np.array([0])}}
-    with _prepared_tfds(str(tmp_path), "imdb_reviews", splits), \
-            pytest.raises(ValueError, match=r"'imdb_reviews'.*'train'.*0 and 1"):
+    splits = {
+        "train": {"text": [b"a", b"b"], "label": np.array([1, 2])},
+        "test": {"text": [b"c"], "label": np.array([0])},
+    }
+    with (
+        _prepared_tfds(str(tmp_path), "imdb_reviews", splits),
+        pytest.raises(ValueError, match=r"'imdb_reviews'.*'train'.*0 and 1"),
+    ):
         imdb.load(str(tmp_path), split="train", max_length=4)

@@ -65,13 +65,15 @@ def _read(source):
 
 def _naive_tree(rng, depth, max_depth, max_args, budget):
     """LRA's recipe drawn node by node, depth first; None when too long."""
-    if depth > 1 and (depth == max_depth
-                      or rng.random() >= listops.OPERATOR_PROBABILITY):
+    if depth > 1 and (
+        depth == max_depth or rng.random() >= listops.OPERATOR_PROBABILITY
+    ):
         return 1
     length = 2
     for _ in range(rng.randint(2, max_args)):
-        below = _naive_tree(rng, depth + 1, max_depth, max_args,
-                            budget - length)
+        below = _naive_tree(
+            rng, depth + 1, max_depth, max_args, budget - length
+        )
         if below is None:
             return None
         length += below
@@ -80,14 +82,17 @@ def _naive_tree(rng, depth, max_depth, max_args, budget):
     return length
 
 
-@pytest.mark.parametrize("source,value", [
-    ("[MAX 2 9 [MIN 4 7 ] 0 ]", 9),
-    ("[MED 1 2 3 4 ]", 2),
-    ("[MED 1 2 4 4 ]", 3),
-    ("[SM 5 7 ]", 2),
-    ("[MIN [MED 9 [MED 3 8 ] 6 1 ] 7 ]", 5),
-    ("[SM [MAX 0 0 ] [MED 7 7 8 8 ] 9 ]", 6),
-])
+@pytest.mark.parametrize(
+    "source,value",
+    [
+        ("[MAX 2 9 [MIN 4 7 ] 0 ]", 9),
+        ("[MED 1 2 3 4 ]", 2),
+        ("[MED 1 2 4 4 ]", 3),
+        ("[SM 5 7 ]", 2),
+        ("[MIN [MED 9 [MED 3 8 ] 6 1 ] 7 ]", 5),
+        ("[SM [MAX 0 0 ] [MED 7 7 8 8 ] 9 ]", 6),
+    ],
+)
 def test_reference_evaluator_on_hand_written_cases(source, value):
     assert _read(source)[0] == value
 
@@ -150,10 +155,16 @@ def test_lra_bounds():
 
 
 def test_depth_and_operands_bind_on_small_trees():
-    sources, targets = listops.generate(300, seed=1, min_length=5,
-                                        max_length=30, max_depth=3,
-                                        max_args=4, workers=1,
-                                        progress=False)
+    sources, targets = listops.generate(
+        300,
+        seed=1,
+        min_length=5,
+        max_length=30,
+        max_depth=3,
+        max_args=4,
+        workers=1,
+        progress=False,
+    )
     depths, arities = set(), set()
     for source, target in zip(sources, targets):
         assert 5 < len(source.split()) < 30
@@ -168,10 +179,15 @@ def test_depth_and_operands_bind_on_small_trees():
 def test_lengths_are_distributed_as_by_the_naive_recipe():
     # The vectorised generator with early rejection against LRA's recipe
     # drawn one node at a time with plain rejection.
-    settings = {"min_length": 8, "max_length": 60, "max_depth": 5,
-                "max_args": 6}
-    sources, _ = listops.generate(3000, seed=2, workers=1, progress=False,
-                                  **settings)
+    settings = {
+        "min_length": 8,
+        "max_length": 60,
+        "max_depth": 5,
+        "max_args": 6,
+    }
+    sources, _ = listops.generate(
+        3000, seed=2, workers=1, progress=False, **settings
+    )
     ours = np.array([len(source.split()) for source in sources])
     rng = random.Random(0)
     naive = []
@@ -180,8 +196,9 @@ def test_lengths_are_distributed_as_by_the_naive_recipe():
         if length is not None and length > settings["min_length"]:
             naive.append(length)
     naive = np.array(naive)
-    error = math.hypot(ours.std() / math.sqrt(len(ours)),
-                       naive.std() / math.sqrt(len(naive)))
+    error = math.hypot(
+        ours.std() / math.sqrt(len(ours)), naive.std() / math.sqrt(len(naive))
+    )
     assert abs(ours.mean() - naive.mean()) < 4 * error
     for cut in (15, 25, 40):
         assert abs((ours < cut).mean() - (naive < cut).mean()) < 0.04
@@ -190,19 +207,21 @@ def test_lengths_are_distributed_as_by_the_naive_recipe():
 def test_generate_is_deterministic_and_independent_of_workers():
     # More trees than one chunk, so that two workers share the work.
     count = listops._CHUNK + 300
-    sources_1, targets_1 = listops.generate(count, seed=7, workers=1,
-                                            progress=False, **SHORT)
-    sources_2, targets_2 = listops.generate(count, seed=7, workers=2,
-                                            progress=False, **SHORT)
+    sources_1, targets_1 = listops.generate(
+        count, seed=7, workers=1, progress=False, **SHORT
+    )
+    sources_2, targets_2 = listops.generate(
+        count, seed=7, workers=2, progress=False, **SHORT
+    )
     assert sources_1 == sources_2
     np.testing.assert_array_equal(targets_1, targets_2)
     # A prefix of a larger set is the smaller set.
-    sources_3, targets_3 = listops.generate(10, seed=7, workers=1,
-                                            progress=False, **SHORT)
+    sources_3, targets_3 = listops.generate(
+        10, seed=7, workers=1, progress=False, **SHORT
+    )
     assert sources_3 == sources_1[:10]
     np.testing.assert_array_equal(targets_3, targets_1[:10])
-    other, _ = listops.generate(10, seed=8, workers=1, progress=False,
-                                **SHORT)
+    other, _ = listops.generate(10, seed=8, workers=1, progress=False, **SHORT)
     assert other != sources_3
 
 
@@ -218,8 +237,9 @@ def test_progress_bar(capsys):
 
 
 def test_cache_is_reused_and_written_atomically(tmp_path, monkeypatch):
-    kwargs = dict(seed=4, workers=1, progress=False, cache_dir=tmp_path,
-                  **SHORT)
+    kwargs = dict(
+        seed=4, workers=1, progress=False, cache_dir=tmp_path, **SHORT
+    )
     sources, targets = listops.generate(20, **kwargs)
     names = os.listdir(tmp_path)
     assert len(names) == 1 and names[0].endswith(".npz")
@@ -246,32 +266,44 @@ def test_failed_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "savez", broken)
     with pytest.raises(OSError, match="disk full"):
-        listops.generate(5, seed=0, workers=1, progress=False,
-                         cache_dir=tmp_path, **SHORT)
+        listops.generate(
+            5, seed=0, workers=1, progress=False, cache_dir=tmp_path, **SHORT
+        )
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    ({"num_samples": 0}, ValueError, "num_samples"),
-    ({"num_samples": 2.0}, TypeError, "num_samples"),
-    ({"seed": -1}, ValueError, "seed"),
-    ({"seed": "1"}, TypeError, "seed"),
-    ({"min_length": 0}, ValueError, "min_length"),
-    ({"min_length": 50.5}, TypeError, "min_length"),
-    ({"min_length": 100, "max_length": 101}, ValueError, "max_length"),
-    ({"max_length": True}, TypeError, "max_length"),
-    ({"max_depth": 1}, ValueError, "max_depth"),
-    ({"max_args": 1}, ValueError, "max_args"),
-    ({"workers": 0}, ValueError, "workers"),
-    ({"progress": 1}, TypeError, "progress"),
-    ({"min_length": 1, "max_length": 4}, ValueError, "max_length"),
-    # No tree of depth 3 and 3 operands has more than 2 * 4 + 9 tokens.
-    ({"min_length": 17, "max_length": 40, "max_depth": 3, "max_args": 3},
-     ValueError, "lower `min_length` or raise `max_depth` or `max_args`"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"num_samples": 0}, ValueError, "num_samples"),
+        ({"num_samples": 2.0}, TypeError, "num_samples"),
+        ({"seed": -1}, ValueError, "seed"),
+        ({"seed": "1"}, TypeError, "seed"),
+        ({"min_length": 0}, ValueError, "min_length"),
+        ({"min_length": 50.5}, TypeError, "min_length"),
+        ({"min_length": 100, "max_length": 101}, ValueError, "max_length"),
+        ({"max_length": True}, TypeError, "max_length"),
+        ({"max_depth": 1}, ValueError, "max_depth"),
+        ({"max_args": 1}, ValueError, "max_args"),
+        ({"workers": 0}, ValueError, "workers"),
+        ({"progress": 1}, TypeError, "progress"),
+        ({"min_length": 1, "max_length": 4}, ValueError, "max_length"),
+        # No tree of depth 3 and 3 operands has more than 2 * 4 + 9 tokens.
+        (
+            {"min_length": 17, "max_length": 40, "max_depth": 3, "max_args": 3},
+            ValueError,
+            "lower `min_length` or raise `max_depth` or `max_args`",
+        ),
+    ],
+)
 def test_bad_arguments(kwargs, error, match):
-    kwargs = {"num_samples": 2, "workers": 1, "progress": False, **SHORT,
-              **kwargs}
+    kwargs = {
+        "num_samples": 2,
+        "workers": 1,
+        "progress": False,
+        **SHORT,
+        **kwargs,
+    }
     with pytest.raises(error, match=match):
         listops.generate(**kwargs)
 
@@ -279,8 +311,15 @@ def test_bad_arguments(kwargs, error, match):
 def test_rare_bounds_raise_instead_of_looping():
     # Possible (at most 122 tokens) but only for trees almost full.
     with pytest.raises(ValueError, match="widen the bounds"):
-        listops.generate(2, seed=0, min_length=115, max_length=200,
-                         max_depth=3, workers=1, progress=False)
+        listops.generate(
+            2,
+            seed=0,
+            min_length=115,
+            max_length=200,
+            max_depth=3,
+            workers=1,
+            progress=False,
+        )
 
 
 # --- write_tsv, tokenize, load -----------------------------------------------
@@ -302,8 +341,7 @@ def test_write_tsv_writes_the_release_form(tmp_path):
 
 def test_write_tsv_then_load(tmp_path, short_trees):
     sources, targets = short_trees
-    listops.write_tsv(tmp_path / "basic_val.tsv", sources[:300],
-                      targets[:300])
+    listops.write_tsv(tmp_path / "basic_val.tsv", sources[:300], targets[:300])
     lines = (tmp_path / "basic_val.tsv").read_text().splitlines()
     assert lines[0] == "Source\tTarget" and len(lines) == 301
     for line, source, target in zip(lines[1:], sources, targets):
@@ -314,27 +352,31 @@ def test_write_tsv_then_load(tmp_path, short_trees):
         assert int(written) == target
     tokens, labels = listops.load(tmp_path, split="val", max_length=200)
     assert tokens.dtype == np.int32 and tokens.shape == (300, 200)
-    np.testing.assert_array_equal(tokens,
-                                  listops.tokenize(sources[:300], 200))
+    np.testing.assert_array_equal(tokens, listops.tokenize(sources[:300], 200))
     np.testing.assert_array_equal(labels, targets[:300])
     assert labels.dtype == np.int32
     assert os.listdir(tmp_path) == ["basic_val.tsv"]
 
 
 def test_tokenize_maps_pads_and_truncates():
-    tokens = listops.tokenize(["[MAX 2 9 [MIN 4 7 ] 0 ]", "[SM 5 7 ]"],
-                              max_length=8)
+    tokens = listops.tokenize(
+        ["[MAX 2 9 [MIN 4 7 ] 0 ]", "[SM 5 7 ]"], max_length=8
+    )
     assert tokens.dtype == np.int32
-    np.testing.assert_array_equal(tokens, [
-        [12, 3, 10, 11, 5, 8, 15, 1],
-        [14, 6, 8, 15, 0, 0, 0, 0],
-    ])
+    np.testing.assert_array_equal(
+        tokens,
+        [
+            [12, 3, 10, 11, 5, 8, 15, 1],
+            [14, 6, 8, 15, 0, 0, 0, 0],
+        ],
+    )
     words = listops.tokenize(["[MED 0 9 ]"], max_length=4)[0]
     assert [listops.VOCABULARY[i] for i in words] == ["[MED", "0", "9", "]"]
     # Round brackets and extra blanks are dropped.
     np.testing.assert_array_equal(
         listops.tokenize(["( ( ( [SM 5 )  7 )\t] )"], max_length=8),
-        listops.tokenize(["[SM 5 7 ]"], max_length=8))
+        listops.tokenize(["[SM 5 7 ]"], max_length=8),
+    )
 
 
 def test_tokenize_names_an_unknown_token():
@@ -357,28 +399,38 @@ def _fixture(folder, body, name="basic_train.tsv"):
 
 
 def test_load_a_hand_written_release_file(tmp_path):
-    _fixture(tmp_path, "( ( [MAX 2 ) 9 ) ]\t9\n"
-                       "( ( ( [MED 1 ) 2 ) ( ( ( [SM 5 ) 7 ) ] ) ) ] )\t2.0\n"
-                       "[MIN 4 7 ]\t4")
+    _fixture(
+        tmp_path,
+        "( ( [MAX 2 ) 9 ) ]\t9\n"
+        "( ( ( [MED 1 ) 2 ) ( ( ( [SM 5 ) 7 ) ] ) ) ] )\t2.0\n"
+        "[MIN 4 7 ]\t4",
+    )
     tokens, labels = listops.load(tmp_path, max_length=6)
-    np.testing.assert_array_equal(tokens, [
-        [12, 3, 10, 15, 0, 0],
-        [13, 2, 3, 14, 6, 8],
-        [11, 5, 8, 15, 0, 0],
-    ])
+    np.testing.assert_array_equal(
+        tokens,
+        [
+            [12, 3, 10, 15, 0, 0],
+            [13, 2, 3, 14, 6, 8],
+            [11, 5, 8, 15, 0, 0],
+        ],
+    )
     np.testing.assert_array_equal(labels, [9, 2, 4])
 
 
-@pytest.mark.parametrize("line,number,match", [
-    ("[MAX 2 9 ]", 3, "expected '<source>"),
-    ("[MAX 2 9 ]\tx", 3, "expected '<source>"),
-    ("[MAX 2 9 ]\t12", 3, "expected '<source>"),
-    ("[MAX 2 9 ]\t2.5", 3, "expected '<source>"),
-    ("[MAX 2 9 ]\t9\textra", 3, "expected '<source>"),
-    ("( ( [MAX 2 ) 9 ) } )\t9", 3, "unknown token '}'"),
-])
-def test_load_names_the_file_and_line_of_a_malformed_line(tmp_path, line,
-                                                          number, match):
+@pytest.mark.parametrize(
+    "line,number,match",
+    [
+        ("[MAX 2 9 ]", 3, "expected '<source>"),
+        ("[MAX 2 9 ]\tx", 3, "expected '<source>"),
+        ("[MAX 2 9 ]\t12", 3, "expected '<source>"),
+        ("[MAX 2 9 ]\t2.5", 3, "expected '<source>"),
+        ("[MAX 2 9 ]\t9\textra", 3, "expected '<source>"),
+        ("( ( [MAX 2 ) 9 ) } )\t9", 3, "unknown token '}'"),
+    ],
+)
+def test_load_names_the_file_and_line_of_a_malformed_line(
+    tmp_path, line, number, match
+):
     path = _fixture(tmp_path, f"[SM 5 7 ]\t2\n{line}\n[SM 1 1 ]\t2\n")
     with pytest.raises(ValueError, match=match) as info:
         listops.load(tmp_path)
@@ -394,8 +446,9 @@ def test_load_checks_the_header(tmp_path):
 
 
 def test_load_without_files(tmp_path):
-    with pytest.raises(FileNotFoundError,
-                       match="basic_train.tsv.*write_release"):
+    with pytest.raises(
+        FileNotFoundError, match="basic_train.tsv.*write_release"
+    ):
         listops.load(tmp_path / "missing")
 
 
@@ -429,29 +482,33 @@ def test_write_tsv_rejects_bad_input(tmp_path):
 
 
 def test_write_release_writes_three_splits(tmp_path):
-    directory = listops.write_release(tmp_path / "listops-1000", 60, seed=5,
-                                      workers=1, **SHORT)
+    directory = listops.write_release(
+        tmp_path / "listops-1000", 60, seed=5, workers=1, **SHORT
+    )
     assert sorted(os.listdir(directory)) == sorted(listops.FILES.values())
-    sources, targets = listops.generate(60, seed=5, workers=1,
-                                        progress=False, **SHORT)
+    sources, targets = listops.generate(
+        60, seed=5, workers=1, progress=False, **SHORT
+    )
     sizes = {"train": 58, "val": 1, "test": 1}
     start = 0
     for split, size in sizes.items():
-        tokens, labels = listops.load(directory, split=split,
-                                      max_length=200)
+        tokens, labels = listops.load(directory, split=split, max_length=200)
         np.testing.assert_array_equal(
-            tokens, listops.tokenize(sources[start:start + size], 200))
-        np.testing.assert_array_equal(labels, targets[start:start + size])
+            tokens, listops.tokenize(sources[start : start + size], 200)
+        )
+        np.testing.assert_array_equal(labels, targets[start : start + size])
         start += size
 
 
 def test_write_release_with_sizes_per_split(tmp_path):
-    listops.write_release(tmp_path, {"train": 4, "test": 2}, seed=0,
-                          workers=1, **SHORT)
-    assert sorted(os.listdir(tmp_path)) == ["basic_test.tsv",
-                                            "basic_train.tsv"]
+    listops.write_release(
+        tmp_path, {"train": 4, "test": 2}, seed=0, workers=1, **SHORT
+    )
+    assert sorted(os.listdir(tmp_path)) == ["basic_test.tsv", "basic_train.tsv"]
     assert listops.load(tmp_path, split="test", max_length=200)[0].shape == (
-        2, 200)
+        2,
+        200,
+    )
     with pytest.raises(ValueError, match="num_samples"):
         listops.write_release(tmp_path, {"dev": 4}, seed=0, **SHORT)
 
@@ -459,19 +516,21 @@ def test_write_release_with_sizes_per_split(tmp_path):
 # --- bad release files and sources --------------------------------------------
 
 
-@pytest.mark.parametrize("body,number,match", [
-    # A NUL glued to a digit is not the digit.
-    ("[SM 5 7 ]\t2\n[MAX 2 9\x00 ]\t9\n", 3, r"unknown token '9\\x00'"),
-    ("[SM 5 7 ]\t2\n[MAX 2 9 ]\t9\x00\n", 3, "expected '<source>"),
-    ("[SM 5 7 ]\t2\n[MAX 2 9 ]\t1e0\n", 3, "expected '<source>"),
-    ("[SM 5 7 ]\t2\n[MAX 2 9 ]\t-1\n", 3, "expected '<source>"),
-    ("[SM 5 7 ]\t2\n\t9\n", 3, "holds no token"),
-    ("[SM 5 7 ]\t2\n( ( ) )\t9\n", 3, "holds no token"),
-    ("[SM 5 7 ]\t2\n\n[SM 1 1 ]\t\n", 4, "expected '<source>"),
-    ("[SM 5 7 ]\t2\n\x1c\n", 3, "expected '<source>"),
-])
-def test_load_rejects_garbage_and_empty_sources(tmp_path, body, number,
-                                                match):
+@pytest.mark.parametrize(
+    "body,number,match",
+    [
+        # A NUL glued to a digit is not the digit.
+        ("[SM 5 7 ]\t2\n[MAX 2 9\x00 ]\t9\n", 3, r"unknown token '9\\x00'"),
+        ("[SM 5 7 ]\t2\n[MAX 2 9 ]\t9\x00\n", 3, "expected '<source>"),
+        ("[SM 5 7 ]\t2\n[MAX 2 9 ]\t1e0\n", 3, "expected '<source>"),
+        ("[SM 5 7 ]\t2\n[MAX 2 9 ]\t-1\n", 3, "expected '<source>"),
+        ("[SM 5 7 ]\t2\n\t9\n", 3, "holds no token"),
+        ("[SM 5 7 ]\t2\n( ( ) )\t9\n", 3, "holds no token"),
+        ("[SM 5 7 ]\t2\n\n[SM 1 1 ]\t\n", 4, "expected '<source>"),
+        ("[SM 5 7 ]\t2\n\x1c\n", 3, "expected '<source>"),
+    ],
+)
+def test_load_rejects_garbage_and_empty_sources(tmp_path, body, number, match):
     path = _fixture(tmp_path, body)
     with pytest.raises(ValueError, match=match) as info:
         listops.load(tmp_path)
@@ -490,13 +549,13 @@ def test_load_names_a_non_utf8_line(tmp_path):
 def test_trailing_blank_lines_are_ignored(tmp_path, end):
     _fixture(tmp_path, "[SM 5 7 ]\t2\n[MAX 2 9 ]\t9" + end)
     tokens, labels = listops.load(tmp_path, max_length=5)
-    np.testing.assert_array_equal(tokens, [[14, 6, 8, 15, 0],
-                                           [12, 3, 10, 15, 0]])
+    np.testing.assert_array_equal(
+        tokens, [[14, 6, 8, 15, 0], [12, 3, 10, 15, 0]]
+    )
     np.testing.assert_array_equal(labels, [2, 9])
 
 
-@pytest.mark.parametrize("text", ["Source\tTarget\n", "Source\tTarget\n\n",
-                                  ""])
+@pytest.mark.parametrize("text", ["Source\tTarget\n", "Source\tTarget\n\n", ""])
 def test_a_file_without_samples_is_named(tmp_path, text):
     path = tmp_path / "basic_val.tsv"
     path.write_text(text)
@@ -507,12 +566,14 @@ def test_a_file_without_samples_is_named(tmp_path, text):
 
 @pytest.mark.parametrize("bad", [b"[SM 5 7 ]", None, 5, ["[SM 5 7 ]"]])
 def test_tokenize_and_write_tsv_name_a_source_that_is_not_a_string(
-        tmp_path, bad):
+    tmp_path, bad
+):
     with pytest.raises(TypeError, match=r"`sources\[1\]` must be a string"):
         listops.tokenize(["[SM 1 2 ]", bad])
     with pytest.raises(TypeError, match=r"`sources\[1\]` must be a string"):
-        listops.write_tsv(tmp_path / "basic_test.tsv", ["[SM 1 2 ]", bad],
-                          [3, 2])
+        listops.write_tsv(
+            tmp_path / "basic_test.tsv", ["[SM 1 2 ]", bad], [3, 2]
+        )
     with pytest.raises(TypeError, match="`sources` must be a list"):
         listops.tokenize(b"[SM 5 7 ]")
     assert os.listdir(tmp_path) == []
@@ -565,15 +626,16 @@ def test_corrupt_or_stale_caches_are_generated_again(tmp_path, capsys):
     cache_dir = tmp_path / "cache"
     sources, targets = listops.generate(5, cache_dir=cache_dir, **_CACHE)
     (path,) = (cache_dir / name for name in os.listdir(cache_dir))
-    listops.generate(5, cache_dir=tmp_path / "other",
-                     **{**_CACHE, "seed": 5})
-    (other,) = (tmp_path / "other" / name
-                for name in os.listdir(tmp_path / "other"))
+    listops.generate(5, cache_dir=tmp_path / "other", **{**_CACHE, "seed": 5})
+    (other,) = (
+        tmp_path / "other" / name for name in os.listdir(tmp_path / "other")
+    )
     capsys.readouterr()
     for case, data in _corrupt_caches(path, other).items():
         path.write_bytes(data)
-        got_sources, got_targets = listops.generate(5, cache_dir=cache_dir,
-                                                    **_CACHE)
+        got_sources, got_targets = listops.generate(
+            5, cache_dir=cache_dir, **_CACHE
+        )
         out = capsys.readouterr().out
         assert str(path) in out and "generating it again" in out, case
         assert out.count("\n") == 1, case
@@ -585,8 +647,9 @@ def test_corrupt_or_stale_caches_are_generated_again(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("under_a_file", [False, True])
-def test_unwritable_folders_fail_before_generating(tmp_path, monkeypatch,
-                                                   under_a_file):
+def test_unwritable_folders_fail_before_generating(
+    tmp_path, monkeypatch, under_a_file
+):
     (tmp_path / "afile").write_bytes(b"")
     folder = tmp_path / "afile"
     if under_a_file:
@@ -606,13 +669,17 @@ def test_every_file_written_is_readable_under_the_umask(tmp_path):
     old = os.umask(0o022)
     try:
         listops.generate(5, cache_dir=tmp_path / "cache", **_CACHE)
-        listops.write_release(tmp_path / "release", 6, seed=0, workers=1,
-                              **SHORT)
+        listops.write_release(
+            tmp_path / "release", 6, seed=0, workers=1, **SHORT
+        )
         listops.write_tsv(tmp_path / "one.tsv", ["[SM 5 7 ]"], [2])
     finally:
         os.umask(old)
-    written = [os.path.join(folder, name)
-               for folder, _, names in os.walk(tmp_path) for name in names]
+    written = [
+        os.path.join(folder, name)
+        for folder, _, names in os.walk(tmp_path)
+        for name in names
+    ]
     assert len(written) == 1 + 3 + 1
     for path in written:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, path
@@ -642,8 +709,12 @@ def test_a_kill_while_saving_the_cache_is_cleaned_up_by_the_rerun(tmp_path):
         f"{str(cache_dir)!r}, min_length=50, max_length=200, "
         f"progress=False)\n"
     )
-    run = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT,
-                           stdout=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert run.stdout.readline() == "saving\n"
     finally:

@@ -32,8 +32,12 @@ def _components(mask):
         while stack:
             r, c = stack.pop()
             for nr, nc in ((r + 1, c), (r - 1, c), (r, c + 1), (r, c - 1)):
-                if (0 <= nr < mask.shape[0] and 0 <= nc < mask.shape[1]
-                        and mask[nr, nc] and not labels[nr, nc]):
+                if (
+                    0 <= nr < mask.shape[0]
+                    and 0 <= nc < mask.shape[1]
+                    and mask[nr, nc]
+                    and not labels[nr, nc]
+                ):
                     labels[nr, nc] = count
                     stack.append((nr, nc))
     return labels, count
@@ -53,9 +57,14 @@ def _snapshot(folder):
 def release(tmp_path_factory):
     """A small release (20 images, 3 metadata files) plus one empty image."""
     directory = tmp_path_factory.mktemp("lra_release")
-    root = pathfinder.write_release(directory, 20, image_size=32,
-                                    difficulty="easy", seed=3,
-                                    images_per_batch=8)
+    root = pathfinder.write_release(
+        directory,
+        20,
+        image_size=32,
+        difficulty="easy",
+        seed=3,
+        images_per_batch=8,
+    )
     open(os.path.join(root, "imgs", "0", "sample_empty.png"), "wb").close()
     with open(os.path.join(root, "metadata", "0.npy"), "a") as f:
         f.write("imgs/0 sample_empty.png 0 1\n")
@@ -75,12 +84,19 @@ def _copy(release, tmp_path):
 # --- generate ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("image_size,difficulty,count", [
-    (32, "hard", 4), (64, "intermediate", 3), (128, "hard", 2)])
+@pytest.mark.parametrize(
+    "image_size,difficulty,count",
+    [(32, "hard", 4), (64, "intermediate", 3), (128, "hard", 2)],
+)
 def test_generate_shapes_and_dtypes(image_size, difficulty, count):
-    images, labels = pathfinder.generate(count, image_size=image_size,
-                                         difficulty=difficulty, seed=1,
-                                         workers=1, progress=False)
+    images, labels = pathfinder.generate(
+        count,
+        image_size=image_size,
+        difficulty=difficulty,
+        seed=1,
+        workers=1,
+        progress=False,
+    )
     assert images.shape == (count, image_size, image_size)
     assert images.dtype == np.uint8
     assert labels.shape == (count,) and labels.dtype == np.int32
@@ -110,8 +126,9 @@ def test_seed_none_draws_fresh_images():
 
 
 def test_labels_are_balanced():
-    _, labels = pathfinder.generate(200, image_size=32, difficulty="easy",
-                                    seed=0, workers=2, progress=False)
+    _, labels = pathfinder.generate(
+        200, image_size=32, difficulty="easy", seed=0, workers=2, progress=False
+    )
     assert 0.35 <= labels.mean() <= 0.65
 
 
@@ -121,23 +138,29 @@ def test_progress_bar(capsys):
 
 
 def test_render_is_the_image_of_generate():
-    images, labels = pathfinder.generate(3, image_size=64, seed=5, workers=1,
-                                         progress=False)
+    images, labels = pathfinder.generate(
+        3, image_size=64, seed=5, workers=1, progress=False
+    )
     image, label = pathfinder.render(5, 2, image_size=64)
     np.testing.assert_array_equal(image, images[2])
     assert label == labels[2]
 
 
-@pytest.mark.parametrize("image_size,difficulty", [
-    (32, "hard"), (64, "easy"), (128, "hard")])
+@pytest.mark.parametrize(
+    "image_size,difficulty", [(32, "hard"), (64, "easy"), (128, "hard")]
+)
 def test_exactly_two_marker_discs_on_curve_ends(image_size, difficulty):
     settings = pathfinder.SETTINGS[image_size]
     count = 2 if image_size == 128 else 12
     seen = set()
     for index in range(count):
         image, label, parts = pathfinder.render(
-            7, index, image_size=image_size, difficulty=difficulty,
-            return_parts=True)
+            7,
+            index,
+            image_size=image_size,
+            difficulty=difficulty,
+            return_parts=True,
+        )
         seen.add(label)
         labels, discs = _components(parts["marker_layer"] > 0)
         assert discs == 2
@@ -150,9 +173,11 @@ def test_exactly_two_marker_discs_on_curve_ends(image_size, difficulty):
             rows, cols = np.nonzero(labels == labels[pixel])
             distances = np.hypot(rows - centre[0], cols - centre[1])
             assert distances.max() < settings.marker_radius + 1
-            assert len(rows) >= np.pi * settings.marker_radius ** 2
-        assert labels[tuple(np.rint(parts["markers"][0]).astype(int))] != (
-            labels[tuple(np.rint(parts["markers"][1]).astype(int))])
+            assert len(rows) >= np.pi * settings.marker_radius**2
+        assert (
+            labels[tuple(np.rint(parts["markers"][0]).astype(int))]
+            != (labels[tuple(np.rint(parts["markers"][1]).astype(int))])
+        )
         # Every marker sits on the free end of a target curve (snakes 0 and
         # 1): both on one curve's two ends exactly when the label is 1.
         ends = {}
@@ -162,8 +187,9 @@ def test_exactly_two_marker_discs_on_curve_ends(image_size, difficulty):
             assert len(snake) == pathfinder.DIFFICULTIES[difficulty][1] + 1
         owners = []
         for centre in parts["markers"]:
-            matches = [key for key, point in ends.items()
-                       if np.allclose(point, centre)]
+            matches = [
+                key for key, point in ends.items() if np.allclose(point, centre)
+            ]
             assert len(matches) == 1
             owners.append(matches[0])
         assert owners[0][1] != owners[1][1]
@@ -177,13 +203,24 @@ def test_exactly_two_marker_discs_on_curve_ends(image_size, difficulty):
 
 
 def test_cache_is_written_atomically_and_reused(tmp_path, monkeypatch):
-    kwargs = dict(image_size=32, difficulty="hard", seed=2, progress=False,
-                  workers=1, cache_dir=tmp_path / "cache")
+    kwargs = dict(
+        image_size=32,
+        difficulty="hard",
+        seed=2,
+        progress=False,
+        workers=1,
+        cache_dir=tmp_path / "cache",
+    )
     images, labels = pathfinder.generate(4, **kwargs)
     names = os.listdir(tmp_path / "cache")
     assert len(names) == 1 and names[0].endswith(".npz")
-    for part in ("pathfinder32", "hard", "n4", "seed2",
-                 f"v{pathfinder.GENERATOR_VERSION}"):
+    for part in (
+        "pathfinder32",
+        "hard",
+        "n4",
+        "seed2",
+        f"v{pathfinder.GENERATOR_VERSION}",
+    ):
         assert part in names[0]
 
     def fail(*args, **kwargs):
@@ -199,21 +236,25 @@ def test_cache_is_written_atomically_and_reused(tmp_path, monkeypatch):
 
 
 def test_seed_none_is_not_cached(tmp_path):
-    pathfinder.generate(2, seed=None, workers=1, progress=False,
-                        cache_dir=tmp_path)
+    pathfinder.generate(
+        2, seed=None, workers=1, progress=False, cache_dir=tmp_path
+    )
     assert os.listdir(tmp_path) == []
 
 
-@pytest.mark.parametrize("kwargs,error,match", [
-    (dict(num_samples=0), ValueError, "num_samples"),
-    (dict(num_samples=2.5), TypeError, "num_samples"),
-    (dict(image_size=48), ValueError, r"image_size.*\(32, 64, 128\)"),
-    (dict(difficulty="medium"), ValueError, "difficulty.*'easy'"),
-    (dict(seed=-1), ValueError, "seed"),
-    (dict(seed=True), TypeError, "seed"),
-    (dict(workers=0), ValueError, "workers"),
-    (dict(progress="yes"), TypeError, "progress"),
-])
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(num_samples=0), ValueError, "num_samples"),
+        (dict(num_samples=2.5), TypeError, "num_samples"),
+        (dict(image_size=48), ValueError, r"image_size.*\(32, 64, 128\)"),
+        (dict(difficulty="medium"), ValueError, "difficulty.*'easy'"),
+        (dict(seed=-1), ValueError, "seed"),
+        (dict(seed=True), TypeError, "seed"),
+        (dict(workers=0), ValueError, "workers"),
+        (dict(progress="yes"), TypeError, "progress"),
+    ],
+)
 def test_generate_rejects_bad_arguments(kwargs, error, match):
     arguments = dict(num_samples=2, seed=0, workers=1, progress=False)
     arguments.update(kwargs)
@@ -228,14 +269,18 @@ def test_write_release_layout(release):
     directory, root = release
     assert root == os.path.join(directory, "pathfinder32", "curv_baseline")
     assert sorted(os.listdir(os.path.join(root, "metadata"))) == [
-        "0.npy", "1.npy", "2.npy"]
+        "0.npy",
+        "1.npy",
+        "2.npy",
+    ]
     with open(os.path.join(root, "metadata", "1.npy")) as f:
         first = f.readline().split()
     assert first[:3] == ["imgs/1", "sample_0.png", "0"]
     with Image.open(os.path.join(root, first[0], first[1])) as image:
         assert image.mode == "L" and image.size == (32, 32)
-    images, labels = pathfinder.generate(20, image_size=32, difficulty="easy",
-                                         seed=3, workers=1, progress=False)
+    images, labels = pathfinder.generate(
+        20, image_size=32, difficulty="easy", seed=3, workers=1, progress=False
+    )
     assert int(first[3]) == labels[8]
     with Image.open(os.path.join(root, "imgs", "1", "sample_0.png")) as image:
         np.testing.assert_array_equal(np.asarray(image), images[8])
@@ -243,26 +288,35 @@ def test_write_release_layout(release):
 
 def test_load_round_trip_skips_empty_files_and_splits(release):
     directory, _ = release
-    splits = {split: pathfinder.load(directory, image_size=32,
-                                     difficulty="easy", split=split, seed=0)
-              for split in pathfinder.SPLITS}
+    splits = {
+        split: pathfinder.load(
+            directory, image_size=32, difficulty="easy", split=split, seed=0
+        )
+        for split in pathfinder.SPLITS
+    }
     # 20 images; the empty file is skipped.
     assert [len(splits[s][0]) for s in pathfinder.SPLITS] == [16, 2, 2]
     for images, labels in splits.values():
         assert images.dtype == np.uint8 and images.shape[1:] == (32, 32)
         assert labels.dtype == np.int32
-    images, labels = pathfinder.generate(20, image_size=32, difficulty="easy",
-                                         seed=3, workers=1, progress=False)
+    images, labels = pathfinder.generate(
+        20, image_size=32, difficulty="easy", seed=3, workers=1, progress=False
+    )
     expected = {image.tobytes(): label for image, label in zip(images, labels)}
-    loaded = [(image.tobytes(), label) for images_, labels_ in splits.values()
-              for image, label in zip(images_, labels_)]
+    loaded = [
+        (image.tobytes(), label)
+        for images_, labels_ in splits.values()
+        for image, label in zip(images_, labels_)
+    ]
     assert len({key for key, _ in loaded}) == 20  # disjoint, all present
     assert dict(loaded) == expected
-    again = pathfinder.load(directory, image_size=32, difficulty="easy",
-                            split="train", seed=0)
+    again = pathfinder.load(
+        directory, image_size=32, difficulty="easy", split="train", seed=0
+    )
     np.testing.assert_array_equal(again[0], splits["train"][0])
-    other = pathfinder.load(directory, image_size=32, difficulty="easy",
-                            split="train", seed=1)
+    other = pathfinder.load(
+        directory, image_size=32, difficulty="easy", split="train", seed=1
+    )
     assert not np.array_equal(other[0], splits["train"][0])
 
 
@@ -270,8 +324,9 @@ def test_load_does_not_modify_files(release):
     directory, _ = release
     before = _snapshot(directory)
     for split in pathfinder.SPLITS:
-        pathfinder.load(directory, image_size=32, difficulty="easy",
-                        split=split)
+        pathfinder.load(
+            directory, image_size=32, difficulty="easy", split=split
+        )
     assert _snapshot(directory) == before
 
 
@@ -281,12 +336,16 @@ def test_load_converts_rgb_images(release, tmp_path):
     with Image.open(path) as image:
         grey = np.asarray(image)
     Image.fromarray(np.stack([grey] * 3, axis=-1)).save(path)
-    original = {split: pathfinder.load(release[0], image_size=32,
-                                       difficulty="easy", split=split)
-                for split in pathfinder.SPLITS}
+    original = {
+        split: pathfinder.load(
+            release[0], image_size=32, difficulty="easy", split=split
+        )
+        for split in pathfinder.SPLITS
+    }
     for split in pathfinder.SPLITS:
-        images, _ = pathfinder.load(directory, image_size=32,
-                                    difficulty="easy", split=split)
+        images, _ = pathfinder.load(
+            directory, image_size=32, difficulty="easy", split=split
+        )
         np.testing.assert_array_equal(images, original[split][0])
 
 
@@ -300,8 +359,9 @@ def test_missing_folder_says_where_and_how(tmp_path):
 
 def _load_every_split(directory):
     for split in pathfinder.SPLITS:
-        pathfinder.load(directory, image_size=32, difficulty="easy",
-                        split=split)
+        pathfinder.load(
+            directory, image_size=32, difficulty="easy", split=split
+        )
 
 
 def test_corrupt_image_is_named(release, tmp_path):
@@ -340,8 +400,9 @@ def test_missing_listed_image_is_named(release, tmp_path):
 def test_load_rejects_bad_arguments(release):
     directory, _ = release
     with pytest.raises(ValueError, match="split.*'train'"):
-        pathfinder.load(directory, image_size=32, difficulty="easy",
-                        split="validation")
+        pathfinder.load(
+            directory, image_size=32, difficulty="easy", split="validation"
+        )
     with pytest.raises(ValueError, match="image_size"):
         pathfinder.load(directory, image_size=33)
 
@@ -349,8 +410,9 @@ def test_load_rejects_bad_arguments(release):
 def test_write_release_refuses_to_mix_data_sets(release, tmp_path):
     directory, _ = _copy(release, tmp_path)
     with pytest.raises(FileExistsError, match="another data set"):
-        pathfinder.write_release(directory, 4, image_size=32,
-                                 difficulty="easy", seed=0)
+        pathfinder.write_release(
+            directory, 4, image_size=32, difficulty="easy", seed=0
+        )
 
 
 def test_a_release_without_metadata_files_is_named(release, tmp_path):
@@ -377,14 +439,14 @@ def test_empty_release_or_split_raises_naming_the_folder(tmp_path, count):
     root = os.path.join(tmp_path, "pathfinder32", "curv_baseline")
     os.makedirs(os.path.join(root, "metadata"))
     if count:
-        pathfinder.write_release(tmp_path, count, image_size=32,
-                                 difficulty="easy", seed=0)
+        pathfinder.write_release(
+            tmp_path, count, image_size=32, difficulty="easy", seed=0
+        )
     else:
         open(os.path.join(root, "metadata", "0.npy"), "w").close()
     # 1 or 9 images leave the val split empty.
     with pytest.raises(ValueError, match="metadata") as info:
-        pathfinder.load(tmp_path, image_size=32, difficulty="easy",
-                        split="val")
+        pathfinder.load(tmp_path, image_size=32, difficulty="easy", split="val")
     assert os.path.join(root, "metadata") in str(info.value)
 
 
@@ -413,8 +475,12 @@ def test_load_reads_every_supported_png_mode(release, tmp_path, mode):
     _grey_as(mode, grey).save(path)
     with Image.open(path) as image:
         assert image.mode == mode
-    loaded = [pathfinder.load(directory, image_size=32, difficulty="easy",
-                              split=split)[0] for split in pathfinder.SPLITS]
+    loaded = [
+        pathfinder.load(
+            directory, image_size=32, difficulty="easy", split=split
+        )[0]
+        for split in pathfinder.SPLITS
+    ]
     assert any((images == grey).all(axis=(1, 2)).any() for images in loaded)
 
 
@@ -429,8 +495,9 @@ def test_sixteen_bit_pngs_are_scaled_not_clipped(release, tmp_path):
                 Image.fromarray(wide).save(path)
     images, _ = pathfinder.load(directory, image_size=32, difficulty="easy")
     expected = np.rint(wide * (255 / 65535)).astype(np.uint8)
-    np.testing.assert_array_equal(images, np.broadcast_to(expected,
-                                                          images.shape))
+    np.testing.assert_array_equal(
+        images, np.broadcast_to(expected, images.shape)
+    )
 
 
 @pytest.mark.parametrize("mode", ["LA", "RGBA", "I"])
@@ -439,7 +506,7 @@ def test_unsupported_png_modes_are_named(release, tmp_path, mode):
     path = os.path.join(root, "imgs", "0", "sample_0.png")
     image = Image.new(mode, (32, 32))
     if mode == "I":  # PNG cannot hold it: the same bytes under another name
-        path = path[:-len(".png")] + ".tiff"
+        path = path[: -len(".png")] + ".tiff"
         image.save(path)
         metadata = os.path.join(root, "metadata", "0.npy")
         with open(metadata) as f:
@@ -454,8 +521,9 @@ def test_unsupported_png_modes_are_named(release, tmp_path, mode):
 
 # --- caches: checked, regenerated, written whole and readable ----------------
 
-_CACHE = dict(image_size=32, difficulty="easy", seed=2, workers=1,
-              progress=False)
+_CACHE = dict(
+    image_size=32, difficulty="easy", seed=2, workers=1, progress=False
+)
 
 
 def _npy(array):
@@ -480,16 +548,18 @@ def _corrupt_caches(path, other):
         foreign = f.read()
     return {
         "empty": b"",
-        "garbage": bytes(np.random.default_rng(0).integers(0, 256, 500,
-                                                            np.uint8)),
-        "truncated": whole[:len(whole) // 2],
+        "garbage": bytes(
+            np.random.default_rng(0).integers(0, 256, 500, np.uint8)
+        ),
+        "truncated": whole[: len(whole) // 2],
         "npy": _npy(good["images"]),
         "no settings": npz(images=good["images"], labels=good["labels"]),
         "wrong keys": npz(**{**good, "extra": np.zeros(2)}),
         "wrong shape": npz(**{**good, "images": good["images"][:, :16]}),
         "wrong count": npz(**{**good, "labels": good["labels"][:2]}),
-        "wrong dtype": npz(**{**good,
-                              "images": good["images"].astype(np.float32)}),
+        "wrong dtype": npz(
+            **{**good, "images": good["images"].astype(np.float32)}
+        ),
         "wrong values": npz(**{**good, "labels": good["labels"] + 2}),
         "pickled": npz(**{**good, "labels": np.array([object()] * 4)}),
         "other settings": foreign,
@@ -502,15 +572,18 @@ def test_corrupt_or_stale_caches_are_generated_again(tmp_path, capsys):
     cache_dir = tmp_path / "cache"
     images, labels = pathfinder.generate(4, cache_dir=cache_dir, **_CACHE)
     (path,) = (cache_dir / name for name in os.listdir(cache_dir))
-    other = pathfinder.generate(4, cache_dir=tmp_path / "other",
-                                **{**_CACHE, "seed": 3})
-    (other_path,) = (tmp_path / "other" / name
-                     for name in os.listdir(tmp_path / "other"))
+    other = pathfinder.generate(
+        4, cache_dir=tmp_path / "other", **{**_CACHE, "seed": 3}
+    )
+    (other_path,) = (
+        tmp_path / "other" / name for name in os.listdir(tmp_path / "other")
+    )
     capsys.readouterr()
     for case, data in _corrupt_caches(path, other_path).items():
         path.write_bytes(data)
-        got_images, got_labels = pathfinder.generate(4, cache_dir=cache_dir,
-                                                     **_CACHE)
+        got_images, got_labels = pathfinder.generate(
+            4, cache_dir=cache_dir, **_CACHE
+        )
         out = capsys.readouterr().out
         assert str(path) in out and "generating it again" in out, case
         assert out.count("\n") == 1, case
@@ -524,8 +597,9 @@ def test_corrupt_or_stale_caches_are_generated_again(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("make", ["file", "under_a_file"])
-def test_unwritable_cache_dir_fails_before_generating(tmp_path, monkeypatch,
-                                                      make):
+def test_unwritable_cache_dir_fails_before_generating(
+    tmp_path, monkeypatch, make
+):
     (tmp_path / "afile").write_bytes(b"")
     cache_dir = tmp_path / "afile"
     if make == "under_a_file":
@@ -552,10 +626,19 @@ def test_every_file_written_is_readable_under_the_umask(tmp_path, umask_022):
     if BACKEND != "jax":
         pytest.skip("runs in the jax test process (numpy only)")
     pathfinder.generate(4, cache_dir=tmp_path / "cache", **_CACHE)
-    pathfinder.write_release(tmp_path / "release", 12, image_size=32,
-                             difficulty="easy", seed=0, images_per_batch=8)
-    written = [os.path.join(folder, name)
-               for folder, _, names in os.walk(tmp_path) for name in names]
+    pathfinder.write_release(
+        tmp_path / "release",
+        12,
+        image_size=32,
+        difficulty="easy",
+        seed=0,
+        images_per_batch=8,
+    )
+    written = [
+        os.path.join(folder, name)
+        for folder, _, names in os.walk(tmp_path)
+        for name in names
+    ]
     assert len(written) == 1 + 12 + 2
     for path in written:
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o644, path
@@ -576,12 +659,18 @@ def _children(pid):
     return children
 
 
-@pytest.mark.parametrize("kill, watch", [
-    (signal.SIGKILL, "prctl"), (signal.SIGTERM, "prctl"),
-    # Where prctl is missing, each worker polls its parent id.
-    (signal.SIGKILL, "poll")])
+@pytest.mark.parametrize(
+    "kill, watch",
+    [
+        (signal.SIGKILL, "prctl"),
+        (signal.SIGTERM, "prctl"),
+        # Where prctl is missing, each worker polls its parent id.
+        (signal.SIGKILL, "poll"),
+    ],
+)
 def test_a_killed_run_leaves_no_workers_and_the_rerun_cleans_up(
-        tmp_path, kill, watch):
+    tmp_path, kill, watch
+):
     if BACKEND != "torch":
         pytest.skip("runs in the torch test process")
     if not os.path.isdir("/proc"):

@@ -9,7 +9,7 @@ import pytest
 
 h5py = pytest.importorskip("h5py")
 
-from keras_elm.data import shd
+from keras_elm.data import shd  # noqa: E402
 
 NUM_TRAIN = 30
 NUM_TEST = 10
@@ -20,8 +20,15 @@ TRAIN_SIGNATURE = 100  # unit of train sample i: 100 + i
 TEST_SIGNATURE = 200
 # (time, unit) of the other spikes of train sample 0: in bins 0 (twice),
 # an edge, a bin, the last channel, then at and after 1 s (dropped).
-KNOWN = [(0.0, 3), (0.001, 3), (0.004, 9), (0.5, 5), (0.75, 699),
-         (1.0, 7), (1.25, 8)]
+KNOWN = [
+    (0.0, 3),
+    (0.001, 3),
+    (0.004, 9),
+    (0.5, 5),
+    (0.75, 699),
+    (1.0, 7),
+    (1.25, 8),
+]
 
 
 def _vlen(arrays):
@@ -31,15 +38,20 @@ def _vlen(arrays):
     return values
 
 
-def _write(path, times, units, labels, *, time_dtype, unit_dtype,
-           skip=()):
+def _write(path, times, units, labels, *, time_dtype, unit_dtype, skip=()):
     with h5py.File(path, "w") as f:
         if "spikes/times" not in skip:
-            f.create_dataset("spikes/times", dtype=h5py.vlen_dtype(time_dtype),
-                             data=_vlen([np.asarray(t, time_dtype) for t in times]))
+            f.create_dataset(
+                "spikes/times",
+                dtype=h5py.vlen_dtype(time_dtype),
+                data=_vlen([np.asarray(t, time_dtype) for t in times]),
+            )
         if "spikes/units" not in skip:
-            f.create_dataset("spikes/units", dtype=h5py.vlen_dtype(unit_dtype),
-                             data=_vlen([np.asarray(u, unit_dtype) for u in units]))
+            f.create_dataset(
+                "spikes/units",
+                dtype=h5py.vlen_dtype(unit_dtype),
+                data=_vlen([np.asarray(u, unit_dtype) for u in units]),
+            )
         if "labels" not in skip:
             f.create_dataset("labels", data=np.asarray(labels, np.uint8))
         f.create_dataset("extra/speaker", data=np.zeros(len(labels), np.uint8))
@@ -54,24 +66,36 @@ def _samples(count, signature, extra=()):
     return times, units
 
 
-@pytest.fixture(params=[("float16", "uint16"), ("float64", "int32")],
-                ids=["f16-u16", "f64-i32"])
+@pytest.fixture(
+    params=[("float16", "uint16"), ("float64", "int32")],
+    ids=["f16-u16", "f64-i32"],
+)
 def data_dir(tmp_path, request):
     """Train and test files: unique samples, known spikes in train sample 0."""
     time_dtype, unit_dtype = request.param
     kinds = {"time_dtype": time_dtype, "unit_dtype": unit_dtype}
     times, units = _samples(NUM_TRAIN, TRAIN_SIGNATURE, KNOWN)
-    _write(str(tmp_path / "shd_train.h5"), times, units,
-           np.arange(NUM_TRAIN) % 20, **kinds)
+    _write(
+        str(tmp_path / "shd_train.h5"),
+        times,
+        units,
+        np.arange(NUM_TRAIN) % 20,
+        **kinds,
+    )
     times, units = _samples(NUM_TEST, TEST_SIGNATURE)
-    _write(str(tmp_path / "shd_test.h5"), times, units,
-           (3 * np.arange(NUM_TEST) + 1) % 20, **kinds)
+    _write(
+        str(tmp_path / "shd_test.h5"),
+        times,
+        units,
+        (3 * np.arange(NUM_TEST) + 1) % 20,
+        **kinds,
+    )
     return str(tmp_path)
 
 
 def _rows(counts, dt, signature):
     """The file rows of loaded samples, found by their signature spikes."""
-    signatures = counts[:, int(SIGNATURE_TIME / dt), signature:signature + 40]
+    signatures = counts[:, int(SIGNATURE_TIME / dt), signature : signature + 40]
     assert np.all(signatures.sum(axis=1) == 1)
     return signatures.argmax(axis=1)
 
@@ -146,8 +170,9 @@ def test_bin_spikes_saturates_at_255():
     assert counts[30, 10] == shd.MAX_COUNT == 255 and counts.sum() == 255
 
 
-@pytest.mark.parametrize("dt, duration", [(0.003, 1.0), (0.0, 1.0),
-                                          (-0.01, 1.0), (0.01, 0.0)])
+@pytest.mark.parametrize(
+    "dt, duration", [(0.003, 1.0), (0.0, 1.0), (-0.01, 1.0), (0.01, 0.0)]
+)
 def test_bin_spikes_rejects_dt_that_does_not_split_duration(dt, duration):
     with pytest.raises(ValueError, match="dt|duration"):
         shd.bin_spikes([0.1], [1], dt=dt, duration=duration)
@@ -159,21 +184,31 @@ def test_bin_spikes_rejects_units_that_are_no_channel(units):
         shd.bin_spikes([0.1], units)
 
 
-@pytest.mark.parametrize("dt, steps, edge_bin", [(0.002, 500, 250),
-                                                 (0.01, 100, 50)])
+@pytest.mark.parametrize(
+    "dt, steps, edge_bin", [(0.002, 500, 250), (0.01, 100, 50)]
+)
 def test_load_bins_the_known_spikes(data_dir, dt, steps, edge_bin):
     counts, labels = shd.load(data_dir, split="test", dt=dt)
     assert counts.shape == (NUM_TEST, steps, 700) and counts.dtype == np.uint8
     assert labels.dtype == np.int32
     np.testing.assert_array_equal(labels, (3 * np.arange(NUM_TEST) + 1) % 20)
-    np.testing.assert_array_equal(_rows(counts, dt, TEST_SIGNATURE),
-                                  np.arange(NUM_TEST))
+    np.testing.assert_array_equal(
+        _rows(counts, dt, TEST_SIGNATURE), np.arange(NUM_TEST)
+    )
     train, _ = shd.load(data_dir, split="train", dt=dt, seed=0)
     val, _ = shd.load(data_dir, split="val", dt=dt, seed=0)
     both = np.concatenate([train, val])
-    first = both[np.flatnonzero(np.concatenate([
-        _rows(train, dt, TRAIN_SIGNATURE),
-        _rows(val, dt, TRAIN_SIGNATURE)]) == 0)[0]]
+    first = both[
+        np.flatnonzero(
+            np.concatenate(
+                [
+                    _rows(train, dt, TRAIN_SIGNATURE),
+                    _rows(val, dt, TRAIN_SIGNATURE),
+                ]
+            )
+            == 0
+        )[0]
+    ]
     first[int(SIGNATURE_TIME / dt), TRAIN_SIGNATURE] -= 1
     expected = np.zeros((steps, 700), np.uint8)
     expected[0, 3] = 2
@@ -222,23 +257,39 @@ def test_bad_split_lists_the_splits(data_dir):
 @pytest.mark.parametrize("key", ["spikes/units", "spikes/times", "labels"])
 def test_missing_key_names_the_file_and_key(tmp_path, key):
     path = str(tmp_path / "shd_test.h5")
-    _write(path, [[0.1]], [[1]], [0], time_dtype="float32",
-           unit_dtype="uint16", skip=(key,))
+    _write(
+        path,
+        [[0.1]],
+        [[1]],
+        [0],
+        time_dtype="float32",
+        unit_dtype="uint16",
+        skip=(key,),
+    )
     with pytest.raises(ValueError, match=f"shd_test.h5.*`{key}`"):
         shd.load(str(tmp_path), split="test")
 
 
-@pytest.mark.parametrize("units, labels, key", [
-    ([[1], [700]], [0, 1], "spikes/units"),
-    ([[1], [2, 3]], [0, 1], "spikes/units"),
-    ([[1]], [0, 1], "spikes/units"),
-    ([[1], [2]], [0, 1, 2], "labels"),
-    ([[1], [2]], [0, 20], "labels"),
-])
+@pytest.mark.parametrize(
+    "units, labels, key",
+    [
+        ([[1], [700]], [0, 1], "spikes/units"),
+        ([[1], [2, 3]], [0, 1], "spikes/units"),
+        ([[1]], [0, 1], "spikes/units"),
+        ([[1], [2]], [0, 1, 2], "labels"),
+        ([[1], [2]], [0, 20], "labels"),
+    ],
+)
 def test_malformed_file_names_the_file_and_key(tmp_path, units, labels, key):
     path = str(tmp_path / "shd_test.h5")
-    _write(path, [[0.1], [0.2]], units, labels, time_dtype="float32",
-           unit_dtype="uint16")
+    _write(
+        path,
+        [[0.1], [0.2]],
+        units,
+        labels,
+        time_dtype="float32",
+        unit_dtype="uint16",
+    )
     with pytest.raises(ValueError, match=f"shd_test.h5.*`{key}`"):
         shd.load(str(tmp_path), split="test")
 
@@ -251,42 +302,66 @@ def _strings(values):
 # Each case: the dataset replaced, (data, dtype) or plain data, and the
 # dataset the message must name. The other datasets are well formed.
 MALFORMED = {
-    "times-strings": ("spikes/times", _strings(["0.1", "0.2"]),
-                           "spikes/times"),
-    "times-fixed-strings": ("spikes/times", np.array([b"0.1", b"0.2"]),
-                            "spikes/times"),
+    "times-strings": ("spikes/times", _strings(["0.1", "0.2"]), "spikes/times"),
+    "times-fixed-strings": (
+        "spikes/times",
+        np.array([b"0.1", b"0.2"]),
+        "spikes/times",
+    ),
     "times-2d-floats": ("spikes/times", np.full((2, 1), 0.1), "spikes/times"),
-    "times-negative": ("spikes/times", (_vlen([np.array([0.1]),
-                                               np.array([-0.2])]),
-                                        h5py.vlen_dtype(np.float32)),
-                       "spikes/times"),
-    "times-nan": ("spikes/times", (_vlen([np.array([np.nan]),
-                                          np.array([0.2])]),
-                                   h5py.vlen_dtype(np.float32)),
-                  "spikes/times"),
-    "times-inf": ("spikes/times", (_vlen([np.array([0.1]),
-                                          np.array([np.inf])]),
-                                   h5py.vlen_dtype(np.float64)),
-                  "spikes/times"),
-    "times-fewer-samples": ("spikes/times", (_vlen([np.array([0.1])]),
-                                             h5py.vlen_dtype(np.float32)),
-                            "spikes/units"),
-    "units-strings": ("spikes/units", _strings(["1", "2"]),
-                           "spikes/units"),
-    "units-nan": ("spikes/units", (_vlen([np.array([1.0]),
-                                          np.array([np.nan])]),
-                                   h5py.vlen_dtype(np.float32)),
-                  "spikes/units"),
-    "units-ragged-against-times": ("spikes/units", (
-        _vlen([np.array([1]), np.array([2, 3])]), h5py.vlen_dtype(np.int16)),
-        "spikes/units"),
+    "times-negative": (
+        "spikes/times",
+        (
+            _vlen([np.array([0.1]), np.array([-0.2])]),
+            h5py.vlen_dtype(np.float32),
+        ),
+        "spikes/times",
+    ),
+    "times-nan": (
+        "spikes/times",
+        (
+            _vlen([np.array([np.nan]), np.array([0.2])]),
+            h5py.vlen_dtype(np.float32),
+        ),
+        "spikes/times",
+    ),
+    "times-inf": (
+        "spikes/times",
+        (
+            _vlen([np.array([0.1]), np.array([np.inf])]),
+            h5py.vlen_dtype(np.float64),
+        ),
+        "spikes/times",
+    ),
+    "times-fewer-samples": (
+        "spikes/times",
+        (_vlen([np.array([0.1])]), h5py.vlen_dtype(np.float32)),
+        "spikes/units",
+    ),
+    "units-strings": ("spikes/units", _strings(["1", "2"]), "spikes/units"),
+    "units-nan": (
+        "spikes/units",
+        (
+            _vlen([np.array([1.0]), np.array([np.nan])]),
+            h5py.vlen_dtype(np.float32),
+        ),
+        "spikes/units",
+    ),
+    "units-ragged-against-times": (
+        "spikes/units",
+        (_vlen([np.array([1]), np.array([2, 3])]), h5py.vlen_dtype(np.int16)),
+        "spikes/units",
+    ),
     "labels-strings": ("labels", np.array([b"0", b"1"]), "labels"),
     "labels-negative": ("labels", np.array([0, -1], np.int8), "labels"),
     "labels-fraction": ("labels", np.array([0.0, 1.5]), "labels"),
     "labels-nan": ("labels", np.array([0.0, np.nan]), "labels"),
     "labels-2d": ("labels", np.zeros((2, 1), np.uint8), "labels"),
-    "labels-vlen": ("labels", (_vlen([np.array([0]), np.array([1])]),
-                               h5py.vlen_dtype(np.uint8)), "labels"),
+    "labels-vlen": (
+        "labels",
+        (_vlen([np.array([0]), np.array([1])]), h5py.vlen_dtype(np.uint8)),
+        "labels",
+    ),
 }
 
 
@@ -294,8 +369,15 @@ MALFORMED = {
 def test_every_malformed_dataset_names_the_file_and_dataset(tmp_path, case):
     key, value, named = MALFORMED[case]
     path = str(tmp_path / "shd_test.h5")
-    _write(path, [[0.1], [0.2]], [[1], [2]], [0, 1], time_dtype="float32",
-           unit_dtype="uint16", skip=(key,))
+    _write(
+        path,
+        [[0.1], [0.2]],
+        [[1], [2]],
+        [0, 1],
+        time_dtype="float32",
+        unit_dtype="uint16",
+        skip=(key,),
+    )
     data, dtype = value if isinstance(value, tuple) else (value, None)
     with h5py.File(path, "a") as f:
         f.create_dataset(key, data=data, dtype=dtype)
@@ -325,14 +407,16 @@ def _drawn(data_dir, split, counts, dt=0.05):
 
 
 def test_adding_concatenates_two_samples_and_adds_their_digits(data_dir):
-    counts, labels = shd.adding(data_dir, split="train", dt=0.05, seed=0,
-                                num_samples=64)
+    counts, labels = shd.adding(
+        data_dir, split="train", dt=0.05, seed=0, num_samples=64
+    )
     assert counts.shape == (64, 40, 700) and counts.dtype == np.uint8
     assert labels.dtype == np.int32
     pairs = _drawn(data_dir, "train", counts)
     file_labels = np.arange(NUM_TRAIN) % 20
     np.testing.assert_array_equal(
-        labels, file_labels[pairs[:, 0]] % 10 + file_labels[pairs[:, 1]] % 10)
+        labels, file_labels[pairs[:, 0]] % 10 + file_labels[pairs[:, 1]] % 10
+    )
     assert labels.max() <= 18 and len(np.unique(labels)) > 5
 
 
@@ -345,9 +429,11 @@ def test_adding_val_and_test_are_fixed_and_train_follows_seed(data_dir):
             np.testing.assert_array_equal(again[1], first[1])
     a = shd.adding(data_dir, split="train", dt=0.05, seed=0)[0]
     np.testing.assert_array_equal(
-        shd.adding(data_dir, split="train", dt=0.05, seed=0)[0], a)
+        shd.adding(data_dir, split="train", dt=0.05, seed=0)[0], a
+    )
     assert not np.array_equal(
-        shd.adding(data_dir, split="train", dt=0.05, seed=1)[0], a)
+        shd.adding(data_dir, split="train", dt=0.05, seed=1)[0], a
+    )
 
 
 def test_adding_draws_num_samples_default_the_split_size(data_dir):
@@ -367,8 +453,12 @@ BAD_NUMBERS = [
     (shd.num_steps, {"dt": float("inf")}, ValueError, "dt"),
     (shd.num_steps, {"duration": -1.0}, ValueError, "duration"),
     (shd.num_steps, {"duration": None}, TypeError, "duration"),
-    (shd.bin_spikes, {"times": [0.1], "units": [1], "dt": 0.0},
-     ValueError, "dt"),
+    (
+        shd.bin_spikes,
+        {"times": [0.1], "units": [1], "dt": 0.0},
+        ValueError,
+        "dt",
+    ),
     (shd.split_indices, {"num_samples": -1}, ValueError, "num_samples"),
     (shd.split_indices, {"num_samples": 2.0}, TypeError, "num_samples"),
     (shd.split_indices, {"num_samples": 4, "seed": 1.5}, TypeError, "seed"),
@@ -391,13 +481,19 @@ BAD_NUMBERS = [
 ]
 
 
-@pytest.mark.parametrize("function, kwargs, error, name", BAD_NUMBERS,
-                         ids=[f"{f.__name__}-{k}" for f, k, _, _ in
-                              BAD_NUMBERS])
-def test_every_numeric_argument_is_checked_by_name(tmp_path, function,
-                                                   kwargs, error, name):
-    folder = {shd.load: "data_dir", shd.adding: "data_dir",
-              shd.write_synthetic: "directory"}.get(function)
+@pytest.mark.parametrize(
+    "function, kwargs, error, name",
+    BAD_NUMBERS,
+    ids=[f"{f.__name__}-{k}" for f, k, _, _ in BAD_NUMBERS],
+)
+def test_every_numeric_argument_is_checked_by_name(
+    tmp_path, function, kwargs, error, name
+):
+    folder = {
+        shd.load: "data_dir",
+        shd.adding: "data_dir",
+        shd.write_synthetic: "directory",
+    }.get(function)
     if folder:
         kwargs = {folder: str(tmp_path / "data"), **kwargs}
     with pytest.raises(error, match=f"`{name}`"):
@@ -433,8 +529,9 @@ def test_the_real_layout_is_not_synthetic(data_dir):
 def test_synthetic_round_trip_has_every_class(synthetic):
     counts, labels = shd.load(synthetic, split="test", dt=0.02)
     assert counts.shape == (200, 50, 700)
-    np.testing.assert_array_equal(np.bincount(labels, minlength=20),
-                                  np.full(20, 10))
+    np.testing.assert_array_equal(
+        np.bincount(labels, minlength=20), np.full(20, 10)
+    )
     train, _ = shd.load(synthetic, split="train", dt=0.02)
     val, _ = shd.load(synthetic, split="val", dt=0.02)
     assert len(train) + len(val) == 400 and 40 < len(val) < 120
@@ -444,19 +541,22 @@ def test_synthetic_round_trip_has_every_class(synthetic):
 def test_write_synthetic_is_seeded(tmp_path):
     a = shd.write_synthetic(str(tmp_path / "a"), num_train=20, num_test=20)
     b = shd.write_synthetic(str(tmp_path / "b"), num_train=20, num_test=20)
-    c = shd.write_synthetic(str(tmp_path / "c"), num_train=20, num_test=20,
-                            seed=1)
+    c = shd.write_synthetic(
+        str(tmp_path / "c"), num_train=20, num_test=20, seed=1
+    )
     counts_a = shd.load(a, split="test", dt=0.05)[0]
-    np.testing.assert_array_equal(shd.load(b, split="test", dt=0.05)[0],
-                                  counts_a)
+    np.testing.assert_array_equal(
+        shd.load(b, split="test", dt=0.05)[0], counts_a
+    )
     assert not np.array_equal(shd.load(c, split="test", dt=0.05)[0], counts_a)
 
 
 def _features(counts, windows, pool=10):
     """log(1 + counts) summed over `windows` time windows and channel groups."""
     n, steps, channels = counts.shape
-    summed = counts.reshape(n, windows, steps // windows, channels // pool,
-                            pool).sum(axis=(2, 4))
+    summed = counts.reshape(
+        n, windows, steps // windows, channels // pool, pool
+    ).sum(axis=(2, 4))
     return np.log1p(summed.reshape(n, -1).astype(np.float64))
 
 
@@ -482,15 +582,20 @@ def test_synthetic_classes_need_the_order_of_activity(synthetic):
     test, test_labels = shd.load(synthetic, split="test", dt=0.02)
     accuracy = {
         windows: _softmax_regression_accuracy(
-            _features(train, windows), train_labels,
-            _features(test, windows), test_labels)
-        for windows in (1, 5)}
+            _features(train, windows),
+            train_labels,
+            _features(test, windows),
+            test_labels,
+        )
+        for windows in (1, 5)
+    }
     assert accuracy[1] < 0.6  # measured about 0.49; chance 0.05
     assert accuracy[5] > 0.85  # measured about 0.94
 
 
-@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664),
-                                         (0o077, 0o600)])
+@pytest.mark.parametrize(
+    "umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)]
+)
 def test_write_synthetic_files_have_the_umask_mode(tmp_path, umask, mode):
     old = os.umask(umask)
     try:
@@ -511,12 +616,16 @@ def _fail_syncing(descriptor):
     raise RuntimeError("killed before the rename")
 
 
-@pytest.mark.parametrize("where, replacement", [
-    ("building", ("_fill_h5", _fail_building)),
-    ("after-writing-bytes", ("fsync", _fail_syncing)),
-])
-def test_a_write_killed_midway_keeps_the_old_files(tmp_path, monkeypatch,
-                                                   where, replacement):
+@pytest.mark.parametrize(
+    "where, replacement",
+    [
+        ("building", ("_fill_h5", _fail_building)),
+        ("after-writing-bytes", ("fsync", _fail_syncing)),
+    ],
+)
+def test_a_write_killed_midway_keeps_the_old_files(
+    tmp_path, monkeypatch, where, replacement
+):
     directory = shd.write_synthetic(str(tmp_path), num_train=3, num_test=2)
     before = _digest(directory)
     name, function = replacement
@@ -534,5 +643,6 @@ def test_write_synthetic_into_a_file_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="afile"):
         shd.write_synthetic(str(tmp_path / "afile"), num_train=1, num_test=1)
     with pytest.raises(ValueError, match="sub"):
-        shd.write_synthetic(str(tmp_path / "afile" / "sub"), num_train=1,
-                            num_test=1)
+        shd.write_synthetic(
+            str(tmp_path / "afile" / "sub"), num_train=1, num_test=1
+        )

@@ -141,7 +141,9 @@ print("RESULT " + json.dumps(result))
 
 def _skip_unless_multi_device():
     if BACKEND not in MULTI_DEVICE:
-        pytest.skip(f"data parallelism runs on jax and tensorflow, not {BACKEND}")
+        pytest.skip(
+            f"data parallelism runs on jax and tensorflow, not {BACKEND}"
+        )
 
 
 def _start_on_two_devices(folder, name, script, *args):
@@ -151,12 +153,18 @@ def _start_on_two_devices(folder, name, script, *args):
     """
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
     if BACKEND == "jax":
-        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                            " --xla_force_host_platform_device_count=2")
+        env["XLA_FLAGS"] = (
+            env.get("XLA_FLAGS", "")
+            + " --xla_force_host_platform_device_count=2"
+        )
     with open(folder / f"{name}.out", "w") as output:
         return subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, str(script), *args], cwd=folder,
-            env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
+            [sys.executable, "-c", LAUNCHER, str(script), *args],
+            cwd=folder,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
 
@@ -179,8 +187,13 @@ def runs(tmp_path_factory):
     (folder / "child.py").write_text(CHILD)
     processes = {
         "example": _start_on_two_devices(
-            folder, "example", os.path.join(ROOT, "examples", "listops.py"),
-            "--smoke", "--distribute", "--output-dir", str(folder / "run"),
+            folder,
+            "example",
+            os.path.join(ROOT, "examples", "listops.py"),
+            "--smoke",
+            "--distribute",
+            "--output-dir",
+            str(folder / "run"),
         ),
         "child": _start_on_two_devices(folder, "child", folder / "child.py"),
     }
@@ -196,7 +209,7 @@ def two_devices(runs):
     folder, processes = runs
     output = _finish(processes["child"], folder, "child")
     line = [x for x in output.splitlines() if x.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def test_two_devices_train_like_one_through_the_fast_path(two_devices):
@@ -271,19 +284,35 @@ def test_torch_has_no_data_parallel_fit():
         with pytest.raises(ValueError) as error:
             call()
         message = str(error.value)
-        for part in ("model.fit", "torch", "examples/torch_ddp.py",
-                     "Several devices"):
+        for part in (
+            "model.fit",
+            "torch",
+            "examples/torch_ddp.py",
+            "Several devices",
+        ):
             assert part in message, message
 
 
 def test_torch_example_with_distribute_exits_saying_why(tmp_path):
     _only_torch()
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", "listops.py"),
-         "--smoke", "--distribute", "--output-dir", str(tmp_path)],
+        [
+            sys.executable,
+            os.path.join(ROOT, "examples", "listops.py"),
+            "--smoke",
+            "--distribute",
+            "--output-dir",
+            str(tmp_path),
+        ],
         cwd=tmp_path,
-        env={**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "3"},
-        capture_output=True, text=True, timeout=120,
+        env={
+            **os.environ,
+            "KERAS_BACKEND": "torch",
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "examples/torch_ddp.py" in result.stderr

@@ -39,7 +39,7 @@ def test_undefined_last_dimension():
         keras_elm.ELMCell(4).build((None, None))
 
 
-# --- constructor arguments -----------------------------------------------------
+# --- constructor arguments ----------------------------------------------------
 
 
 @pytest.mark.parametrize("cls", [keras_elm.ELM, keras_elm.ELMCell])
@@ -95,24 +95,27 @@ def test_synapses_per_branch_does_not_divide_the_input():
 
 
 def test_routing_indices_out_of_range_at_build():
-    layer = keras_elm.ELM(4, num_branches=2, synapses_per_branch=2,
-                          routing=[0, 1, 2, 6])
+    layer = keras_elm.ELM(
+        4, num_branches=2, synapses_per_branch=2, routing=[0, 1, 2, 6]
+    )
     with pytest.raises(ValueError, match="routing.*out of range"):
         layer.build((2, 5, 6))
 
 
 def test_negative_routing_index_at_build():
-    cell = keras_elm.ELMCell(4, num_branches=2, synapses_per_branch=1,
-                             routing=[0, -1])
+    cell = keras_elm.ELMCell(
+        4, num_branches=2, synapses_per_branch=1, routing=[0, -1]
+    )
     with pytest.raises(ValueError, match="routing.*out of range"):
         cell.build((None, 3))
 
 
-@pytest.mark.parametrize("routing", [[0, 1, 2], [0, 1, 2, 3, 4], [[0, 1], [2, 3, 4]]])
+@pytest.mark.parametrize(
+    "routing", [[0, 1, 2], [0, 1, 2, 3, 4], [[0, 1], [2, 3, 4]]]
+)
 def test_routing_of_the_wrong_length(routing):
     with pytest.raises(ValueError, match="routing"):
-        keras_elm.ELM(4, num_branches=2, synapses_per_branch=2,
-                      routing=routing)
+        keras_elm.ELM(4, num_branches=2, synapses_per_branch=2, routing=routing)
 
 
 def test_routing_needs_num_branches():
@@ -122,8 +125,9 @@ def test_routing_needs_num_branches():
 
 def test_routing_indices_must_be_integers():
     with pytest.raises(TypeError, match="routing"):
-        keras_elm.ELM(4, num_branches=2, synapses_per_branch=1,
-                      routing=[0.0, 1.5])
+        keras_elm.ELM(
+            4, num_branches=2, synapses_per_branch=1, routing=[0.0, 1.5]
+        )
 
 
 def test_make_routing_rejects_non_integer_indices():
@@ -147,7 +151,7 @@ def test_unknown_version(version):
         keras_elm.ELM(4, version=version)
 
 
-# --- convert.from_reference ----------------------------------------------------
+# --- convert.from_reference ---------------------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +163,9 @@ def reference():
 def test_from_reference_missing_entry(reference):
     config, state = reference
     state = {k: v for k, v in state.items() if k != "mlp.network.2.bias"}
-    with pytest.raises(ValueError, match="state_dict.*missing.*mlp.network.2.bias"):
+    with pytest.raises(
+        ValueError, match="state_dict.*missing.*mlp.network.2.bias"
+    ):
         convert.from_reference(config, state)
 
 
@@ -173,7 +179,9 @@ def test_from_reference_misshaped_entry(reference):
 def test_from_reference_unexpected_entry(reference):
     config, state = reference
     state = {**state, "mlp.network.4.weight": np.zeros((3, 3), "float32")}
-    with pytest.raises(ValueError, match="state_dict.*unexpected.*mlp.network.4"):
+    with pytest.raises(
+        ValueError, match="state_dict.*unexpected.*mlp.network.4"
+    ):
         convert.from_reference(config, state)
 
 
@@ -201,7 +209,7 @@ def test_pretrained_unknown_memory_size():
         keras_elm.pretrained.neuronio_neuron(num_memory=4)
 
 
-# --- arguments that would make a broken layer ----------------------------------
+# --- arguments that would make a broken layer ---------------------------------
 
 
 @pytest.mark.parametrize(
@@ -219,13 +227,15 @@ def test_pretrained_unknown_memory_size():
     ],
 )
 def test_non_finite_or_non_positive_numbers(name, value):
-    with pytest.raises(ValueError, match=f"`{name}` must be a finite number > 0"):
+    with pytest.raises(
+        ValueError, match=f"`{name}` must be a finite number > 0"
+    ):
         keras_elm.ELM(4, **{name: value})
 
 
 @pytest.mark.parametrize(
-    "value, error", [(-5, ValueError), ("1", TypeError), (1.5, TypeError),
-                     (True, TypeError)],
+    "value, error",
+    [(-5, ValueError), ("1", TypeError), (1.5, TypeError), (True, TypeError)],
 )
 def test_routing_seed_is_checked_at_construction(value, error):
     with pytest.raises(error, match="routing_seed"):
@@ -267,46 +277,75 @@ def test_pretrained_memory_size_of_the_wrong_type(num_memory):
         keras_elm.pretrained.neuronio_neuron(num_memory=num_memory)
 
 
-# --- call arguments ----------------------------------------------------------------
+# --- call arguments -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
+@pytest.mark.parametrize(
+    "use_fast_path", [False, True], ids=["generic", "fast"]
+)
 def test_stateful_layer_called_with_another_batch_size(use_fast_path):
     layer = keras_elm.ELM(4, stateful=True, use_fast_path=use_fast_path)
     layer(_x(6, batch=2))
-    with pytest.raises(ValueError, match="stateful.*batch size.*Expected batch "
-                                         "size: 2. Received batch size: 3"):
+    with pytest.raises(
+        ValueError,
+        match="stateful.*batch size.*Expected batch "
+        "size: 2. Received batch size: 3",
+    ):
         layer(_x(6, batch=3))
 
 
-@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
+@pytest.mark.parametrize(
+    "use_fast_path", [False, True], ids=["generic", "fast"]
+)
 @pytest.mark.parametrize(
     "memory_shape, trace_shape, culprit",
-    [((1, 4), (2, 6), "memory"), ((2, 4), (1, 6), "trace"),
-     ((2, 5), (2, 6), "memory"), ((2, 4), (2, 3), "trace"),
-     ((4,), (2, 6), "memory"), ((2, 4), (2, 6, 1), "trace")],
-    ids=["memory_batch1", "trace_batch1", "memory_width", "trace_width",
-         "memory_rank1", "trace_rank3"],
+    [
+        ((1, 4), (2, 6), "memory"),
+        ((2, 4), (1, 6), "trace"),
+        ((2, 5), (2, 6), "memory"),
+        ((2, 4), (2, 3), "trace"),
+        ((4,), (2, 6), "memory"),
+        ((2, 4), (2, 6, 1), "trace"),
+    ],
+    ids=[
+        "memory_batch1",
+        "trace_batch1",
+        "memory_width",
+        "trace_width",
+        "memory_rank1",
+        "trace_rank3",
+    ],
 )
-def test_misshaped_initial_state(use_fast_path, memory_shape, trace_shape,
-                                 culprit):
+def test_misshaped_initial_state(
+    use_fast_path, memory_shape, trace_shape, culprit
+):
     layer = keras_elm.ELM(4, use_fast_path=use_fast_path)
-    state = [np.zeros(memory_shape, "float32"), np.zeros(trace_shape, "float32")]
-    with pytest.raises(ValueError,
-                       match=rf"`initial_state`.*\[\(2, 4\), \(2, 6\)\].*"
-                             rf"the {culprit} does not fit"):
+    state = [
+        np.zeros(memory_shape, "float32"),
+        np.zeros(trace_shape, "float32"),
+    ]
+    with pytest.raises(
+        ValueError,
+        match=rf"`initial_state`.*\[\(2, 4\), \(2, 6\)\].*"
+        rf"the {culprit} does not fit",
+    ):
         layer(_x(6, batch=2), initial_state=state)
 
 
-@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
+@pytest.mark.parametrize(
+    "use_fast_path", [False, True], ids=["generic", "fast"]
+)
 def test_mask_of_the_wrong_length(use_fast_path):
     layer = keras_elm.ELM(4, use_fast_path=use_fast_path)
-    with pytest.raises(ValueError, match=r"`mask`.*\(2, 5\).*Received mask "
-                                         r"shape \(2, 4\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"`mask`.*\(2, 5\).*Received mask "
+        r"shape \(2, 4\)",
+    ):
         layer(_x(6, batch=2, steps=5), mask=np.ones((2, 4), bool))
 
 
-# --- routing indices in a reference state_dict -----------------------------------
+# --- routing indices in a reference state_dict --------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -318,19 +357,29 @@ def routed_reference():
 @pytest.mark.parametrize(
     "change, error, message",
     [
-        (lambda i: np.where(np.arange(i.size) == 3, 10**4, i), ValueError,
-         "out of range"),
-        (lambda i: np.where(np.arange(i.size) == 3, -1, i), ValueError,
-         "out of range"),
-        (lambda i: i.astype("float64") + (np.arange(i.size) == 3) * 0.5,
-         ValueError, "integer"),
+        (
+            lambda i: np.where(np.arange(i.size) == 3, 10**4, i),
+            ValueError,
+            "out of range",
+        ),
+        (
+            lambda i: np.where(np.arange(i.size) == 3, -1, i),
+            ValueError,
+            "out of range",
+        ),
+        (
+            lambda i: i.astype("float64") + (np.arange(i.size) == 3) * 0.5,
+            ValueError,
+            "integer",
+        ),
         (lambda i: i.astype("float64") * np.nan, ValueError, "integer"),
         (lambda i: i.astype(str), TypeError, "integer"),
     ],
     ids=["too_large", "negative", "fractional", "nan", "strings"],
 )
-def test_from_reference_checks_routing_indices(routed_reference, change, error,
-                                               message):
+def test_from_reference_checks_routing_indices(
+    routed_reference, change, error, message
+):
     config, state = routed_reference
     indices = state["input_to_synapse_indices"]
     state = {**state, "input_to_synapse_indices": change(indices)}
@@ -342,7 +391,8 @@ def test_from_reference_accepts_integral_float_indices(routed_reference):
     config, state = routed_reference
     indices = state["input_to_synapse_indices"]
     model = convert.from_reference(
-        config, {**state, "input_to_synapse_indices": indices.astype("float32")},
+        config,
+        {**state, "input_to_synapse_indices": indices.astype("float32")},
         version=2,
     )
     np.testing.assert_array_equal(
@@ -354,5 +404,6 @@ def test_from_reference_checks_the_routing_mask(routed_reference):
     config, state = routed_reference
     mask = state["valid_indices_mask"].astype("float32") * 0.5
     with pytest.raises(ValueError, match="valid_indices_mask.*0/1"):
-        convert.from_reference(config, {**state, "valid_indices_mask": mask},
-                               version=2)
+        convert.from_reference(
+            config, {**state, "valid_indices_mask": mask}, version=2
+        )

@@ -13,10 +13,16 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKEND = keras.backend.backend()
-EXAMPLES = {"pathfinder.py": "torch", "pathfinder_x.py": "jax",
-            "image.py": "tensorflow", "listops.py": "jax",
-            "text.py": "tensorflow", "retrieval.py": "torch",
-            "shd.py": "tensorflow", "shd_adding.py": "jax"}
+EXAMPLES = {
+    "pathfinder.py": "torch",
+    "pathfinder_x.py": "jax",
+    "image.py": "tensorflow",
+    "listops.py": "jax",
+    "text.py": "tensorflow",
+    "retrieval.py": "torch",
+    "shd.py": "tensorflow",
+    "shd_adding.py": "jax",
+}
 
 
 @pytest.mark.parametrize("script", list(EXAMPLES))
@@ -25,9 +31,18 @@ def test_example_smoke_run(script, tmp_path):
         pytest.skip(f"{script} runs in the {EXAMPLES[script]} test process")
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", script), "--smoke",
-         "--output-dir", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            os.path.join(ROOT, "examples", script),
+            "--smoke",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "SMOKE RUN" in result.stdout
@@ -44,19 +59,29 @@ def test_image_example_without_data_exits_non_zero(tmp_path):
     if BACKEND != "tensorflow":
         pytest.skip("runs in the tensorflow test process")
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", "image.py"),
-         "--output-dir", str(tmp_path)],
-        cwd=tmp_path, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            os.path.join(ROOT, "examples", "image.py"),
+            "--output-dir",
+            str(tmp_path),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode != 0
     assert "data_batch_1" in result.stderr and "--data-dir" in result.stderr
 
 
-@pytest.mark.parametrize("script, files", [
-    ("text.py", ["aclImdb", "train/pos", "imdb_reviews"]),
-    ("retrieval.py", ["new_aan_pairs.train.tsv", "new_aan_pairs.eval.tsv"]),
-])
+@pytest.mark.parametrize(
+    "script, files",
+    [
+        ("text.py", ["aclImdb", "train/pos", "imdb_reviews"]),
+        ("retrieval.py", ["new_aan_pairs.train.tsv", "new_aan_pairs.eval.tsv"]),
+    ],
+)
 def test_real_data_examples_without_data_say_what_to_put_where(
     script, files, tmp_path
 ):
@@ -65,9 +90,17 @@ def test_real_data_examples_without_data_say_what_to_put_where(
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     for extra in ([], ["--data-dir", str(tmp_path / "empty")]):
         result = subprocess.run(
-            [sys.executable, os.path.join(ROOT, "examples", script),
-             "--output-dir", str(tmp_path), *extra],
-            cwd=tmp_path, env=env, capture_output=True, text=True,
+            [
+                sys.executable,
+                os.path.join(ROOT, "examples", script),
+                "--output-dir",
+                str(tmp_path),
+                *extra,
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
             timeout=120,
         )
         assert result.returncode != 0
@@ -76,21 +109,36 @@ def test_real_data_examples_without_data_say_what_to_put_where(
         assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("extra, backend", [([], "torch"),
-                                            (["--pretrained", "15"], "jax")])
+@pytest.mark.parametrize(
+    "extra, backend", [([], "torch"), (["--pretrained", "15"], "jax")]
+)
 def test_neuronio_example(extra, backend, tmp_path):
     if BACKEND != backend:
         pytest.skip(f"runs in the {backend} test process")
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", "neuronio.py"),
-         "--smoke", "--output-dir", str(tmp_path), *extra],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            os.path.join(ROOT, "examples", "neuronio.py"),
+            "--smoke",
+            "--output-dir",
+            str(tmp_path),
+            *extra,
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "SYNTHETIC DATA" in result.stdout
-    for row in ("spike AUC", "TPR at 0.25% FPR", "soma RMSE",
-                "soma explained variance"):
+    for row in (
+        "spike AUC",
+        "TPR at 0.25% FPR",
+        "soma RMSE",
+        "soma explained variance",
+    ):
         assert row in result.stdout
     assert (tmp_path / "prediction.png").stat().st_size > 1000
     if not extra:
@@ -100,23 +148,44 @@ def test_neuronio_example(extra, backend, tmp_path):
         assert (tmp_path / "model.keras").exists()
 
 
-@pytest.mark.parametrize("script, argv, message, backend", [
-    # Before: a traceback after the synthetic SHD files were written.
-    ("shd.py", ["--dt", "0.003"], "--dt 0.003: Argument `dt` must split",
-     "torch"),
-    # Before: a traceback after the images were generated.
-    ("pathfinder_x.py", ["--smoke", "--remat-chunk-size", "64"],
-     "argument --remat-chunk-size: JAX only", "tensorflow"),
-])
-def test_bad_flags_stop_the_example_before_any_work(script, argv, message,
-                                                    backend, tmp_path):
+@pytest.mark.parametrize(
+    "script, argv, message, backend",
+    [
+        # Before: a traceback after the synthetic SHD files were written.
+        (
+            "shd.py",
+            ["--dt", "0.003"],
+            "--dt 0.003: Argument `dt` must split",
+            "torch",
+        ),
+        # Before: a traceback after the images were generated.
+        (
+            "pathfinder_x.py",
+            ["--smoke", "--remat-chunk-size", "64"],
+            "argument --remat-chunk-size: JAX only",
+            "tensorflow",
+        ),
+    ],
+)
+def test_bad_flags_stop_the_example_before_any_work(
+    script, argv, message, backend, tmp_path
+):
     if BACKEND != backend:
         pytest.skip(f"runs in the {backend} test process")
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "examples", script), *argv,
-         "--output-dir", str(tmp_path / "out")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            os.path.join(ROOT, "examples", script),
+            *argv,
+            "--output-dir",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr

@@ -1,4 +1,4 @@
-"""The fast path gives the generic loop's numbers: outputs, states, gradients."""
+"""The fast path gives the generic loop's outputs, states and gradients."""
 
 import keras
 import numpy as np
@@ -67,8 +67,9 @@ def _assert_same(generic, fast, x, rng):
 ROUTINGS = {
     "none": dict(),
     "branches": dict(num_branches=3, synapses_per_branch=2),
-    "random": dict(num_branches=4, synapses_per_branch=3, routing="random",
-                   routing_seed=1),
+    "random": dict(
+        num_branches=4, synapses_per_branch=3, routing="random", routing_seed=1
+    ),
     "neuronio": dict(num_branches=2, synapses_per_branch=4, routing="neuronio"),
 }
 
@@ -139,8 +140,13 @@ def test_fast_path_states_and_masked_outputs(version, zero_output_for_mask):
 
 @pytest.mark.parametrize("version", [1, 2])
 def test_fast_path_with_a_different_tau_per_branch(version):
-    kwargs = dict(units=4, num_branches=3, synapses_per_branch=2,
-                  version=version, return_sequences=True)
+    kwargs = dict(
+        units=4,
+        num_branches=3,
+        synapses_per_branch=2,
+        version=version,
+        return_sequences=True,
+    )
     generic, fast = _pair(kwargs)
     tau = np.array([2.0, 9.0, 30.0], "float32")
     for model in (generic, fast):
@@ -150,8 +156,9 @@ def test_fast_path_with_a_different_tau_per_branch(version):
 
 
 def test_fast_path_initial_state_and_stateful():
-    kwargs = dict(units=4, num_branches=3, synapses_per_branch=2,
-                  return_sequences=True)
+    kwargs = dict(
+        units=4, num_branches=3, synapses_per_branch=2, return_sequences=True
+    )
     generic, fast = _pair(kwargs)
     x = _inputs(np.random.default_rng(6), False)
     memory = np.full((BATCH, 4), 0.3, "float32")
@@ -166,7 +173,9 @@ def test_fast_path_initial_state_and_stateful():
     results = []
     for use_fast_path in (False, True):
         keras.utils.set_random_seed(0)
-        layer = keras_elm.ELM(stateful=True, use_fast_path=use_fast_path, **kwargs)
+        layer = keras_elm.ELM(
+            stateful=True, use_fast_path=use_fast_path, **kwargs
+        )
         layer.build((BATCH, STEPS, FEATURES))
         first = to_numpy(layer(x[:, :3]))
         second = to_numpy(layer(x[:, 3:]))
@@ -175,7 +184,9 @@ def test_fast_path_initial_state_and_stateful():
 
 
 def test_use_fast_path_true_fails_loudly_where_it_cannot_run():
-    layer = keras_elm.ELM(4, mlp_activation=lambda v: v * 2.0, use_fast_path=True)
+    layer = keras_elm.ELM(
+        4, mlp_activation=lambda v: v * 2.0, use_fast_path=True
+    )
     with pytest.raises(ValueError, match="use_fast_path"):
         layer(np.zeros((2, 3, 5), "float32"))
     auto = keras_elm.ELM(4, mlp_activation=lambda v: v * 2.0)
@@ -204,8 +215,9 @@ def test_use_fast_path_rejects_unknown_values():
     keras.backend.backend() != "jax", reason="rematerialisation is JAX-only"
 )
 def test_jax_remat_chunks_give_the_same_gradients():
-    kwargs = dict(units=4, num_branches=3, synapses_per_branch=2,
-                  return_sequences=True)
+    kwargs = dict(
+        units=4, num_branches=3, synapses_per_branch=2, return_sequences=True
+    )
     _, plain = _pair(kwargs)
     keras.utils.set_random_seed(0)
     inputs = keras.Input((STEPS, FEATURES))
@@ -253,8 +265,18 @@ def test_jax_hand_written_backward_matches_autodiff_of_the_scan(remat_chunk):
 
     def fast(drive, m0, kernel, out_kernel, out_bias, kappa, gain):
         out = jax_core.memory_scan(
-            drive, m0, kernel, [], [], out_kernel, out_bias, kappa, gain,
-            "silu", mask=mask, remat_chunk=remat_chunk,
+            drive,
+            m0,
+            kernel,
+            [],
+            [],
+            out_kernel,
+            out_bias,
+            kappa,
+            gain,
+            "silu",
+            mask=mask,
+            remat_chunk=remat_chunk,
         )
         return jnp.sum(weights * out)
 
@@ -288,8 +310,13 @@ def test_tensorflow_fast_path_under_xla(masking):
     outputs and gradients, and `compile(jit_compile=True)` trains like it."""
     import tensorflow as tf
 
-    kwargs = dict(units=4, output_units=2, num_branches=3,
-                  synapses_per_branch=2, return_sequences=True)
+    kwargs = dict(
+        units=4,
+        output_units=2,
+        num_branches=3,
+        synapses_per_branch=2,
+        return_sequences=True,
+    )
     generic, fast = _pair(kwargs, masking=masking)
     rng = np.random.default_rng(5)
     x = _inputs(rng, masking)

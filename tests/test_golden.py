@@ -25,13 +25,17 @@ def test_trainable_weights_are_the_reference_parameters(name):
     layer = model.layers[-1]
     names = {
         id(variable): ref_name
-        for ref_name, (variable, _) in convert.reference_variables(layer).items()
+        for ref_name, (variable, _) in convert.reference_variables(
+            layer
+        ).items()
     }
     trainable = [names[id(v)] for v in model.trainable_weights]
     assert sorted(trainable) == sorted(meta["trainable"])
 
 
-@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
+@pytest.mark.parametrize(
+    "use_fast_path", [False, True], ids=["generic", "fast"]
+)
 @pytest.mark.parametrize("name", GOLDEN_CASES)
 def test_outputs_and_gradients_match_reference(name, use_fast_path):
     meta, arrays, model = _reference_model(name, use_fast_path=use_fast_path)

@@ -31,8 +31,11 @@ def test_no_tensorflow_import_on_other_backends(backend):
     if keras.backend.backend() != "torch":
         pytest.skip("runs in the torch test process")
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "-c", SCRIPT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "KERAS_BACKEND": backend},
     )
     assert result.returncode == 0, result.stderr[-3000:]

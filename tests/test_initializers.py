@@ -41,8 +41,9 @@ def _assert_no_two_alike(weights):
 INITIALIZERS = {
     "default": dict(),
     "seeded": dict(seed=3),
-    "string": dict(kernel_initializer="glorot_uniform",
-                   bias_initializer="random_normal"),
+    "string": dict(
+        kernel_initializer="glorot_uniform", bias_initializer="random_normal"
+    ),
     "unseeded_instance": dict(
         kernel_initializer=keras.initializers.GlorotUniform(),
         bias_initializer=keras.initializers.RandomUniform(-0.3, 0.3),

@@ -29,8 +29,13 @@ TASK = tasks.get("pathfinder")
 
 
 def _args(folder, epochs=3):
-    return argparse.Namespace(output_dir=str(folder), learning_rate=0.05,
-                              epochs=epochs, max_minutes=None, seed=0)
+    return argparse.Namespace(
+        output_dir=str(folder),
+        learning_rate=0.05,
+        epochs=epochs,
+        max_minutes=None,
+        seed=0,
+    )
 
 
 def _data(seed=0):
@@ -71,9 +76,14 @@ class _CtrlC(keras.callbacks.Callback):
 def _fit(args, extra=()):
     """The examples' `fit` (4 steps an epoch); the extra callbacks first."""
     return _model(args).fit(
-        *_data(), validation_data=_data(1), epochs=args.epochs, batch_size=2,
-        shuffle=False, verbose=0,
-        callbacks=[*extra, *tasks.callbacks(args, 4)])
+        *_data(),
+        validation_data=_data(1),
+        epochs=args.epochs,
+        batch_size=2,
+        shuffle=False,
+        verbose=0,
+        callbacks=[*extra, *tasks.callbacks(args, 4)],
+    )
 
 
 def _backup_epoch(folder):
@@ -81,13 +91,17 @@ def _backup_epoch(folder):
     return state["backups"][0]["epoch"]
 
 
-@pytest.mark.parametrize("epoch, step, kept, where", [
-    (1, 1, 1, "at step 2 of epoch 2, which is not counted as finished"),
-    (1, None, 2, "after epoch 2"),  # while validating: the epoch had ended
-    (0, 0, None, "at step 1 of epoch 1"),
-])
+@pytest.mark.parametrize(
+    "epoch, step, kept, where",
+    [
+        (1, 1, 1, "at step 2 of epoch 2, which is not counted as finished"),
+        (1, None, 2, "after epoch 2"),  # while validating: the epoch had ended
+        (0, 0, None, "at step 1 of epoch 1"),
+    ],
+)
 def test_ctrl_c_stops_at_the_step_keeps_the_backup_and_a_rerun_continues(
-        epoch, step, kept, where, tmp_path, capfd):
+    epoch, step, kept, where, tmp_path, capfd
+):
     args = _args(tmp_path)
     before = signal.getsignal(signal.SIGINT)
     ctrl_c = _CtrlC(epoch, step)
@@ -118,12 +132,12 @@ def test_every_example_fit_stops_on_ctrl_c(tmp_path):
     after the saves of the epoch."""
     steps = tasks.callbacks(_args(tmp_path), 4)
     assert isinstance(steps[-1], callbacks.StopOnInterrupt)
-    assert steps[-1].backup is next(c for c in steps
-                                    if isinstance(c, callbacks.Backup))
+    assert steps[-1].backup is next(
+        c for c in steps if isinstance(c, callbacks.Backup)
+    )
 
 
-def test_a_ctrl_c_after_the_last_check_of_an_epoch_still_stops(tmp_path,
-                                                               capfd):
+def test_a_ctrl_c_after_the_last_check_of_an_epoch_still_stops(tmp_path, capfd):
     """Before: Keras saw the flag after the epoch's end and finished as if
     training were done, then evaluated and saved the model."""
     if BACKEND != "torch":
@@ -137,19 +151,30 @@ def test_a_ctrl_c_after_the_last_check_of_an_epoch_still_stops(tmp_path,
     args = _args(tmp_path, epochs=2)
     model = _model(args)
     with pytest.raises(callbacks.Interrupted):
-        model.fit(*_data(), validation_data=_data(1), epochs=2, batch_size=2,
-                  verbose=0, callbacks=tasks.callbacks(args, 4) + [Late()])
+        model.fit(
+            *_data(),
+            validation_data=_data(1),
+            epochs=2,
+            batch_size=2,
+            verbose=0,
+            callbacks=tasks.callbacks(args, 4) + [Late()],
+        )
     assert "training stopped by Ctrl-C after the last epoch" in (
-        capfd.readouterr().err)
+        capfd.readouterr().err
+    )
 
 
-@pytest.mark.parametrize("previous, second", [
-    (signal.default_int_handler, signal.SIG_DFL),  # a script: quits at once
-    (signal.SIG_DFL, signal.SIG_DFL),
-    ("custom", "custom"),  # a notebook's own handler gets the second Ctrl-C
-])
+@pytest.mark.parametrize(
+    "previous, second",
+    [
+        (signal.default_int_handler, signal.SIG_DFL),  # a script: quits at once
+        (signal.SIG_DFL, signal.SIG_DFL),
+        ("custom", "custom"),  # a notebook's own handler gets the second Ctrl-C
+    ],
+)
 def test_a_second_ctrl_c_goes_to_the_default_or_the_handler_before(
-        previous, second):
+    previous, second
+):
     if BACKEND != "torch":
         pytest.skip("signals do not depend on the backend: torch only")
 
@@ -227,15 +252,24 @@ def test_a_real_ctrl_c_stops_a_training_script_promptly(tmp_path, capsys):
     script = tmp_path / "train.py"
     script.write_text(_SCRIPT)
     out = tmp_path / "out"
-    env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": BACKEND,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "PYTHONPATH": ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     process = subprocess.Popen(
-        [sys.executable, str(script), str(out)], env=env, cwd=tmp_path,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [sys.executable, str(script), str(out)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = queue.Queue()
     reader = threading.Thread(
-        target=lambda: [lines.put(line) for line in process.stdout],
-        daemon=True)
+        target=lambda: [lines.put(line) for line in process.stdout], daemon=True
+    )
     reader.start()
     output = []
     try:
@@ -266,4 +300,6 @@ def test_a_real_ctrl_c_stops_a_training_script_promptly(tmp_path, capsys):
     seen = _CtrlC(None, None)
     _fit(args, [seen])
     assert seen.seen == [kept]
-    assert f"resuming after epoch {kept} of {kept + 1}" in capsys.readouterr().out
+    assert (
+        f"resuming after epoch {kept} of {kept + 1}" in capsys.readouterr().out
+    )

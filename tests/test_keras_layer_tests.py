@@ -18,8 +18,9 @@ from keras_elm import ELMCell
 
 BACKEND = keras.backend.backend()
 UNITS = 4
-ROUTED = dict(num_branches=3, synapses_per_branch=2, routing="random",
-              routing_seed=1)
+ROUTED = dict(
+    num_branches=3, synapses_per_branch=2, routing="random", routing_seed=1
+)
 
 
 @pytest.fixture(autouse=True)
@@ -52,8 +53,14 @@ def test_elm_passes_keras_layer_test():
     keras_case().run_layer_test(
         ELM,
         init_kwargs=dict(
-            units=UNITS, output_units=2, version=2, return_sequences=True,
-            return_state=True, go_backwards=True, stateful=True, **ROUTED,
+            units=UNITS,
+            output_units=2,
+            version=2,
+            return_sequences=True,
+            return_state=True,
+            go_backwards=True,
+            stateful=True,
+            **ROUTED,
         ),
         input_shape=(1, 2, 4),
         # The trace state holds a value per branch in version 2.
@@ -67,8 +74,11 @@ def test_rnn_of_elm_cell_passes_keras_layer_test():
     keras_case().run_layer_test(
         keras.layers.RNN,
         init_kwargs=dict(
-            cell=ELMCell(UNITS, num_branches=4), return_sequences=True,
-            return_state=True, go_backwards=True, unroll=True,
+            cell=ELMCell(UNITS, num_branches=4),
+            return_sequences=True,
+            return_state=True,
+            go_backwards=True,
+            unroll=True,
         ),
         input_shape=(2, 3, 4),
         expected_output_shape=((2, 3, UNITS), (2, UNITS), (2, 4)),
@@ -101,13 +111,17 @@ def test_stacked_cells_pass_keras_layer_test(cell):
         return ELMCell(units, num_branches=inputs)
 
     states = (
-        [[(2, 3), (2, 4)], [(2, 2), (2, 3)]] if cell == "elm"
+        [[(2, 3), (2, 4)], [(2, 2), (2, 3)]]
+        if cell == "elm"
         else [[(2, 3), (2, 3)], [(2, 2), (2, 2)]]
     )
     keras_case().run_layer_test(
         keras.layers.RNN,
-        init_kwargs=dict(cell=[make(3, 4), make(2, 3)],
-                         return_sequences=True, return_state=True),
+        init_kwargs=dict(
+            cell=[make(3, 4), make(2, 3)],
+            return_sequences=True,
+            return_state=True,
+        ),
         input_shape=(2, 3, 4),
         expected_output_shape=((2, 3, 2), *states),
         supports_masking=True,
@@ -120,15 +134,27 @@ def test_stacked_cells_pass_keras_layer_test(cell):
 # --- a routed Branch-ELM traces with its state -------------------------------
 
 
-@pytest.mark.parametrize("routing, fast", [
-    ("random", True), ("random", False), ("neuronio", True), ("indices", True),
-])
+@pytest.mark.parametrize(
+    "routing, fast",
+    [
+        ("random", True),
+        ("random", False),
+        ("neuronio", True),
+        ("indices", True),
+    ],
+)
 def test_routed_elm_with_state_predicts_and_fits(routing, fast):
     routing_arg = [0, 3, 1, 1, 2, 0] if routing == "indices" else routing
     x = data(batch=2, steps=2)
-    layer = ELM(UNITS, num_branches=3, synapses_per_branch=2,
-                routing=routing_arg, use_fast_path=fast, return_state=True,
-                stateful=True)
+    layer = ELM(
+        UNITS,
+        num_branches=3,
+        synapses_per_branch=2,
+        routing=routing_arg,
+        use_fast_path=fast,
+        return_state=True,
+        stateful=True,
+    )
     inputs = keras.Input((2, 4), batch_size=2)
     model = keras.Model(inputs, layer(inputs))
     eager = [numpy(y) for y in model(x)]
@@ -138,16 +164,21 @@ def test_routed_elm_with_state_predicts_and_fits(routing, fast):
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
     if routing == "random":
         model.compile("sgd", ["mse"] * 3)
-        model.fit(x, [np.zeros(y.shape, "float32") for y in eager],
-                  batch_size=2, verbose=0)
+        model.fit(
+            x,
+            [np.zeros(y.shape, "float32") for y in eager],
+            batch_size=2,
+            verbose=0,
+        )
 
 
 # --- symbolic and eager calls agree ------------------------------------------
 
 
 def assert_symbolic_matches_eager(layer, shape):
-    symbolic = keras.tree.flatten(layer(keras.Input(shape[1:],
-                                                    batch_size=shape[0])))
+    symbolic = keras.tree.flatten(
+        layer(keras.Input(shape[1:], batch_size=shape[0]))
+    )
     eager = keras.tree.flatten(layer(data(*shape)))
     computed = layer.compute_output_shape(shape)
     assert len(symbolic) == len(eager) == len(computed)
@@ -155,12 +186,19 @@ def assert_symbolic_matches_eager(layer, shape):
         assert tuple(s.shape) == tuple(e.shape) == tuple(c)
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(num_branches=4), dict(**ROUTED), dict(**ROUTED, version=2),
-], ids=["plain", "routed", "version2"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(num_branches=4),
+        dict(**ROUTED),
+        dict(**ROUTED, version=2),
+    ],
+    ids=["plain", "routed", "version2"],
+)
 def test_rnn_of_elm_cell_symbolic_states_equal_eager(kwargs):
-    rnn = keras.layers.RNN(ELMCell(UNITS, **kwargs), return_state=True,
-                           return_sequences=True)
+    rnn = keras.layers.RNN(
+        ELMCell(UNITS, **kwargs), return_state=True, return_sequences=True
+    )
     output, *states = rnn(keras.Input((3, 4)))
     assert len(states) == 2
     assert_symbolic_matches_eager(rnn, (2, 3, 4))
@@ -185,9 +223,15 @@ def test_rnn_of_unbuilt_elm_cell_without_num_branches():
     assert_symbolic_matches_eager(rnn, (2, 3, 4))
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(), dict(**ROUTED), dict(output_units=2, use_fast_path=False),
-], ids=["plain", "routed", "readout_generic"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(**ROUTED),
+        dict(output_units=2, use_fast_path=False),
+    ],
+    ids=["plain", "routed", "readout_generic"],
+)
 def test_elm_symbolic_states_equal_eager(kwargs):
     layer = ELM(UNITS, return_state=True, **kwargs)
     output, memory, trace = layer(keras.Input((3, 4)))
@@ -199,8 +243,7 @@ def test_elm_symbolic_states_equal_eager(kwargs):
 
 def slow_decay_rnn():
     """An RNN whose memory only decays (zero MLP), τ_m near 1000."""
-    cell = ELMCell(UNITS, num_branches=4,
-                   memory_tau_init_range=(900.0, 1000.0))
+    cell = ELMCell(UNITS, num_branches=4, memory_tau_init_range=(900.0, 1000.0))
     rnn = keras.layers.RNN(cell, return_sequences=True, return_state=True)
     rnn.build((2, 3, 4))
     for weight in cell.mlp_kernels + cell.mlp_biases:
@@ -285,12 +328,18 @@ def test_dynamic_shapes(layer_kind):
     shape = (None, None, 3)
     assert make().compute_output_shape(shape) == (None, UNITS)
     assert make(return_sequences=True).compute_output_shape(shape) == (
-        None, None, UNITS)
+        None,
+        None,
+        UNITS,
+    )
     layer = make(return_sequences=True, return_state=True)
     if layer_kind == "elm":
         layer.build(shape)
     assert layer.compute_output_shape(shape) == (
-        (None, None, UNITS), (None, UNITS), (None, 3))
+        (None, None, UNITS),
+        (None, UNITS),
+        (None, 3),
+    )
 
 
 def test_initial_state_stateful_and_go_backwards():
@@ -302,25 +351,29 @@ def test_initial_state_stateful_and_go_backwards():
     # Passing the final states on equals running the concatenation.
     _, memory_2, trace_2 = layer(x, initial_state=[memory, trace])
     _, memory_12, trace_12 = layer(np.concatenate([x, x], axis=1))
-    np.testing.assert_allclose(numpy(memory_2), numpy(memory_12), rtol=1e-5,
-                               atol=1e-6)
-    np.testing.assert_allclose(numpy(trace_2), numpy(trace_12), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        numpy(memory_2), numpy(memory_12), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        numpy(trace_2), numpy(trace_12), rtol=1e-5, atol=1e-6
+    )
     # Stateful: two calls carry the states, as the concatenation.
-    stateful = ELM(UNITS, return_state=True, stateful=True,
-                   use_fast_path=fast)
+    stateful = ELM(UNITS, return_state=True, stateful=True, use_fast_path=fast)
     stateful.build(x.shape)
     stateful.set_weights(layer.get_weights())
     stateful(x)
     _, memory_s, _ = stateful(x)
-    np.testing.assert_allclose(numpy(memory_s), numpy(memory_12), rtol=1e-5,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        numpy(memory_s), numpy(memory_12), rtol=1e-5, atol=1e-6
+    )
     # go_backwards reads the sequence reversed.
     backwards = ELM(UNITS, go_backwards=True, use_fast_path=fast)
     backwards.build(x.shape)
     backwards.set_weights(layer.get_weights())
     np.testing.assert_allclose(
-        numpy(backwards(x)), numpy(layer(x[:, ::-1])[0]), rtol=1e-5,
+        numpy(backwards(x)),
+        numpy(layer(x[:, ::-1])[0]),
+        rtol=1e-5,
         atol=1e-6,
     )
 
@@ -346,14 +399,15 @@ def test_serialization(layer_kind):
 def test_masking_unrolled_equals_loop():
     x = data(steps=4)
     mask = np.array([[True, True, True, False], [True, True, False, False]])
-    outputs = []
+    outputs, weights = [], None
     for unroll in (False, True):
-        rnn = keras.layers.RNN(ELMCell(UNITS), return_sequences=True,
-                               unroll=unroll)
+        rnn = keras.layers.RNN(
+            ELMCell(UNITS), return_sequences=True, unroll=unroll
+        )
         rnn.build(x.shape)
-        if outputs:
-            rnn.set_weights(weights)
-        weights = rnn.get_weights()
+        if weights is None:
+            weights = rnn.get_weights()
+        rnn.set_weights(weights)
         outputs.append(numpy(rnn(x, mask=mask)))
     np.testing.assert_allclose(outputs[0], outputs[1], rtol=1e-5, atol=1e-6)
     # A masked step keeps the memory: the output repeats.

@@ -31,6 +31,8 @@ def _seed():
     # Unseeded initializers draw from keras' global seed: same weights on
     # every run.
     keras.utils.set_random_seed(0)
+
+
 BRANCHES = dict(num_branches=3, synapses_per_branch=2)
 
 
@@ -41,7 +43,10 @@ def data(features=FEATURES, batch=BATCH, steps=STEPS, seed=0):
 
 def assert_allclose(actual, expected, rtol=1e-5, atol=1e-6, err_msg=""):
     np.testing.assert_allclose(
-        to_numpy(actual), to_numpy(expected), rtol=rtol, atol=atol,
+        to_numpy(actual),
+        to_numpy(expected),
+        rtol=rtol,
+        atol=atol,
         err_msg=err_msg,
     )
 
@@ -59,7 +64,9 @@ def randomize(layer, seed=0):
     """Moves every float weight of a built layer away from its init."""
     rng = np.random.default_rng(seed)
     for variable in layer.weights:
-        if variable.dtype != "float32" or variable.path.endswith("routing_mask"):
+        if variable.dtype != "float32" or variable.path.endswith(
+            "routing_mask"
+        ):
             continue
         value = ops.convert_to_numpy(variable)
         noise = rng.uniform(0.5, 1.5, size=value.shape).astype("float32")
@@ -80,38 +87,85 @@ CONFIGS = {
     # (mlp_layers=2 doubles the compile time of fit() on JAX: it is checked
     # in "mlp_2_silu_state", without training.)
     "readout_random_routing_learn_tau_v2": (
-        dict(units=UNITS, output_units=2, num_branches=4, synapses_per_branch=2,
-             routing="random", routing_seed=1, learn_memory_tau=True,
-             memory_tau_max=50.0, version=2, return_sequences=True),
-        (BATCH, STEPS, 2), 8, 3, TRAIN,
+        dict(
+            units=UNITS,
+            output_units=2,
+            num_branches=4,
+            synapses_per_branch=2,
+            routing="random",
+            routing_seed=1,
+            learn_memory_tau=True,
+            memory_tau_max=50.0,
+            version=2,
+            return_sequences=True,
+        ),
+        (BATCH, STEPS, 2),
+        8,
+        3,
+        TRAIN,
     ),
     "branches": (
         dict(units=UNITS, **BRANCHES, return_sequences=True),
-        (BATCH, STEPS, UNITS), 5, 2, NO_TRAIN,
+        (BATCH, STEPS, UNITS),
+        5,
+        2,
+        NO_TRAIN,
     ),
     "neuronio_routing_readout": (
-        dict(units=UNITS, output_units=2, num_branches=2, synapses_per_branch=4,
-             routing="neuronio"),
-        (BATCH, 2), 7, 4, NO_TRAIN,
+        dict(
+            units=UNITS,
+            output_units=2,
+            num_branches=2,
+            synapses_per_branch=4,
+            routing="neuronio",
+        ),
+        (BATCH, 2),
+        7,
+        4,
+        NO_TRAIN,
     ),
     "index_routing_version_2_state": (
-        dict(units=UNITS, version=2, **BRANCHES, routing=[0, 5, 2, 2, 1, 3],
-             return_state=True, return_sequences=True),
-        [(BATCH, STEPS, UNITS), (BATCH, UNITS), (BATCH, 3)], 5, 4, NO_TRAIN,
+        dict(
+            units=UNITS,
+            version=2,
+            **BRANCHES,
+            routing=[0, 5, 2, 2, 1, 3],
+            return_state=True,
+            return_sequences=True,
+        ),
+        [(BATCH, STEPS, UNITS), (BATCH, UNITS), (BATCH, 3)],
+        5,
+        4,
+        NO_TRAIN,
     ),
     "mlp_2_silu_state": (
-        dict(units=UNITS, mlp_layers=2, mlp_activation="silu",
-             return_state=True),
-        [(BATCH, UNITS), (BATCH, UNITS), (BATCH, FEATURES)], 7, 2, NO_TRAIN,
+        dict(
+            units=UNITS, mlp_layers=2, mlp_activation="silu", return_state=True
+        ),
+        [(BATCH, UNITS), (BATCH, UNITS), (BATCH, FEATURES)],
+        7,
+        2,
+        NO_TRAIN,
     ),
     "go_backwards_unroll": (
-        dict(units=UNITS, output_units=2, go_backwards=True, unroll=True,
-             return_sequences=True),
-        (BATCH, STEPS, 2), 7, 2, NO_TRAIN,
+        dict(
+            units=UNITS,
+            output_units=2,
+            go_backwards=True,
+            unroll=True,
+            return_sequences=True,
+        ),
+        (BATCH, STEPS, 2),
+        7,
+        2,
+        NO_TRAIN,
     ),
     "stateful": (
         dict(units=UNITS, stateful=True, return_sequences=True),
-        (BATCH, STEPS, UNITS), 5, 2, NO_TRAIN,
+        (BATCH, STEPS, UNITS),
+        5,
+        2,
+        NO_TRAIN,
     ),
 }
 
@@ -149,8 +203,14 @@ def test_learn_memory_tau_makes_memory_tau_trainable():
 def test_return_state_shapes(version, trace_size):
     # 3 branches x 2 synapses reading 5 of the 6 channels: the trace has one
     # value per synapse (version 1) or per branch (version 2).
-    kwargs = dict(units=UNITS, output_units=2, version=version, **BRANCHES,
-                  routing=[0, 1, 2, 3, 4, 4], return_state=True)
+    kwargs = dict(
+        units=UNITS,
+        output_units=2,
+        version=version,
+        **BRANCHES,
+        routing=[0, 1, 2, 3, 4, 4],
+        return_state=True,
+    )
     for return_sequences in (False, True):
         layer = keras_elm.ELM(**kwargs, return_sequences=return_sequences)
         outputs = layer(data())
@@ -166,7 +226,9 @@ def test_return_state_shapes(version, trace_size):
         )
         expected = (None, None, 2) if return_sequences else (None, 2)
         assert [tuple(s.shape) for s in symbolic] == [
-            expected, (None, UNITS), (None, trace_size)
+            expected,
+            (None, UNITS),
+            (None, trace_size),
         ]
 
 
@@ -180,11 +242,15 @@ def test_initial_state_is_used():
     x = data()
     layer = keras_elm.ELM(UNITS, output_units=2, return_state=True, seed=1)
     default = to_numpy(layer(x)[0])
-    zeros = [np.zeros((BATCH, UNITS), "float32"),
-             np.zeros((BATCH, FEATURES), "float32")]
+    zeros = [
+        np.zeros((BATCH, UNITS), "float32"),
+        np.zeros((BATCH, FEATURES), "float32"),
+    ]
     assert_allclose(layer(x, initial_state=zeros)[0], default)
-    memory = [np.ones((BATCH, UNITS), "float32"),
-              np.zeros((BATCH, FEATURES), "float32")]
+    memory = [
+        np.ones((BATCH, UNITS), "float32"),
+        np.zeros((BATCH, FEATURES), "float32"),
+    ]
     changed = to_numpy(layer(x, initial_state=memory)[0])
     assert np.min(np.abs(changed - default)) > 1e-4
 
@@ -203,8 +269,9 @@ def test_initial_state_must_be_two_tensors():
 
 def test_go_backwards_runs_on_the_reversed_sequence():
     x = data()
-    forward = keras_elm.ELM(UNITS, output_units=2, return_sequences=True,
-                            return_state=True)
+    forward = keras_elm.ELM(
+        UNITS, output_units=2, return_sequences=True, return_state=True
+    )
     forward.build(x.shape)
     randomize(forward)
     backward = twin(forward, x.shape, go_backwards=True)
@@ -216,8 +283,9 @@ def test_go_backwards_runs_on_the_reversed_sequence():
     # processing order, i.e. reversed in time.
     simple = keras.layers.SimpleRNN(2, return_sequences=True)
     simple.build(x.shape)
-    simple_back = keras.layers.SimpleRNN(2, return_sequences=True,
-                                         go_backwards=True)
+    simple_back = keras.layers.SimpleRNN(
+        2, return_sequences=True, go_backwards=True
+    )
     simple_back.build(x.shape)
     copy_weights(simple, simple_back)
     assert_allclose(simple_back(x), simple(x[:, ::-1]))
@@ -247,8 +315,9 @@ def test_stateful_carries_state_across_calls():
 
 def test_unroll_equals_loop():
     x = data()
-    layer = keras_elm.ELM(UNITS, output_units=2, return_sequences=True,
-                          return_state=True)
+    layer = keras_elm.ELM(
+        UNITS, output_units=2, return_sequences=True, return_state=True
+    )
     layer.build(x.shape)
     randomize(layer)
     unrolled = twin(layer, x.shape, unroll=True)
@@ -293,12 +362,14 @@ def test_bidirectional():
 def test_plain_rnn_with_elm_cell_equals_elm():
     x = data()
     kwargs = dict(**BRANCHES, version=2)
-    layer = keras_elm.ELM(UNITS, return_sequences=True, return_state=True,
-                          **kwargs)
+    layer = keras_elm.ELM(
+        UNITS, return_sequences=True, return_state=True, **kwargs
+    )
     layer.build(x.shape)
     randomize(layer)
     rnn = keras.layers.RNN(
-        keras_elm.ELMCell(UNITS, **kwargs), return_sequences=True,
+        keras_elm.ELMCell(UNITS, **kwargs),
+        return_sequences=True,
         return_state=True,
     )
     rnn.build(x.shape)
@@ -353,8 +424,9 @@ KERAS_LOOP = "generic" if "generic" in LOOPS else "default"
 )
 def test_masking_trailing_padding_in_keras_loop(kwargs):
     x = data()
-    layer = keras_elm.ELM(UNITS, return_state=True, **kwargs,
-                          **LOOPS[KERAS_LOOP])
+    layer = keras_elm.ELM(
+        UNITS, return_state=True, **kwargs, **LOOPS[KERAS_LOOP]
+    )
     layer.build(x.shape)
     randomize(layer)
     check_masking(layer, x, [to_numpy(o) for o in layer(x)])
@@ -362,8 +434,13 @@ def test_masking_trailing_padding_in_keras_loop(kwargs):
 
 def test_masked_step_keeps_state_and_repeats_output_in_keras_loop():
     # A mask with a hole in the middle: the masked step changes nothing.
-    layer = keras_elm.ELM(UNITS, output_units=2, return_sequences=True,
-                          return_state=True, **LOOPS[KERAS_LOOP])
+    layer = keras_elm.ELM(
+        UNITS,
+        output_units=2,
+        return_sequences=True,
+        return_state=True,
+        **LOOPS[KERAS_LOOP],
+    )
     x = data()
     layer.build(x.shape)
     randomize(layer)
@@ -378,8 +455,9 @@ def test_masked_step_keeps_state_and_repeats_output_in_keras_loop():
 
 
 def test_zero_output_for_mask_without_readout():
-    layer = keras_elm.ELM(UNITS, return_sequences=True,
-                          zero_output_for_mask=True)
+    layer = keras_elm.ELM(
+        UNITS, return_sequences=True, zero_output_for_mask=True
+    )
     x, mask = padded(data(), [STEPS, STEPS - 2, STEPS - 3])
     y = to_numpy(layer(x, mask=mask))
     assert np.all(y[~mask] == 0)
@@ -387,8 +465,9 @@ def test_zero_output_for_mask_without_readout():
 
 
 def test_zero_output_for_mask_with_readout():
-    layer = keras_elm.ELM(UNITS, output_units=2, return_sequences=True,
-                          zero_output_for_mask=True)
+    layer = keras_elm.ELM(
+        UNITS, output_units=2, return_sequences=True, zero_output_for_mask=True
+    )
     x, mask = padded(data(), [STEPS, STEPS - 2, STEPS - 3])
     y = to_numpy(layer(x, mask=mask))
     assert np.all(y[~mask] == 0)
@@ -407,7 +486,9 @@ def test_zero_output_for_mask_with_readout():
 def _constant_drive(layer):
     cell = layer.cell
     cell.mlp_kernels[-1].assign(np.zeros(cell.mlp_kernels[-1].shape, "float32"))
-    cell.mlp_biases[-1].assign(np.full(cell.mlp_biases[-1].shape, 0.5, "float32"))
+    cell.mlp_biases[-1].assign(
+        np.full(cell.mlp_biases[-1].shape, 0.5, "float32")
+    )
 
 
 def _float32_recurrence(layer, memory, trace, steps, x_value=0.5):
@@ -428,16 +509,24 @@ def _float32_recurrence(layer, memory, trace, steps, x_value=0.5):
 def test_states_stay_float32_between_steps(policy, loop):
     keras.config.set_dtype_policy(policy)
     x = np.full((BATCH, STEPS, FEATURES), 0.5, "float32")
-    layer = keras_elm.ELM(UNITS, return_state=True, memory_tau_max=10.0,
-                          **LOOPS[loop])
+    layer = keras_elm.ELM(
+        UNITS, return_state=True, memory_tau_max=10.0, **LOOPS[loop]
+    )
     layer.build(x.shape)
     _constant_drive(layer)
     _, memory, trace = layer(x)
-    expected_memory, expected_trace = _float32_recurrence(layer, 0.0, 0.0, STEPS)
-    assert_allclose(memory, np.broadcast_to(expected_memory, memory.shape),
-                    rtol=1e-5, atol=0)
-    assert_allclose(trace, np.broadcast_to(expected_trace, trace.shape),
-                    rtol=1e-5, atol=0)
+    expected_memory, expected_trace = _float32_recurrence(
+        layer, 0.0, 0.0, STEPS
+    )
+    assert_allclose(
+        memory,
+        np.broadcast_to(expected_memory, memory.shape),
+        rtol=1e-5,
+        atol=0,
+    )
+    assert_allclose(
+        trace, np.broadcast_to(expected_trace, trace.shape), rtol=1e-5, atol=0
+    )
 
 
 def test_explicit_initial_state_is_not_rounded_under_mixed_precision():
@@ -459,8 +548,9 @@ def test_explicit_initial_state_is_not_rounded_under_mixed_precision():
 def test_stateful_state_is_not_rounded_under_mixed_precision():
     keras.config.set_dtype_policy("mixed_bfloat16")
     x = np.full((BATCH, STEPS, FEATURES), 0.5, "float32")
-    layer = keras_elm.ELM(UNITS, stateful=True, return_state=True,
-                          memory_tau_max=10.0)
+    layer = keras_elm.ELM(
+        UNITS, stateful=True, return_state=True, memory_tau_max=10.0
+    )
     layer.build(x.shape)
     for state in layer.states:
         assert keras.backend.standardize_dtype(state.dtype) == "float32"
@@ -483,11 +573,15 @@ def test_stateful_state_is_not_rounded_under_mixed_precision():
 def numpy_elm(layer, x):
     """The ELM equations (see `ELMCell`'s docstring) in float64 NumPy."""
     cell = layer.cell
-    w = {v.path.split("/")[-1]: ops.convert_to_numpy(v).astype("float64")
-         for v in layer.weights}
+    w = {
+        v.path.split("/")[-1]: ops.convert_to_numpy(v).astype("float64")
+        for v in layer.weights
+    }
     sigmoid = lambda z: 1.0 / (1.0 + np.exp(-z))  # noqa: E731
-    activations = {"relu": lambda z: np.maximum(z, 0.0),
-                   "silu": lambda z: z * sigmoid(z)}
+    activations = {
+        "relu": lambda z: np.maximum(z, 0.0),
+        "silu": lambda z: z * sigmoid(z),
+    }
     activation = activations[keras.activations.serialize(cell.mlp_activation)]
     dt, lam = cell.delta_t, cell.lambda_value
     branches, per_branch = cell.resolved_num_branches, cell.synapses_per_branch
@@ -525,7 +619,9 @@ def numpy_elm(layer, x):
             b = trace
         hidden = np.concatenate([b, kappa_m * memory], axis=-1)
         for i in range(cell.mlp_layers):
-            hidden = activation(hidden @ w[f"mlp_kernel_{i}"] + w[f"mlp_bias_{i}"])
+            hidden = activation(
+                hidden @ w[f"mlp_kernel_{i}"] + w[f"mlp_bias_{i}"]
+            )
         last = cell.mlp_layers
         z = hidden @ w[f"mlp_kernel_{last}"] + w[f"mlp_bias_{last}"]
         delta_m = 1.7159 * np.tanh(2.0 / 3.0 * z)
@@ -543,18 +639,37 @@ def numpy_elm(layer, x):
     [
         dict(version=1),
         dict(version=2, **BRANCHES),
-        dict(version=1, output_units=2, **BRANCHES, routing=[0, 5, 1, 1, 2, 0],
-             mlp_layers=2, mlp_units=5, mlp_activation="silu"),
-        dict(version=2, output_units=2, num_branches=2, synapses_per_branch=4,
-             routing="neuronio", learn_memory_tau=True),
+        dict(
+            version=1,
+            output_units=2,
+            **BRANCHES,
+            routing=[0, 5, 1, 1, 2, 0],
+            mlp_layers=2,
+            mlp_units=5,
+            mlp_activation="silu",
+        ),
+        dict(
+            version=2,
+            output_units=2,
+            num_branches=2,
+            synapses_per_branch=4,
+            routing="neuronio",
+            learn_memory_tau=True,
+        ),
     ],
     ids=["v1", "v2_branches", "v1_routing_mlp2", "v2_neuronio"],
 )
 def test_matches_numpy_equations(kwargs, loop):
     x = data()
     layer = keras_elm.ELM(
-        UNITS, **kwargs, return_sequences=True, return_state=True,
-        lambda_value=3.0, delta_t=0.5, memory_tau_max=20.0, trace_tau=3.0,
+        UNITS,
+        **kwargs,
+        return_sequences=True,
+        return_state=True,
+        lambda_value=3.0,
+        delta_t=0.5,
+        memory_tau_max=20.0,
+        trace_tau=3.0,
         **LOOPS[loop],
     )
     layer.build(x.shape)

@@ -25,15 +25,27 @@ from tests.helpers import to_numpy
 
 FEATURES = 4
 UNITS = 3
-GARBAGE = {"zero": 0.0, "nan": np.nan, "inf": np.inf, "-inf": -np.inf,
-           "huge": 1e30}
+GARBAGE = {
+    "zero": 0.0,
+    "nan": np.nan,
+    "inf": np.inf,
+    "-inf": -np.inf,
+    "huge": 1e30,
+}
 
 
 def _layer_kwargs(version, output_units, mlp_layers, **flags):
-    return dict(units=UNITS, num_branches=2, synapses_per_branch=2,
-                version=version, output_units=output_units,
-                mlp_layers=mlp_layers, mlp_units=5, memory_tau_max=20.0,
-                **flags)
+    return dict(
+        units=UNITS,
+        num_branches=2,
+        synapses_per_branch=2,
+        version=version,
+        output_units=output_units,
+        mlp_layers=mlp_layers,
+        mlp_units=5,
+        memory_tau_max=20.0,
+        **flags,
+    )
 
 
 def _randomize(layer, seed):
@@ -69,9 +81,14 @@ def _models(layer_kwargs, batch, steps, seed=0):
 
 def _oracle_layer(layer):
     """The generic loop, unmasked, with every output and the final states."""
-    config = {**layer.get_config(), "return_sequences": True,
-              "return_state": True, "zero_output_for_mask": False,
-              "stateful": False, "use_fast_path": False}
+    config = {
+        **layer.get_config(),
+        "return_sequences": True,
+        "return_state": True,
+        "zero_output_for_mask": False,
+        "stateful": False,
+        "use_fast_path": False,
+    }
     oracle = keras_elm.ELM.from_config(config)
     oracle.build((1, 1, FEATURES))
     oracle.set_weights(layer.get_weights())
@@ -93,10 +110,14 @@ def _expected(layer, x, mask, m0, s0):
         kept = np.flatnonzero(mask[b])
         m, s = m0[b], s0[b]
         if kept.size:
-            y, m, s = (to_numpy(v)[0] for v in oracle(
-                x[b, kept][None], initial_state=[m0[b:b + 1], s0[b:b + 1]]
-            ))
-        carried = to_numpy(oracle.readout(m0[b:b + 1]))[0]
+            y, m, s = (
+                to_numpy(v)[0]
+                for v in oracle(
+                    x[b, kept][None],
+                    initial_state=[m0[b : b + 1], s0[b : b + 1]],
+                )
+            )
+        carried = to_numpy(oracle.readout(m0[b : b + 1]))[0]
         sequence, seen = [], 0
         for t in order:
             if mask[b, t]:
@@ -126,9 +147,9 @@ def _mask(kinds, steps, rng):
         if kind == "leading":
             row[:cut] = False
         elif kind == "trailing":
-            row[steps - cut:] = False
+            row[steps - cut :] = False
         elif kind == "middle":
-            row[steps // 3: max(steps // 3 + 1, 2 * steps // 3)] = False
+            row[steps // 3 : max(steps // 3 + 1, 2 * steps // 3)] = False
         elif kind == "none":
             row[:] = False
         elif kind == "random":
@@ -171,17 +192,36 @@ MASK_KINDS = ["all", "leading", "trailing", "middle", "none", "random"]
     zero_output_for_mask=st.booleans(),
 )
 def test_masked_steps_on_both_loops(
-    batch, steps, kinds, nonzero_state, garbage, version, output_units,
-    mlp_layers, go_backwards, return_sequences, zero_output_for_mask,
+    batch,
+    steps,
+    kinds,
+    nonzero_state,
+    garbage,
+    version,
+    output_units,
+    mlp_layers,
+    go_backwards,
+    return_sequences,
+    zero_output_for_mask,
 ):
     kwargs = _layer_kwargs(
-        version, output_units, mlp_layers, go_backwards=go_backwards,
+        version,
+        output_units,
+        mlp_layers,
+        go_backwards=go_backwards,
         return_sequences=return_sequences,
         zero_output_for_mask=zero_output_for_mask,
     )
     generic, fast, layer = _models(kwargs, batch, steps)
-    x, mask, m0, s0 = _case(batch, steps, kinds[:batch], nonzero_state,
-                            garbage, layer.state_size[1], seed=steps)
+    x, mask, m0, s0 = _case(
+        batch,
+        steps,
+        kinds[:batch],
+        nonzero_state,
+        garbage,
+        layer.state_size[1],
+        seed=steps,
+    )
     inputs = [x, mask, m0, s0]
 
     expected, _, _ = _expected(layer, x, mask, m0, s0)
@@ -203,20 +243,28 @@ def test_masked_steps_on_both_loops(
         assert not np.any(grad_x[~mask]), f"{name}: gradient at padding"
 
 
-@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
+@pytest.mark.parametrize(
+    "use_fast_path", [False, True], ids=["generic", "fast"]
+)
 @pytest.mark.parametrize("version", [1, 2])
 def test_final_states_with_masks_and_initial_states(use_fast_path, version):
     batch, steps = 4, 5
-    kwargs = _layer_kwargs(version, 2, 1, return_sequences=True,
-                           return_state=True)
+    kwargs = _layer_kwargs(
+        version, 2, 1, return_sequences=True, return_state=True
+    )
     layer = keras_elm.ELM(use_fast_path=use_fast_path, **kwargs)
     layer.build((batch, steps, FEATURES))
     _randomize(layer, 0)
-    x, mask, m0, s0 = _case(batch, steps, ["leading", "none", "middle",
-                                           "trailing"], True, "nan",
-                            layer.state_size[1], seed=3)
-    y, m, s = (to_numpy(v) for v in layer(x, mask=mask,
-                                          initial_state=[m0, s0]))
+    x, mask, m0, s0 = _case(
+        batch,
+        steps,
+        ["leading", "none", "middle", "trailing"],
+        True,
+        "nan",
+        layer.state_size[1],
+        seed=3,
+    )
+    y, m, s = (to_numpy(v) for v in layer(x, mask=mask, initial_state=[m0, s0]))
     want_y, want_m, want_s = _expected(layer, x, mask, m0, s0)
     assert_close(y, want_y, 1e-5, "output")
     assert_close(m, want_m, 1e-5, "memory")
@@ -226,15 +274,18 @@ def test_final_states_with_masks_and_initial_states(use_fast_path, version):
     np.testing.assert_array_equal(s[1], s0[1])
 
 
-@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
+@pytest.mark.parametrize(
+    "use_fast_path", [False, True], ids=["generic", "fast"]
+)
 @pytest.mark.parametrize("output_units", [None, 2])
 def test_stateful_streaming_equals_one_pass(use_fast_path, output_units):
     """Chunks through a stateful layer give the one-pass outputs, also when
     a chunk starts with masked steps (the carried memory is not zero)."""
     batch, steps, chunk = 2, 9, 3
     kwargs = _layer_kwargs(1, output_units, 1, return_sequences=True)
-    stateful = keras_elm.ELM(stateful=True, use_fast_path=use_fast_path,
-                             **kwargs)
+    stateful = keras_elm.ELM(
+        stateful=True, use_fast_path=use_fast_path, **kwargs
+    )
     stateful.build((batch, chunk, FEATURES))
     _randomize(stateful, 1)
     rng = np.random.default_rng(4)
@@ -243,10 +294,13 @@ def test_stateful_streaming_equals_one_pass(use_fast_path, output_units):
     mask[0, 3:5] = False  # The second chunk starts masked.
     mask[1, 6:] = False  # The last chunk is all padding.
     x[~mask] = np.nan
-    streamed = np.concatenate([
-        to_numpy(stateful(x[:, i:i + chunk], mask=mask[:, i:i + chunk]))
-        for i in range(0, steps, chunk)
-    ], axis=1)
+    streamed = np.concatenate(
+        [
+            to_numpy(stateful(x[:, i : i + chunk], mask=mask[:, i : i + chunk]))
+            for i in range(0, steps, chunk)
+        ],
+        axis=1,
+    )
     m0 = np.zeros((batch, UNITS), "float32")
     s0 = np.zeros((batch, stateful.state_size[1]), "float32")
     expected, _, _ = _expected(stateful, x, mask, m0, s0)
@@ -254,20 +308,27 @@ def test_stateful_streaming_equals_one_pass(use_fast_path, output_units):
     assert_close(streamed, expected, 1e-5)
 
 
-@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
+@pytest.mark.parametrize(
+    "use_fast_path", [False, True], ids=["generic", "fast"]
+)
 def test_mask_with_a_trailing_axis_of_one(use_fast_path):
-    layer = keras_elm.ELM(UNITS, return_sequences=True,
-                          use_fast_path=use_fast_path)
-    x, mask, _, _ = _case(3, 5, ["leading", "middle", "trailing"], False,
-                          "nan", 1, seed=5)
+    layer = keras_elm.ELM(
+        UNITS, return_sequences=True, use_fast_path=use_fast_path
+    )
+    x, mask, _, _ = _case(
+        3, 5, ["leading", "middle", "trailing"], False, "nan", 1, seed=5
+    )
     flat = to_numpy(layer(x, mask=mask))
     assert np.all(np.isfinite(flat))
     assert_close(to_numpy(layer(x, mask=mask[..., None])), flat, 1e-6)
 
 
-@pytest.mark.parametrize("use_fast_path", [False, True], ids=["generic", "fast"])
 @pytest.mark.parametrize(
-    "shape", [(3, 4), (2, 5), (3, 5, 2), (3,), (3, 5, 1, 1)],
+    "use_fast_path", [False, True], ids=["generic", "fast"]
+)
+@pytest.mark.parametrize(
+    "shape",
+    [(3, 4), (2, 5), (3, 5, 2), (3,), (3, 5, 1, 1)],
     ids=["short", "batch", "axis2", "rank1", "rank4"],
 )
 def test_misshaped_mask_is_rejected(use_fast_path, shape):

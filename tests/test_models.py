@@ -42,8 +42,9 @@ def test_path_x_settings():
 
 
 def test_every_choice_is_an_argument():
-    model = models.pathfinder(units=12, mlp_units=7, levels=4,
-                              memory_tau_max=50.0, mlp_layers=2)
+    model = models.pathfinder(
+        units=12, mlp_units=7, levels=4, memory_tau_max=50.0, mlp_layers=2
+    )
     elm = model.get_layer("elm")
     assert (elm.units, elm.cell.hidden_units, elm.cell.mlp_layers) == (12, 7, 2)
     assert model.get_layer("grey_levels").levels == 4
@@ -66,17 +67,22 @@ def test_bad_levels(levels):
 
 def test_saving_round_trip(tmp_path):
     model = models.pathfinder(units=6)
-    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32), dtype="uint8")
+    images = np.random.default_rng(0).integers(
+        0, 256, (2, 32, 32), dtype="uint8"
+    )
     path = os.path.join(tmp_path, "pathfinder.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(to_numpy(loaded(images)), to_numpy(model(images)),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(loaded(images)), to_numpy(model(images)), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_the_model_reads_the_generated_dtype():
     model = models.image(units=4)
-    images = np.random.default_rng(1).integers(0, 256, (3, 32, 32), dtype="uint8")
+    images = np.random.default_rng(1).integers(
+        0, 256, (3, 32, 32), dtype="uint8"
+    )
     logits = to_numpy(model.predict(images, verbose=0))
     assert logits.shape == (3, 10) and np.all(np.isfinite(logits))
 
@@ -111,8 +117,9 @@ def test_token_builders(name, tmp_path):
     path = os.path.join(tmp_path, f"{name}.keras")
     small.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(to_numpy(loaded(tokens.astype("int32"))),
-                               logits, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(loaded(tokens.astype("int32"))), logits, rtol=1e-6, atol=1e-6
+    )
 
 
 def test_retrieval_is_two_towers_sharing_one_encoder(tmp_path):
@@ -120,11 +127,17 @@ def test_retrieval_is_two_towers_sharing_one_encoder(tmp_path):
     assert model.input_shape == [(None, 4000), (None, 4000)]
     assert model.output_shape == (None, 2)
     assert _trainable(model) == 201_859
-    encoders = [layer for layer in model.layers
-                if layer.__class__.__name__ == "ELM"]
+    encoders = [
+        layer for layer in model.layers if layer.__class__.__name__ == "ELM"
+    ]
     assert len(encoders) == 1 and encoders[0].output_units == 75
-    small = models.retrieval(sequence_length=10, units=4, mlp_units=5,
-                             latent_units=3, classifier_units=4)
+    small = models.retrieval(
+        sequence_length=10,
+        units=4,
+        mlp_units=5,
+        latent_units=3,
+        classifier_units=4,
+    )
     rng = np.random.default_rng(0)
     a = rng.integers(1, 257, (2, 10)).astype("int32")
     b = rng.integers(1, 257, (2, 10)).astype("int32")
@@ -138,25 +151,30 @@ def test_retrieval_is_two_towers_sharing_one_encoder(tmp_path):
     encoder = small.get_layer("encoder")
     pair = keras.Model(small.inputs, small.get_layer("pair").output)
     u, v = to_numpy(encoder(a)), to_numpy(encoder(b))
-    np.testing.assert_allclose(to_numpy(pair([a, b])),
-                               np.concatenate([u, v, u * v, u - v], -1),
-                               rtol=1e-5, atol=1e-6)
-    assert len(small.trainable_weights) == (
-        len(encoder.trainable_weights) + 4
+    np.testing.assert_allclose(
+        to_numpy(pair([a, b])),
+        np.concatenate([u, v, u * v, u - v], -1),
+        rtol=1e-5,
+        atol=1e-6,
     )
+    assert len(small.trainable_weights) == (len(encoder.trainable_weights) + 4)
     path = os.path.join(tmp_path, "retrieval.keras")
     small.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(to_numpy(loaded([a, b])), logits,
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(loaded([a, b])), logits, rtol=1e-6, atol=1e-6
+    )
 
 
-@pytest.mark.parametrize("builder, classes, steps, branch, params", [
-    (models.shd, 20, 500, False, 183_020),
-    (models.shd, 20, 500, True, 63_820),
-    (models.shd_adding, 19, 1000, False, 182_919),
-    (models.shd_adding, 19, 1000, True, 63_719),
-])
+@pytest.mark.parametrize(
+    "builder, classes, steps, branch, params",
+    [
+        (models.shd, 20, 500, False, 183_020),
+        (models.shd, 20, 500, True, 63_820),
+        (models.shd_adding, 19, 1000, False, 182_919),
+        (models.shd_adding, 19, 1000, True, 63_719),
+    ],
+)
 def test_spike_builders(builder, classes, steps, branch, params, tmp_path):
     model = builder(branch=branch)
     assert model.input_shape == (None, steps, 700)
@@ -177,25 +195,31 @@ def test_spike_builders(builder, classes, steps, branch, params, tmp_path):
     path = os.path.join(tmp_path, "spikes.keras")
     small.save(path)
     loaded = keras.saving.load_model(path)
-    np.testing.assert_allclose(to_numpy(loaded(counts.astype("uint8"))),
-                               logits, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(loaded(counts.astype("uint8"))), logits, rtol=1e-6, atol=1e-6
+    )
 
 
 def test_neuronio_builder(tmp_path):
     model = models.neuronio()
     assert _trainable(model) == 8_002
     elm = model.get_layer("elm")
-    assert (elm.units, elm.cell.resolved_num_branches,
-            elm.cell.synapses_per_branch) == (20, 45, 100)
+    assert (
+        elm.units,
+        elm.cell.resolved_num_branches,
+        elm.cell.synapses_per_branch,
+    ) == (20, 45, 100)
     assert elm.cell.lambda_value == 10.0
     assert (elm.cell.memory_tau_min, elm.cell.memory_tau_max) == (0.0, 500.0)
-    small = models.neuronio(window=7, units=3, synapses_per_branch=4,
-                            num_branches=5)
+    small = models.neuronio(
+        window=7, units=3, synapses_per_branch=4, num_branches=5
+    )
     x = np.random.default_rng(0).choice([-1.0, 0.0, 1.0], (2, 7, 1278))
     y = small(x.astype("float32"))
     assert y["spike"].shape == (2, 7, 1) and y["soma"].shape == (2, 7, 1)
     path = os.path.join(tmp_path, "neuronio.keras")
     small.save(path)
     loaded = keras.saving.load_model(path)(x.astype("float32"))
-    np.testing.assert_allclose(to_numpy(loaded["soma"]), to_numpy(y["soma"]),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        to_numpy(loaded["soma"]), to_numpy(y["soma"]), rtol=1e-6, atol=1e-6
+    )

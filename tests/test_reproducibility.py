@@ -16,9 +16,10 @@ from keras_elm import tasks
 def _first_epoch(task_name, seed, x, y):
     task = tasks.get(task_name)
     tasks.parse_args(tasks.parser(task), task, ["--seed", str(seed)])
-    model = task.build_model(**dict(task.smoke_model),
-                             **({"dt": 10.0, "steps": x.shape[1]}
-                                if task_name == "shd" else {}))
+    model = task.build_model(
+        **dict(task.smoke_model),
+        **({"dt": 10.0, "steps": x.shape[1]} if task_name == "shd" else {}),
+    )
     args = argparse.Namespace(learning_rate=task.learning_rate, epochs=1)
     tasks.compile_model(model, task, args, 4)
     history = model.fit(x, y, epochs=1, batch_size=4, shuffle=True, verbose=0)

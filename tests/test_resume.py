@@ -44,8 +44,10 @@ def _model(args):
 
 
 def _args(folder, **flags):
-    flags = {**dict(learning_rate=0.05, epochs=EPOCHS, max_minutes=None),
-             **flags}
+    flags = {
+        **dict(learning_rate=0.05, epochs=EPOCHS, max_minutes=None),
+        **flags,
+    }
     return argparse.Namespace(output_dir=str(folder), **flags)
 
 
@@ -67,17 +69,26 @@ def _fit(args, extra=(), epochs=EPOCHS):
     seen = EpochsSeen()
     x, y = _data()
     try:
-        model.fit(x, y, validation_data=_data(1), epochs=epochs, batch_size=4,
-                  shuffle=False, verbose=0,
-                  callbacks=tasks.callbacks(args, STEPS) + [seen, *extra])
+        model.fit(
+            x,
+            y,
+            validation_data=_data(1),
+            epochs=epochs,
+            batch_size=4,
+            shuffle=False,
+            verbose=0,
+            callbacks=tasks.callbacks(args, STEPS) + [seen, *extra],
+        )
     except Killed:
         pass
     return model, seen.seen
 
 
 def _weights(model):
-    return [keras.ops.convert_to_numpy(v)
-            for v in model.weights + model.optimizer.variables]
+    return [
+        keras.ops.convert_to_numpy(v)
+        for v in model.weights + model.optimizer.variables
+    ]
 
 
 def _assert_same(a, b):
@@ -107,7 +118,8 @@ def _dead_pid():
 
 
 def test_a_rerun_ends_with_the_weights_of_a_run_never_interrupted(
-        tmp_path, uninterrupted, capsys):
+    tmp_path, uninterrupted, capsys
+):
     args = _args(tmp_path)
     _, seen = _fit(args, [_KillAt(1)])
     assert seen == [0, 1]
@@ -136,7 +148,8 @@ def _kill_in(monkeypatch, method, after_bytes=100):
 
 @pytest.mark.parametrize("write", ["backup", "best"])
 def test_a_kill_during_a_save_leaves_a_rerun_that_continues(
-        write, tmp_path, uninterrupted, monkeypatch):
+    write, tmp_path, uninterrupted, monkeypatch
+):
     _torch_only()
     args = _args(tmp_path)
     _fit(args, [_KillAt(0)])  # a good backup and best.keras of epoch 1
@@ -153,8 +166,10 @@ def test_a_kill_during_a_save_leaves_a_rerun_that_continues(
     # What a SIGKILL leaves besides: a half-written temporary of a dead
     # process, in each folder the runs write.
     pid = _dead_pid()
-    for folder, name in ((tmp_path / "backup", "epoch-2.weights.h5"),
-                         (tmp_path, "best.keras")):
+    for folder, name in (
+        (tmp_path / "backup", "epoch-2.weights.h5"),
+        (tmp_path, "best.keras"),
+    ):
         suffix = ".weights.h5" if name.endswith(".h5") else ".keras"
         (folder / f".{name}.{pid}.0a1b.tmp{suffix}").write_bytes(b"HDF\x00")
     # The killed save of epoch 2 left the files of epoch 1 (best.keras
@@ -174,7 +189,8 @@ def test_a_kill_during_a_save_leaves_a_rerun_that_continues(
 
 
 def test_a_kill_while_saving_the_final_model_keeps_the_old_one(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     _torch_only()
     args = _args(tmp_path)
     model = _model(args)
@@ -192,7 +208,8 @@ def test_a_kill_while_saving_the_final_model_keeps_the_old_one(
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "delete"])
 def test_a_damaged_backup_falls_back_to_the_one_before(
-        damage, tmp_path, uninterrupted, capsys):
+    damage, tmp_path, uninterrupted, capsys
+):
     _torch_only()
     args = _args(tmp_path)
     _fit(args, [_KillAt(1)])  # backups of epochs 1 and 2
@@ -214,7 +231,8 @@ def test_a_damaged_backup_falls_back_to_the_one_before(
 
 
 def test_no_backup_that_loads_means_starting_over_with_a_warning(
-        tmp_path, uninterrupted, capsys):
+    tmp_path, uninterrupted, capsys
+):
     _torch_only()
     args = _args(tmp_path)
     _fit(args, [_KillAt(1)])
@@ -228,26 +246,43 @@ def test_no_backup_that_loads_means_starting_over_with_a_warning(
     assert "starting over from epoch 1" in err and str(backup) in err
 
 
-@pytest.mark.parametrize("text", ['{"backups": [{"epoch": ', "[]", "",
-                                  '{"backups": [{"epoch": -1, "weights": 3}]}'])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"backups": [{"epoch": ',
+        "[]",
+        "",
+        '{"backups": [{"epoch": -1, "weights": 3}]}',
+    ],
+)
 def test_a_state_file_that_cannot_be_read_is_named_and_ignored(
-        text, tmp_path, capsys):
+    text, tmp_path, capsys
+):
     (tmp_path / "state.json").write_text(text)
     assert callbacks.Backup(str(tmp_path)).read_backups() == []
     assert str(tmp_path / "state.json") in capsys.readouterr().err
 
 
 def test_a_backup_of_keras_backup_and_restore_is_continued(
-        tmp_path, uninterrupted):
+    tmp_path, uninterrupted
+):
     """An output folder of a run before `callbacks.Backup` (Keras's layout)."""
     _torch_only()
     args = _args(tmp_path)
     model = _model(args)
     with pytest.raises(Killed):
-        model.fit(*_data(), validation_data=_data(1), epochs=EPOCHS,
-                  batch_size=4, shuffle=False, verbose=0,
-                  callbacks=[keras.callbacks.BackupAndRestore(
-                      str(tmp_path / "backup")), _KillAt(1)])
+        model.fit(
+            *_data(),
+            validation_data=_data(1),
+            epochs=EPOCHS,
+            batch_size=4,
+            shuffle=False,
+            verbose=0,
+            callbacks=[
+                keras.callbacks.BackupAndRestore(str(tmp_path / "backup")),
+                _KillAt(1),
+            ],
+        )
     assert (tmp_path / "backup" / "latest.weights.h5").exists()
     model, seen = _fit(args)
     assert seen == [2]
@@ -265,16 +300,25 @@ def test_a_backup_of_another_model_is_not_restored(tmp_path, capsys):
     start = _weights(other)
     seen = EpochsSeen()
     with pytest.raises(Killed):
-        other.fit(*_data(), epochs=1, batch_size=4, verbose=0,
-                  callbacks=[callbacks.Backup(str(tmp_path / "backup")), seen,
-                             _KillAt(0)])
+        other.fit(
+            *_data(),
+            epochs=1,
+            batch_size=4,
+            verbose=0,
+            callbacks=[
+                callbacks.Backup(str(tmp_path / "backup")),
+                seen,
+                _KillAt(0),
+            ],
+        )
     assert seen.seen == [0]  # from the start
     assert "cannot be restored" in capsys.readouterr().err
     assert not np.allclose(start[0], _weights(other)[0])  # it trained
 
 
 def test_a_time_limit_keeps_the_backup_and_the_rerun_continues(
-        tmp_path, uninterrupted, capsys):
+    tmp_path, uninterrupted, capsys
+):
     args = _args(tmp_path, max_minutes=1e-9)
     model, seen = _fit(args)
     assert seen == [0]  # stopped after its first step
@@ -301,22 +345,35 @@ def test_best_model_survives_a_resume(tmp_path):
     best = (tmp_path / "best.keras").read_bytes()
     model = _model(args)
     checkpoints = tasks.callbacks(args, STEPS)
-    model.fit(*_data(), validation_data=_data(1), epochs=EPOCHS, batch_size=4,
-              verbose=0, callbacks=checkpoints)
+    model.fit(
+        *_data(),
+        validation_data=_data(1),
+        epochs=EPOCHS,
+        batch_size=4,
+        verbose=0,
+        callbacks=checkpoints,
+    )
     assert (tmp_path / "best.keras").read_bytes() == best
-    best_model = next(c for c in checkpoints if isinstance(c, callbacks.BestModel))
+    best_model = next(
+        c for c in checkpoints if isinstance(c, callbacks.BestModel)
+    )
     assert best_model.best == 2.0
 
 
-@pytest.mark.parametrize("mode, values, saved", [
-    ("max", [0.5, 0.4, 0.6, float("nan")], [0, 2]),
-    ("min", [0.5, 0.4, 0.6, float("inf")], [0, 1]),
-])
-def test_best_model_saves_only_improvements(mode, values, saved, tmp_path,
-                                            monkeypatch):
+@pytest.mark.parametrize(
+    "mode, values, saved",
+    [
+        ("max", [0.5, 0.4, 0.6, float("nan")], [0, 2]),
+        ("min", [0.5, 0.4, 0.6, float("inf")], [0, 1]),
+    ],
+)
+def test_best_model_saves_only_improvements(
+    mode, values, saved, tmp_path, monkeypatch
+):
     calls = []
-    monkeypatch.setattr(callbacks, "save_model",
-                        lambda model, path: calls.append(epoch))
+    monkeypatch.setattr(
+        callbacks, "save_model", lambda model, path: calls.append(epoch)
+    )
     best = callbacks.BestModel(str(tmp_path / "best.keras"), "score", mode=mode)
     best.set_model(_model(_args(tmp_path)))
     for epoch, value in enumerate(values):
@@ -364,15 +421,17 @@ def test_files_written_follow_the_umask(tmp_path):
     try:
         args = _args(tmp_path)
         _fit(args, [_KillAt(0)])
-        for path in (tmp_path / "best.keras",
-                     tmp_path / "backup" / "state.json",
-                     tmp_path / "backup" / "epoch-1.weights.h5"):
+        for path in (
+            tmp_path / "best.keras",
+            tmp_path / "backup" / "state.json",
+            tmp_path / "backup" / "epoch-1.weights.h5",
+        ):
             assert (os.stat(path).st_mode & 0o777) == 0o644, path
     finally:
         os.umask(old)
 
 
-# --- a backup of a run with other flags ----------------------------------------
+# --- a backup of a run with other flags ---------------------------------------
 
 
 def test_a_backup_of_other_flags_stops_the_run_and_is_kept(tmp_path, capsys):
@@ -391,20 +450,31 @@ def test_a_backup_of_other_flags_stops_the_run_and_is_kept(tmp_path, capsys):
     assert "another --output-dir" in message
     assert (tmp_path / "backup" / "state.json").read_text() == state
     # What does not change the model or data may change: it continues.
-    model, seen = _fit(_args(tmp_path, seed=0, smoke=False, dt=0.002,
-                             learning_rate=0.01, batch_size=2,
-                             max_minutes=100.0))
+    model, seen = _fit(
+        _args(
+            tmp_path,
+            seed=0,
+            smoke=False,
+            dt=0.002,
+            learning_rate=0.01,
+            batch_size=2,
+            max_minutes=100.0,
+        )
+    )
     assert seen == [1, 2]
     assert "resuming after epoch 1 of 3" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("saved, config, differs", [
-    (None, {"seed": 1}, False),  # a backup of before configurations
-    ({"seed": 1}, None, False),  # a Backup given none
-    ({"seed": 1}, {"seed": 1}, False),
-    ({"seed": 1, "max_length": 60}, {"seed": 1}, True),  # a flag gone
-    ({"data_dir": None}, {"data_dir": "/d"}, True),
-])
+@pytest.mark.parametrize(
+    "saved, config, differs",
+    [
+        (None, {"seed": 1}, False),  # a backup of before configurations
+        ({"seed": 1}, None, False),  # a Backup given none
+        ({"seed": 1}, {"seed": 1}, False),
+        ({"seed": 1, "max_length": 60}, {"seed": 1}, True),  # a flag gone
+        ({"data_dir": None}, {"data_dir": "/d"}, True),
+    ],
+)
 def test_config_mismatch(saved, config, differs, tmp_path):
     _torch_only()
     state = {"backups": [{"epoch": 1, "weights": "epoch-1.weights.h5"}]}
@@ -415,5 +485,9 @@ def test_config_mismatch(saved, config, differs, tmp_path):
     assert (message is not None) == differs
     if differs:
         assert "unset there" in message or "unset now" in message
-    assert callbacks.Backup(str(tmp_path / "none"),
-                            config=config).config_mismatch() is None
+    assert (
+        callbacks.Backup(
+            str(tmp_path / "none"), config=config
+        ).config_mismatch()
+        is None
+    )

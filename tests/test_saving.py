@@ -43,12 +43,20 @@ def _model():
     inputs = keras.Input((None, FEATURES))
     x = keras.layers.Masking(0.0)(inputs)
     x = keras_elm.ELM(
-        4, num_branches=4, synapses_per_branch=2, routing="random", version=2,
-        learn_memory_tau=True, mlp_layers=2, mlp_activation="silu",
-        return_sequences=True, name="elm_1",
+        4,
+        num_branches=4,
+        synapses_per_branch=2,
+        routing="random",
+        version=2,
+        learn_memory_tau=True,
+        mlp_layers=2,
+        mlp_activation="silu",
+        return_sequences=True,
+        name="elm_1",
     )(x)
-    outputs = keras_elm.ELM(3, output_units=2, return_sequences=True,
-                            name="elm_2")(x)
+    outputs = keras_elm.ELM(
+        3, output_units=2, return_sequences=True, name="elm_2"
+    )(x)
     return _perturb(keras.Model(inputs, outputs))
 
 
@@ -80,21 +88,24 @@ def test_keras_file_round_trip(tmp_path):
     for a, b in zip(loaded.weights, model.weights):
         assert a.path == b.path
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
-    np.testing.assert_allclose(to_numpy(loaded(x)), expected, rtol=1e-6,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        to_numpy(loaded(x)), expected, rtol=1e-6, atol=1e-7
+    )
 
 
 def test_random_routing_is_saved_not_redrawn(tmp_path):
     # Without a routing seed every build draws new indices, so only the
     # saved non-trainable weight can restore them.
     inputs = keras.Input((STEPS, 50))
-    layer = keras_elm.ELM(2, num_branches=10, synapses_per_branch=5,
-                          routing="random")
+    layer = keras_elm.ELM(
+        2, num_branches=10, synapses_per_branch=5, routing="random"
+    )
     model = keras.Model(inputs, layer(inputs))
     indices = to_numpy(layer.cell.routing_indices)
     assert not layer.cell.routing_indices.trainable
-    assert any(v is layer.cell.routing_indices
-               for v in layer.non_trainable_weights)
+    assert any(
+        v is layer.cell.routing_indices for v in layer.non_trainable_weights
+    )
     path = str(tmp_path / "routing.keras")
     model.save(path)
 
@@ -119,8 +130,9 @@ def test_stateful_layer_saves_and_loads(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert loaded.layers[-1].stateful
-    np.testing.assert_allclose(to_numpy(loaded(x)), expected, rtol=1e-6,
-                               atol=1e-7)
+    np.testing.assert_allclose(
+        to_numpy(loaded(x)), expected, rtol=1e-6, atol=1e-7
+    )
 
 
 CROSS_BACKEND_CODE = """
@@ -152,9 +164,15 @@ def test_weights_load_under_another_backend(tmp_path):
     # One layer: the other backend compiles it from scratch (seconds on JAX).
     inputs = keras.Input((None, FEATURES))
     layer = keras_elm.ELM(
-        4, output_units=2, num_branches=4, synapses_per_branch=2,
-        routing="random", version=2, learn_memory_tau=True,
-        return_sequences=True, name="elm_1",
+        4,
+        output_units=2,
+        num_branches=4,
+        synapses_per_branch=2,
+        routing="random",
+        version=2,
+        learn_memory_tau=True,
+        return_sequences=True,
+        name="elm_1",
     )
     model = _perturb(keras.Model(inputs, layer(inputs)))
     indices = np.array([0, 5, 1, 4, 2, 3, 3, 0], "int32")
@@ -171,9 +189,19 @@ def test_weights_load_under_another_backend(tmp_path):
 
     env = {**os.environ, "KERAS_BACKEND": other, "TF_CPP_MIN_LOG_LEVEL": "3"}
     result = subprocess.run(
-        [sys.executable, "-c", CROSS_BACKEND_CODE, str(config_path),
-         weights_path, data_path],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            CROSS_BACKEND_CODE,
+            str(config_path),
+            weights_path,
+            data_path,
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"backend {other} max error" in result.stdout, result.stdout

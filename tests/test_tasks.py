@@ -30,13 +30,19 @@ def test_registry_has_the_image_tasks():
 def test_no_flags_mean_the_paper_recipe():
     task = tasks.get("pathfinder")
     args = tasks.parse_args(tasks.parser(task, num_samples=200_000), task, [])
-    assert (args.epochs, args.batch_size, args.num_samples) == (300, 384, 200_000)
+    assert (args.epochs, args.batch_size, args.num_samples) == (
+        300,
+        384,
+        200_000,
+    )
     assert tasks.model_overrides(task, args) == {}
 
 
 def test_smoke_flags():
     task = tasks.get("image")
-    args = tasks.parse_args(tasks.parser(task), task, ["--smoke", "--epochs", "2"])
+    args = tasks.parse_args(
+        tasks.parser(task), task, ["--smoke", "--epochs", "2"]
+    )
     assert args.epochs == 2 and args.batch_size == tasks.SMOKE["batch_size"]
     assert tasks.model_overrides(task, args) == tasks.SMOKE_ELM
 
@@ -45,14 +51,17 @@ def test_bad_flag_values_exit_with_a_message(capsys):
     task = tasks.get("image")
     with pytest.raises(SystemExit):
         tasks.parse_args(tasks.parser(task), task, ["--batch-size", "0"])
-    assert ("argument --batch-size: must be an integer >= 1"
-            in capsys.readouterr().err)
+    assert (
+        "argument --batch-size: must be an integer >= 1"
+        in capsys.readouterr().err
+    )
 
 
 def test_image_without_data_says_which_files(tmp_path):
     task = tasks.get("image")
-    args = tasks.parse_args(tasks.parser(task), task,
-                            ["--output-dir", str(tmp_path)])
+    args = tasks.parse_args(
+        tasks.parser(task), task, ["--output-dir", str(tmp_path)]
+    )
     with pytest.raises(SystemExit, match="--data-dir.*data_batch_1") as error:
         task.load_data(args)
     assert error.value.code != 0
@@ -70,8 +79,9 @@ class _Interrupt(keras.callbacks.Callback):
 
 
 def test_an_interrupted_run_resumes_after_its_last_epoch(tmp_path):
-    args = argparse.Namespace(output_dir=str(tmp_path), learning_rate=0.01,
-                              epochs=4)
+    args = argparse.Namespace(
+        output_dir=str(tmp_path), learning_rate=0.01, epochs=4
+    )
     task = tasks.get("pathfinder")
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((8, 3)), rng.integers(0, 2, 8)
@@ -80,9 +90,15 @@ def test_an_interrupted_run_resumes_after_its_last_epoch(tmp_path):
         model = tasks.compile_model(_tiny_model(), task, args, 2)
         epochs = EpochsSeen()
         try:
-            model.fit(x, y, validation_data=(x, y), epochs=4, batch_size=4,
-                      verbose=0,
-                      callbacks=tasks.callbacks(args, 2) + [epochs] + extra)
+            model.fit(
+                x,
+                y,
+                validation_data=(x, y),
+                epochs=4,
+                batch_size=4,
+                verbose=0,
+                callbacks=tasks.callbacks(args, 2) + [epochs] + extra,
+            )
         except KeyboardInterrupt:
             pass
         return model, epochs.seen
@@ -106,27 +122,43 @@ def test_step_timer_reports_an_epoch_estimate(capsys):
 
 def test_time_limit_stops_training_and_the_flag_adds_it(tmp_path, capsys):
     task = tasks.get("pathfinder")
-    args = tasks.parse_args(tasks.parser(task), task,
-                            ["--output-dir", str(tmp_path),
-                             "--max-minutes", "1e-9", "--learning-rate",
-                             "0.01", "--epochs", "5"])
-    limits = [c for c in tasks.callbacks(args, 2)
-              if isinstance(c, callbacks.TimeLimit)]
+    args = tasks.parse_args(
+        tasks.parser(task),
+        task,
+        [
+            "--output-dir",
+            str(tmp_path),
+            "--max-minutes",
+            "1e-9",
+            "--learning-rate",
+            "0.01",
+            "--epochs",
+            "5",
+        ],
+    )
+    limits = [
+        c
+        for c in tasks.callbacks(args, 2)
+        if isinstance(c, callbacks.TimeLimit)
+    ]
     assert len(limits) == 1
     model = tasks.compile_model(_tiny_model(), task, args, 2)
     epochs = EpochsSeen()
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((8, 3)), rng.integers(0, 2, 8)
-    model.fit(x, y, epochs=5, batch_size=4, verbose=0,
-              callbacks=limits + [epochs])
+    model.fit(
+        x, y, epochs=5, batch_size=4, verbose=0, callbacks=limits + [epochs]
+    )
     assert epochs.seen == [0]  # stopped after the first step's epoch
     assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 1
     assert "[time limit]" in capsys.readouterr().out
     # Without the flag, no limit.
-    args = tasks.parse_args(tasks.parser(task), task,
-                            ["--output-dir", str(tmp_path)])
-    assert not any(isinstance(c, callbacks.TimeLimit)
-                   for c in tasks.callbacks(args, 2))
+    args = tasks.parse_args(
+        tasks.parser(task), task, ["--output-dir", str(tmp_path)]
+    )
+    assert not any(
+        isinstance(c, callbacks.TimeLimit) for c in tasks.callbacks(args, 2)
+    )
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "nan", "inf"])
@@ -134,8 +166,10 @@ def test_max_minutes_must_be_positive(value, capsys):
     task = tasks.get("pathfinder")
     with pytest.raises(SystemExit):
         tasks.parse_args(tasks.parser(task), task, ["--max-minutes", value])
-    assert ("argument --max-minutes: must be a finite number > 0"
-            in capsys.readouterr().err)
+    assert (
+        "argument --max-minutes: must be a finite number > 0"
+        in capsys.readouterr().err
+    )
     with pytest.raises(ValueError, match="`minutes`"):
         callbacks.TimeLimit(float(value))
 
@@ -147,8 +181,10 @@ def test_time_limit_minutes_of_another_type(value):
 
 
 def test_majority_accuracy():
-    splits = {"train": (None, np.array([3, 3, 1, 3])),
-              "test": (None, np.array([3, 1, 1, 0]))}
+    splits = {
+        "train": (None, np.array([3, 3, 1, 3])),
+        "test": (None, np.array([3, 1, 1, 0])),
+    }
     assert tasks.majority_accuracy(splits) == 0.25
 
 
@@ -156,13 +192,17 @@ def test_majority_accuracy():
 def test_splits_are_cut_to_a_multiple_of_the_devices_under_distribute(
     distribute, monkeypatch, capsys
 ):
-    monkeypatch.setattr(tasks.distribute, "list_devices", lambda: ["a", "b", "c"])
+    monkeypatch.setattr(
+        tasks.distribute, "list_devices", lambda: ["a", "b", "c"]
+    )
     pairs = [np.arange(10), np.arange(10) + 100]
-    load = tasks.even_over_devices(lambda args: {
-        "train": (np.arange(12), np.arange(12)),
-        "val": (pairs, np.arange(10)),
-        "test": (np.arange(7)[:, None], np.arange(7)),
-    })
+    load = tasks.even_over_devices(
+        lambda args: {
+            "train": (np.arange(12), np.arange(12)),
+            "val": (pairs, np.arange(10)),
+            "test": (np.arange(7)[:, None], np.arange(7)),
+        }
+    )
     splits = load(argparse.Namespace(distribute=distribute))
     sizes = {name: len(y) for name, (_, y) in splits.items()}
     if not distribute:
@@ -200,21 +240,29 @@ _BAD = {
     "int": ["0", "-1", "1.5", "nan", "inf", "abc", "2**3"],
     "seed": ["-1", "1.5", "nan", "abc"],
 }
-_FLAGS = {"--learning-rate": "float", "--max-minutes": "float",
-          "--dt": "float", "--epochs": "int", "--batch-size": "int",
-          "--num-samples": "int", "--max-length": "int",
-          "--min-length": "int", "--steps-per-epoch": "int",
-          "--seed": "seed"}
-_CASES = [(name, flag, value)
-          for name, task in sorted(tasks.TASKS.items())
-          for flag, kind in _FLAGS.items()
-          if flag in tasks.parser(task)._option_string_actions
-          for value in _BAD[kind]]
+_FLAGS = {
+    "--learning-rate": "float",
+    "--max-minutes": "float",
+    "--dt": "float",
+    "--epochs": "int",
+    "--batch-size": "int",
+    "--num-samples": "int",
+    "--max-length": "int",
+    "--min-length": "int",
+    "--steps-per-epoch": "int",
+    "--seed": "seed",
+}
+_CASES = [
+    (name, flag, value)
+    for name, task in sorted(tasks.TASKS.items())
+    for flag, kind in _FLAGS.items()
+    if flag in tasks.parser(task)._option_string_actions
+    for value in _BAD[kind]
+]
 
 
 @pytest.mark.parametrize("name, flag, value", _CASES)
-def test_every_numeric_flag_is_checked_by_the_parser(name, flag, value,
-                                                     capsys):
+def test_every_numeric_flag_is_checked_by_the_parser(name, flag, value, capsys):
     task = tasks.get(name)
     with pytest.raises(SystemExit) as exit:
         tasks.parse_args(tasks.parser(task), task, [f"{flag}={value}"])
@@ -227,8 +275,10 @@ def test_every_task_has_its_numeric_flags_checked():
     for task in tasks.TASKS.values():
         for action in tasks.parser(task)._actions:
             if action.type in (int, float):
-                pytest.fail(f"{task.name} {action.option_strings}: a bare "
-                            f"{action.type.__name__}, unchecked")
+                pytest.fail(
+                    f"{task.name} {action.option_strings}: a bare "
+                    f"{action.type.__name__}, unchecked"
+                )
 
 
 def _error(task, argv, capsys, p=None):
@@ -238,22 +288,35 @@ def _error(task, argv, capsys, p=None):
     return capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name, argv, message", [
-    ("listops", ["--min-length", "300", "--max-length", "200"],
-     "--min-length 300 must be <= --max-length 200"),
-    ("listops", ["--min-length", "199", "--max-length", "200"],
-     "cannot be generated"),
-    ("listops", ["--max-length", "3"], "cannot be generated"),
-    ("listops", ["--num-samples", "2"], "--num-samples 2 is too few"),
-    ("pathfinder", ["--num-samples", "9"], "--num-samples 9 is too few"),
-    ("pathfinder_x", ["--num-samples", "5", "--smoke"],
-     "--num-samples 5 is too few"),
-    ("shd", ["--dt", "0.003"], "--dt 0.003"),
-    ("shd_adding", ["--dt", "3"], "--dt 3"),
-    ("shd", ["--num-samples", "1", "--smoke"], "split empty"),
-])
-def test_flags_that_cannot_work_together_are_refused(name, argv, message,
-                                                     capsys, tmp_path):
+@pytest.mark.parametrize(
+    "name, argv, message",
+    [
+        (
+            "listops",
+            ["--min-length", "300", "--max-length", "200"],
+            "--min-length 300 must be <= --max-length 200",
+        ),
+        (
+            "listops",
+            ["--min-length", "199", "--max-length", "200"],
+            "cannot be generated",
+        ),
+        ("listops", ["--max-length", "3"], "cannot be generated"),
+        ("listops", ["--num-samples", "2"], "--num-samples 2 is too few"),
+        ("pathfinder", ["--num-samples", "9"], "--num-samples 9 is too few"),
+        (
+            "pathfinder_x",
+            ["--num-samples", "5", "--smoke"],
+            "--num-samples 5 is too few",
+        ),
+        ("shd", ["--dt", "0.003"], "--dt 0.003"),
+        ("shd_adding", ["--dt", "3"], "--dt 3"),
+        ("shd", ["--num-samples", "1", "--smoke"], "split empty"),
+    ],
+)
+def test_flags_that_cannot_work_together_are_refused(
+    name, argv, message, capsys, tmp_path
+):
     task = tasks.get(name)
     err = _error(task, [*argv, "--output-dir", str(tmp_path / "out")], capsys)
     assert message in err
@@ -261,18 +324,28 @@ def test_flags_that_cannot_work_together_are_refused(name, argv, message,
 
 
 def test_the_smallest_generated_sets_that_split_are_accepted(tmp_path):
-    for name, samples in (("listops", 3), ("pathfinder", 10),
-                          ("neuronio", 1)):
+    for name, samples in (("listops", 3), ("pathfinder", 10), ("neuronio", 1)):
         task = tasks.get(name)
-        args = tasks.parse_args(tasks.parser(task), task,
-                                ["--num-samples", str(samples),
-                                 "--output-dir", str(tmp_path)])
+        args = tasks.parse_args(
+            tasks.parser(task),
+            task,
+            ["--num-samples", str(samples), "--output-dir", str(tmp_path)],
+        )
         assert args.num_samples == samples
     # With --data-dir nothing is generated: the count does not matter.
     task = tasks.get("listops")
-    tasks.parse_args(tasks.parser(task), task,
-                     ["--num-samples", "1", "--data-dir", str(tmp_path),
-                      "--output-dir", str(tmp_path)])
+    tasks.parse_args(
+        tasks.parser(task),
+        task,
+        [
+            "--num-samples",
+            "1",
+            "--data-dir",
+            str(tmp_path),
+            "--output-dir",
+            str(tmp_path),
+        ],
+    )
 
 
 @pytest.mark.parametrize("name", sorted(tasks.TASKS))
@@ -288,8 +361,9 @@ def test_a_missing_data_dir_is_refused_naming_it(name, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("where", ["file", "under_file"])
-def test_an_output_dir_that_cannot_be_written_is_refused(where, capsys,
-                                                         tmp_path):
+def test_an_output_dir_that_cannot_be_written_is_refused(
+    where, capsys, tmp_path
+):
     (tmp_path / "afile").write_text("x")
     path = tmp_path / "afile" / ("sub" if where == "under_file" else "")
     task = tasks.get("listops")
@@ -299,13 +373,15 @@ def test_an_output_dir_that_cannot_be_written_is_refused(where, capsys,
 
 def test_parse_args_creates_nothing(tmp_path):
     task = tasks.get("listops")
-    tasks.parse_args(tasks.parser(task), task,
-                     ["--output-dir", str(tmp_path / "a" / "b")])
+    tasks.parse_args(
+        tasks.parser(task), task, ["--output-dir", str(tmp_path / "a" / "b")]
+    )
     assert not (tmp_path / "a").exists()
 
 
-@pytest.mark.parametrize("text, expected", [("best", "best"), ("15", 15),
-                                            ("100", 100)])
+@pytest.mark.parametrize(
+    "text, expected", [("best", "best"), ("15", 15), ("100", 100)]
+)
 def test_pretrained_neuron_flag(text, expected):
     assert flags.pretrained_neuron(text) == expected
 
@@ -318,9 +394,19 @@ def test_pretrained_neuron_flag_refuses_other_values(text):
 
 def test_smoke_changes_only_the_flags_not_given():
     task = tasks.get("listops")
-    args = tasks.parse_args(tasks.parser(task), task,
-                            ["--smoke", "--num-samples", "7", "--batch-size",
-                             "2", "--max-length", "80"])
+    args = tasks.parse_args(
+        tasks.parser(task),
+        task,
+        [
+            "--smoke",
+            "--num-samples",
+            "7",
+            "--batch-size",
+            "2",
+            "--max-length",
+            "80",
+        ],
+    )
     assert (args.num_samples, args.batch_size, args.max_length) == (7, 2, 80)
     args = tasks.parse_args(tasks.parser(task), task, ["--smoke"])
     assert args.num_samples == task.smoke_samples
@@ -338,8 +424,10 @@ def _smoke_args(name, tmp_path, *argv):
     if name == "pathfinder":  # its fewest: the images take their time
         argv = ("--num-samples", "10", *argv)
     return task, tasks.parse_args(
-        tasks.parser(task), task,
-        ["--smoke", "--output-dir", str(tmp_path), *argv])
+        tasks.parser(task),
+        task,
+        ["--smoke", "--output-dir", str(tmp_path), *argv],
+    )
 
 
 def _first_input(splits):
@@ -360,14 +448,19 @@ def test_smoke_data_of_another_seed_is_its_own(name, tmp_path, monkeypatch):
     if name != "shd":  # SHD's synthetic digits do not follow the seed
         assert not np.array_equal(_first_input(first), _first_input(second))
     # The same settings again: the folder is reused, not written again.
-    stamps = {p: p.stat().st_mtime_ns
-              for p in (tmp_path / "smoke_data").rglob("*") if p.is_file()}
+    stamps = {
+        p: p.stat().st_mtime_ns
+        for p in (tmp_path / "smoke_data").rglob("*")
+        if p.is_file()
+    }
     task, args = _smoke_args(name, tmp_path)
     again = task.load_data(args)
     np.testing.assert_array_equal(_first_input(again), _first_input(first))
-    assert stamps == {p: p.stat().st_mtime_ns
-                      for p in (tmp_path / "smoke_data").rglob("*")
-                      if p.is_file()}
+    assert stamps == {
+        p: p.stat().st_mtime_ns
+        for p in (tmp_path / "smoke_data").rglob("*")
+        if p.is_file()
+    }
 
 
 def test_a_killed_smoke_writer_leaves_nothing_a_rerun_trusts(tmp_path):
@@ -403,21 +496,24 @@ def test_smoke_data_folders_follow_the_umask(tmp_path):
 def test_a_data_dir_without_the_files_exits_naming_them(name, tmp_path):
     """The same clean exit for every task: status 1, 'error: ...'."""
     task = tasks.get(name)
-    args = tasks.parse_args(tasks.parser(task), task,
-                            ["--data-dir", str(tmp_path),
-                             "--output-dir", str(tmp_path / "out")])
+    args = tasks.parse_args(
+        tasks.parser(task),
+        task,
+        ["--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "out")],
+    )
     with pytest.raises(tasks.MissingDataError) as error:
         task.load_data(args)
     assert error.value.code.startswith("error: ")
     assert str(tmp_path) in error.value.code
 
 
-# --- runs of other kinds never share a folder -----------------------------------
+# --- runs of other kinds never share a folder ---------------------------------
 
 
 @pytest.mark.parametrize("name", sorted(tasks.TASKS))
-def test_smoke_runs_have_their_own_default_output_dir(name, tmp_path,
-                                                      monkeypatch):
+def test_smoke_runs_have_their_own_default_output_dir(
+    name, tmp_path, monkeypatch
+):
     """Before: a full run's backup in runs/shd broke `shd.py --smoke`."""
     monkeypatch.chdir(tmp_path)
     task = tasks.get(name)
@@ -425,47 +521,67 @@ def test_smoke_runs_have_their_own_default_output_dir(name, tmp_path,
     smoke = tasks.parse_args(tasks.parser(task), task, ["--smoke"])
     assert full.output_dir == os.path.join("runs", name)
     assert smoke.output_dir == os.path.join("runs", name, "smoke")
-    given = tasks.parse_args(tasks.parser(task), task,
-                             ["--smoke", "--output-dir", "mine"])
+    given = tasks.parse_args(
+        tasks.parser(task), task, ["--smoke", "--output-dir", "mine"]
+    )
     assert given.output_dir == "mine"
     p = tasks.parser(task)  # torch_ddp.py's: runs/<task>/ddp
     p.output_dir_default = os.path.join("runs", name, "ddp")
     assert tasks.parse_args(p, task, ["--smoke"]).output_dir == os.path.join(
-        "runs", name, "ddp", "smoke")
+        "runs", name, "ddp", "smoke"
+    )
     assert not os.listdir(tmp_path)  # nothing made
 
 
 def _backup_of(name, folder, argv):
     """A backup in `folder` of a run of `name` with the flags `argv`."""
     task = tasks.get(name)
-    args = tasks.parse_args(tasks.parser(task), task,
-                            ["--output-dir", str(folder), *argv])
+    args = tasks.parse_args(
+        tasks.parser(task), task, ["--output-dir", str(folder), *argv]
+    )
     (folder / "backup").mkdir(parents=True)
-    state = {"backups": [{"epoch": 1, "weights": "epoch-1.weights.h5"}],
-             "config": tasks.run_config(args)}
+    state = {
+        "backups": [{"epoch": 1, "weights": "epoch-1.weights.h5"}],
+        "config": tasks.run_config(args),
+    }
     (folder / "backup" / "state.json").write_text(json.dumps(state))
 
 
-@pytest.mark.parametrize("name, before, now, differs", [
-    ("shd", [], ["--smoke"], "--smoke off there, on now"),
-    ("shd", ["--dt", "0.01"], [], "--dt 0.01 there, 0.002 now"),
-    ("listops", ["--max-length", "80"], ["--max-length", "100"],
-     "--max-length 80 there, 100 now"),
-    ("pathfinder", [], ["--seed", "1"], "--seed 0 there, 1 now"),
-    ("pathfinder", [], ["--difficulty", "easy"],
-     "--difficulty hard there, easy now"),
-    ("image", ["--data-dir", "."], [], "--data-dir "),
-])
+@pytest.mark.parametrize(
+    "name, before, now, differs",
+    [
+        ("shd", [], ["--smoke"], "--smoke off there, on now"),
+        ("shd", ["--dt", "0.01"], [], "--dt 0.01 there, 0.002 now"),
+        (
+            "listops",
+            ["--max-length", "80"],
+            ["--max-length", "100"],
+            "--max-length 80 there, 100 now",
+        ),
+        ("pathfinder", [], ["--seed", "1"], "--seed 0 there, 1 now"),
+        (
+            "pathfinder",
+            [],
+            ["--difficulty", "easy"],
+            "--difficulty hard there, easy now",
+        ),
+        ("image", ["--data-dir", "."], [], "--data-dir "),
+    ],
+)
 def test_a_backup_of_other_flags_is_refused_before_any_work(
-        name, before, now, differs, tmp_path, capsys, monkeypatch):
+    name, before, now, differs, tmp_path, capsys, monkeypatch
+):
     if keras.backend.backend() != "torch":
         pytest.skip("parsing does not depend on the backend: torch only")
     monkeypatch.chdir(tmp_path)
     _backup_of(name, tmp_path / "out", before)
     task = tasks.get(name)
     with pytest.raises(SystemExit) as error:
-        tasks.parse_args(tasks.parser(task), task,
-                         ["--output-dir", str(tmp_path / "out"), *now])
+        tasks.parse_args(
+            tasks.parser(task),
+            task,
+            ["--output-dir", str(tmp_path / "out"), *now],
+        )
     assert error.value.code == 2
     message = capsys.readouterr().err.strip().splitlines()[-1]
     assert differs in message, message
@@ -474,36 +590,57 @@ def test_a_backup_of_other_flags_is_refused_before_any_work(
     assert (tmp_path / "out" / "backup" / "state.json").exists()  # kept
 
 
-def test_flags_that_leave_model_and_data_alone_may_change_on_resuming(
-        tmp_path):
+def test_flags_that_leave_model_and_data_alone_may_change_on_resuming(tmp_path):
     if keras.backend.backend() != "torch":
         pytest.skip("parsing does not depend on the backend: torch only")
     _backup_of("listops", tmp_path, ["--smoke"])
     task = tasks.get("listops")
-    args = tasks.parse_args(tasks.parser(task), task, [
-        "--smoke", "--output-dir", str(tmp_path), "--epochs", "7",
-        "--batch-size", "3", "--learning-rate", "0.1", "--max-minutes", "5"])
+    args = tasks.parse_args(
+        tasks.parser(task),
+        task,
+        [
+            "--smoke",
+            "--output-dir",
+            str(tmp_path),
+            "--epochs",
+            "7",
+            "--batch-size",
+            "3",
+            "--learning-rate",
+            "0.1",
+            "--max-minutes",
+            "5",
+        ],
+    )
     config = tasks.run_config(args)
     assert not set(config) & tasks.RESUMABLE_FLAGS
-    assert {"smoke", "seed", "max_length", "min_length", "data_dir",
-            "num_samples"} <= set(config)
+    assert {
+        "smoke",
+        "seed",
+        "max_length",
+        "min_length",
+        "data_dir",
+        "num_samples",
+    } <= set(config)
 
 
-# --- what the run prints and draws ----------------------------------------------
+# --- what the run prints and draws --------------------------------------------
 
 
-def test_the_plan_counts_trainable_and_fixed_parameters_apart(tmp_path,
-                                                              capsys):
+def test_the_plan_counts_trainable_and_fixed_parameters_apart(tmp_path, capsys):
     task = tasks.get("pathfinder")
-    args = tasks.parse_args(tasks.parser(task), task,
-                            ["--smoke", "--output-dir", str(tmp_path)])
+    args = tasks.parse_args(
+        tasks.parser(task), task, ["--smoke", "--output-dir", str(tmp_path)]
+    )
     inputs = keras.Input((3,))
     fixed = keras.layers.Dense(4, trainable=False)
     model = keras.Model(inputs, keras.layers.Dense(2)(fixed(inputs)))
     splits = {split: _data_of(8) for split in ("train", "val", "test")}
     tasks.print_plan(task, args, splits, model)
-    assert ("model: 10 trainable parameters (+ 16 non-trainable)"
-            in capsys.readouterr().out)
+    assert (
+        "model: 10 trainable parameters (+ 16 non-trainable)"
+        in capsys.readouterr().out
+    )
     model = _tiny_model()
     assert tasks.parameter_counts(model) == "8 trainable parameters"
 
@@ -515,7 +652,8 @@ def test_neuronio_counts_the_papers_parameters():
 
     # The README's 8,002; `count_params()` said 17,067 with the routing.
     assert tasks.parameter_counts(keras_elm.models.neuronio()) == (
-        "8,002 trainable parameters (+ 9,065 non-trainable)")
+        "8,002 trainable parameters (+ 9,065 non-trainable)"
+    )
 
 
 def _data_of(rows):
@@ -523,14 +661,18 @@ def _data_of(rows):
     return rng.standard_normal((rows, 3)), rng.integers(0, 2, rows)
 
 
-@pytest.mark.parametrize("smoke, synthetic, title", [
-    (True, "simulated", "SMOKE RUN / SYNTHETIC DATA: test simulation 0"),
-    (False, "simulated", "SYNTHETIC DATA: test simulation 0"),
-    (True, None, "SMOKE RUN: test simulation 0"),
-    (False, None, "NeuronIO test simulation 0"),
-])
+@pytest.mark.parametrize(
+    "smoke, synthetic, title",
+    [
+        (True, "simulated", "SMOKE RUN / SYNTHETIC DATA: test simulation 0"),
+        (False, "simulated", "SYNTHETIC DATA: test simulation 0"),
+        (True, None, "SMOKE RUN: test simulation 0"),
+        (False, None, "NeuronIO test simulation 0"),
+    ],
+)
 def test_the_neuronio_picture_says_smoke_and_synthetic(
-        smoke, synthetic, title, tmp_path, monkeypatch):
+    smoke, synthetic, title, tmp_path, monkeypatch
+):
     if keras.backend.backend() != "torch":
         pytest.skip("the picture does not depend on the backend: torch only")
     from matplotlib import figure as matplotlib_figure
@@ -540,16 +682,22 @@ def test_the_neuronio_picture_says_smoke_and_synthetic(
     titles = []
     save = matplotlib_figure.Figure.savefig
     monkeypatch.setattr(
-        matplotlib_figure.Figure, "savefig",
-        lambda self, *a, **k: (titles.append(self.get_suptitle()),
-                               save(self, *a, **k)))
+        matplotlib_figure.Figure,
+        "savefig",
+        lambda self, *a, **k: (
+            titles.append(self.get_suptitle()),
+            save(self, *a, **k),
+        ),
+    )
     rng = np.random.default_rng(0)
     result = neuronio.EvaluationSet(
         spike_true=(rng.random((1, 50)) < 0.1).astype("float32"),
         spike_pred=rng.standard_normal((1, 50)).astype("float32"),
         soma_true=rng.standard_normal((1, 50)).astype("float32"),
         soma_pred=rng.standard_normal((1, 50)).astype("float32"),
-        num_simulations=1, num_kept=1)
+        num_simulations=1,
+        num_kept=1,
+    )
     args = argparse.Namespace(smoke=smoke, synthetic_data=synthetic)
     path = tasks.plot_neuronio(result, str(tmp_path / "p.png"), args=args)
     assert titles == [title]

@@ -14,11 +14,22 @@ from tests.helpers import outputs_and_gradients
 
 CONFIGS = {
     "v1": dict(units=6),
-    "v1_routing": dict(units=5, num_branches=3, synapses_per_branch=4,
-                       routing="random", routing_seed=1),
+    "v1_routing": dict(
+        units=5,
+        num_branches=3,
+        synapses_per_branch=4,
+        routing="random",
+        routing_seed=1,
+    ),
     "v1_branches": dict(units=4, synapses_per_branch=3),
-    "v2": dict(units=5, version=2, num_branches=3, synapses_per_branch=3,
-               routing="random", routing_seed=2),
+    "v2": dict(
+        units=5,
+        version=2,
+        num_branches=3,
+        synapses_per_branch=3,
+        routing="random",
+        routing_seed=2,
+    ),
     # 9 tokens < 30 / 2: one-hot encoded on the fast path, not looked up.
     "v1_one_hot": dict(units=6, mlp_units=30),
     "v2_one_hot": dict(units=5, version=2, mlp_units=40),
@@ -46,11 +57,22 @@ def _model(layer, steps, tokens, num_tokens, masked, go_backwards):
     return keras.Model(inputs, keras.layers.Concatenate()([out, m, s]))
 
 
-def _pair(config, steps, masked=False, go_backwards=False, fast=True,
-          return_sequences=True):
-    kwargs = dict(CONFIGS[config], seed=3, return_state=True,
-                  return_sequences=return_sequences, go_backwards=go_backwards,
-                  output_units=2)
+def _pair(
+    config,
+    steps,
+    masked=False,
+    go_backwards=False,
+    fast=True,
+    return_sequences=True,
+):
+    kwargs = dict(
+        CONFIGS[config],
+        seed=3,
+        return_state=True,
+        return_sequences=return_sequences,
+        go_backwards=go_backwards,
+        output_units=2,
+    )
     tokens = keras_elm.ELM(num_tokens=NUM_TOKENS, use_fast_path=fast, **kwargs)
     dense = keras_elm.ELM(use_fast_path=False, **kwargs)
     token_model = _model(tokens, steps, True, NUM_TOKENS, masked, go_backwards)
@@ -82,22 +104,33 @@ def _inputs(layer, batch, steps, masked, seed=0):
 @pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
 @pytest.mark.parametrize(
     "batch, steps, masked, go_backwards",
-    [(3, 7, False, False), (2, 6, True, False), (2, 5, True, True),
-     (1, 1, False, False)],
+    [
+        (3, 7, False, False),
+        (2, 6, True, False),
+        (2, 5, True, True),
+        (1, 1, False, False),
+    ],
 )
-def test_tokens_equal_one_hot_inputs(config, fast, batch, steps, masked,
-                                     go_backwards):
+def test_tokens_equal_one_hot_inputs(
+    config, fast, batch, steps, masked, go_backwards
+):
     token_model, dense_model, layer = _pair(
         config, steps, masked, go_backwards, fast
     )
     assert layer.uses_token_lookup == ("one_hot" not in config)
     token_inputs, dense_inputs = _inputs(layer, batch, steps, masked)
-    r = np.random.default_rng(1).standard_normal(
-        token_model.output.shape[1:]
-    ).astype("float32")
+    r = (
+        np.random.default_rng(1)
+        .standard_normal(token_model.output.shape[1:])
+        .astype("float32")
+    )
     r = np.broadcast_to(r, (batch, *r.shape))
-    y_t, g_t, gin_t = outputs_and_gradients(token_model, token_inputs, r, [1, 2])
-    y_d, g_d, gin_d = outputs_and_gradients(dense_model, dense_inputs, r, [1, 2])
+    y_t, g_t, gin_t = outputs_and_gradients(
+        token_model, token_inputs, r, [1, 2]
+    )
+    y_d, g_d, gin_d = outputs_and_gradients(
+        dense_model, dense_inputs, r, [1, 2]
+    )
     assert_close(y_t, y_d, 1e-5, "outputs and final states")
     for v, a, b in zip(token_model.trainable_variables, g_t, g_d):
         assert_close(a, b, 1e-4, f"grad {v.path}")
@@ -121,8 +154,9 @@ def test_tokens_train_with_fit_and_save(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert loaded.layers[-1].num_tokens == NUM_TOKENS
-    np.testing.assert_allclose(loaded.predict(x, verbose=0),
-                               model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6
+    )
 
 
 def test_token_errors():
@@ -145,24 +179,37 @@ def test_mask_zero_masks_padding_and_propagates(fast):
     tokens[0, 5:] = 0  # end padding
     tokens[1, :2] = 0  # leading padding
     tokens[2, 3] = 0
-    kwargs = dict(units=5, num_tokens=NUM_TOKENS, seed=1,
-                  return_sequences=True, use_fast_path=fast)
+    kwargs = dict(
+        units=5,
+        num_tokens=NUM_TOKENS,
+        seed=1,
+        return_sequences=True,
+        use_fast_path=fast,
+    )
     padded = keras_elm.ELM(mask_zero=True, **kwargs)
     explicit = keras_elm.ELM(**kwargs)
     y = padded(tokens)
     explicit.build(tokens.shape)
     explicit.set_weights(padded.get_weights())
     expected = explicit(tokens, mask=tokens != 0)
-    assert_close(keras.ops.convert_to_numpy(y),
-                 keras.ops.convert_to_numpy(expected), 1e-6, "mask_zero")
+    assert_close(
+        keras.ops.convert_to_numpy(y),
+        keras.ops.convert_to_numpy(expected),
+        1e-6,
+        "mask_zero",
+    )
     # The memory is carried through the padding at the end.
     y = keras.ops.convert_to_numpy(y)
     np.testing.assert_array_equal(y[0, 5:], np.broadcast_to(y[0, 4], (3, 5)))
     # A passed mask is combined with the padding mask.
     both = padded(tokens, mask=np.arange(8)[None].repeat(3, 0) < 6)
     expected = explicit(tokens, mask=(tokens != 0) & (np.arange(8) < 6))
-    assert_close(keras.ops.convert_to_numpy(both),
-                 keras.ops.convert_to_numpy(expected), 1e-6, "combined")
+    assert_close(
+        keras.ops.convert_to_numpy(both),
+        keras.ops.convert_to_numpy(expected),
+        1e-6,
+        "combined",
+    )
     mask = keras.ops.convert_to_numpy(padded.compute_mask(tokens))
     np.testing.assert_array_equal(mask, tokens != 0)
     config = padded.get_config()
@@ -192,9 +239,15 @@ def test_wide_int64_tokens_do_not_wrap(fast, config, mode):
     steps = len(WIDE_TOKENS) + 2
     wide = np.array([[1, *WIDE_TOKENS, 3]], "int64")
     reference = np.array([[1, *[-1] * len(WIDE_TOKENS), 3]], "int32")
-    layer = keras_elm.ELM(num_tokens=NUM_TOKENS, mask_zero=True, seed=0,
-                          return_sequences=True, return_state=True,
-                          use_fast_path=fast, **CONFIGS[config])
+    layer = keras_elm.ELM(
+        num_tokens=NUM_TOKENS,
+        mask_zero=True,
+        seed=0,
+        return_sequences=True,
+        return_state=True,
+        use_fast_path=fast,
+        **CONFIGS[config],
+    )
     expected = [keras.ops.convert_to_numpy(y) for y in layer(reference)]
     if mode == "model":
         inputs = keras.Input((steps,), dtype="int64")
@@ -209,5 +262,6 @@ def test_wide_int64_tokens_do_not_wrap(fast, config, mode):
         np.testing.assert_allclose(g, e, rtol=1e-6, atol=1e-6)
     # The out-of-range steps read as zeros, not as the token 3 or padding.
     three = np.array([[1, 3, *[-1] * (len(WIDE_TOKENS) - 1), 3]], "int32")
-    assert not np.allclose(keras.ops.convert_to_numpy(layer(three)[0]),
-                           expected[0])
+    assert not np.allclose(
+        keras.ops.convert_to_numpy(layer(three)[0]), expected[0]
+    )

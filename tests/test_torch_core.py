@@ -239,8 +239,10 @@ def test_linear_trace_matches_a_recorded_loop():
     weights = torch.randn(2, 6, 3, generator=g)
     results = []
     for method in ("loop", "doubling", "recorded"):
-        leaves = [t.detach().clone().requires_grad_(True)
-                  for t in (decays, inputs, initial)]
+        leaves = [
+            t.detach().clone().requires_grad_(True)
+            for t in (decays, inputs, initial)
+        ]
         if method == "loop":
             out = torch_core.linear_trace(*leaves)
         elif method == "doubling":
@@ -263,23 +265,42 @@ def test_loops_run_the_same_without_torchscript(monkeypatch):
     from keras_elm.scan import torch_core
 
     g = torch.Generator().manual_seed(5)
-    args = [torch.randn(3, 6, 8, generator=g), torch.randn(3, 4, generator=g),
-            torch.randn(4, 8, generator=g) * 0.3, [], [],
-            torch.randn(8, 4, generator=g) * 0.3, torch.zeros(4),
-            torch.full((4,), 0.9), torch.full((4,), 0.2)]
+    args = [
+        torch.randn(3, 6, 8, generator=g),
+        torch.randn(3, 4, generator=g),
+        torch.randn(4, 8, generator=g) * 0.3,
+        [],
+        [],
+        torch.randn(8, 4, generator=g) * 0.3,
+        torch.zeros(4),
+        torch.full((4,), 0.9),
+        torch.full((4,), 0.2),
+    ]
     mask = torch.rand(3, 6, generator=g) > 0.3
     results = []
     for scripted in (True, False):
         if not scripted:
-            monkeypatch.setattr(torch_core, "_SCRIPTED", {
-                f.__name__: f for f in (torch_core._forward_steps,
-                                        torch_core._backward_steps,
-                                        torch_core._trace_steps)})
-        leaves = [a.clone().requires_grad_(True) if isinstance(a, torch.Tensor)
-                  else a for a in args]
+            monkeypatch.setattr(
+                torch_core,
+                "_SCRIPTED",
+                {
+                    f.__name__: f
+                    for f in (
+                        torch_core._forward_steps,
+                        torch_core._backward_steps,
+                        torch_core._trace_steps,
+                    )
+                },
+            )
+        leaves = [
+            a.clone().requires_grad_(True) if isinstance(a, torch.Tensor) else a
+            for a in args
+        ]
         out = torch_core.memory_scan(*leaves, "silu", mask=mask)
         out.sum().backward()
-        results.append([out.detach()] + [
-            a.grad for a in leaves if isinstance(a, torch.Tensor)])
+        results.append(
+            [out.detach()]
+            + [a.grad for a in leaves if isinstance(a, torch.Tensor)]
+        )
     for scripted, plain in zip(*results):
         torch.testing.assert_close(scripted, plain, rtol=1e-6, atol=1e-7)

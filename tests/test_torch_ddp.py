@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 if keras.backend.backend() != "torch":
-    pytest.skip("DistributedDataParallel is PyTorch's",
-                allow_module_level=True)
+    pytest.skip("DistributedDataParallel is PyTorch's", allow_module_level=True)
 
 import torch
 import torch.multiprocessing
@@ -35,28 +34,41 @@ STEPS = 3
 def _branch_model():
     # Branches, synapses, two hidden layers and a trainable τ_m: every kind
     # of weight the fast path reads.
-    return keras.Sequential([
-        keras.Input((16, 12)),
-        keras_elm.ELM(8, num_branches=4, synapses_per_branch=3, mlp_layers=2,
-                      learn_memory_tau=True, use_fast_path=True),
-        keras.layers.Dense(3),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((16, 12)),
+            keras_elm.ELM(
+                8,
+                num_branches=4,
+                synapses_per_branch=3,
+                mlp_layers=2,
+                learn_memory_tau=True,
+                use_fast_path=True,
+            ),
+            keras.layers.Dense(3),
+        ]
+    )
 
 
 def _token_model():
-    return keras_elm.models.listops(sequence_length=32, units=8, mlp_units=16,
-                                    use_fast_path=True)
+    return keras_elm.models.listops(
+        sequence_length=32, units=8, mlp_units=16, use_fast_path=True
+    )
 
 
 def _data():
     rng = np.random.default_rng(0)
     return {
-        "branches": (_branch_model,
-                     rng.normal(size=(GLOBAL_BATCH, 16, 12)).astype("float32"),
-                     rng.integers(0, 3, GLOBAL_BATCH)),
-        "tokens": (_token_model,
-                   rng.integers(0, 16, (GLOBAL_BATCH, 32)).astype("int32"),
-                   rng.integers(0, 10, GLOBAL_BATCH)),
+        "branches": (
+            _branch_model,
+            rng.normal(size=(GLOBAL_BATCH, 16, 12)).astype("float32"),
+            rng.integers(0, 3, GLOBAL_BATCH),
+        ),
+        "tokens": (
+            _token_model,
+            rng.integers(0, 16, (GLOBAL_BATCH, 32)).astype("int32"),
+            rng.integers(0, 10, GLOBAL_BATCH),
+        ),
     }
 
 
@@ -69,17 +81,24 @@ def _train(rank, world_size):
     """
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     results = {}
-    with mock.patch.object(torch_core._MemoryScan, "apply",
-                           wraps=torch_core._MemoryScan.apply) as scans:
+    with mock.patch.object(
+        torch_core._MemoryScan, "apply", wraps=torch_core._MemoryScan.apply
+    ) as scans:
         for name, (build, x, y) in _data().items():
             keras.utils.set_random_seed(0)
             model = build()
-            net = (torch_distributed.distributed_model(model)
-                   if world_size > 1 else model)
+            net = (
+                torch_distributed.distributed_model(model)
+                if world_size > 1
+                else model
+            )
             optimizer = keras.optimizers.SGD(0.05)
-            x, y = (keras.ops.convert_to_tensor(
-                torch_distributed.shard(part, rank, world_size))
-                for part in (x, y))
+            x, y = (
+                keras.ops.convert_to_tensor(
+                    torch_distributed.shard(part, rank, world_size)
+                )
+                for part in (x, y)
+            )
             losses = []
             for _ in range(STEPS):
                 loss = loss_fn(y, net(x, training=True))
@@ -94,8 +113,12 @@ def _train(rank, world_size):
 
 
 def _worker(rank, world_size, port, out_dir):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-                      RANK=str(rank), WORLD_SIZE=str(world_size))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+    )
     torch.set_num_threads(1)
     assert torch_distributed.init_process_group() == (rank, world_size)
     try:
@@ -133,12 +156,15 @@ def test_two_processes_train_like_one_on_the_whole_batch(
         got = np.load(tmp_path / f"rank{rank}.npz")
         assert got["scans"] == scans
         for name, (losses, weights) in expected.items():
-            np.testing.assert_allclose(got[f"{name}/losses"], losses,
-                                       rtol=1e-5, err_msg=name)
+            np.testing.assert_allclose(
+                got[f"{name}/losses"], losses, rtol=1e-5, err_msg=name
+            )
             for i, weight in enumerate(weights):
                 # Near-zero entries: float32 rounding of the tensor's scale.
                 np.testing.assert_allclose(
-                    got[f"{name}/{i}"], weight, rtol=1e-5,
+                    got[f"{name}/{i}"],
+                    weight,
+                    rtol=1e-5,
                     atol=1e-6 * np.abs(weight).max(),
                     err_msg=f"{name} weight {i}",
                 )
@@ -175,22 +201,44 @@ def test_any_process_of_one_process_is_its_flag():
 
 
 def test_example_trains_listops_on_two_processes(tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "torch", "OMP_NUM_THREADS": "1",
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {
+        **os.environ,
+        "KERAS_BACKEND": "torch",
+        "OMP_NUM_THREADS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
     result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone",
-         "--nproc_per_node=2", os.path.join(ROOT, "examples", "torch_ddp.py"),
-         "--task", "listops", "--smoke", "--output-dir", str(tmp_path),
-         # Both processes stop after their first step, together.
-         "--epochs", "2", "--max-minutes", "1e-9"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            os.path.join(ROOT, "examples", "torch_ddp.py"),
+            "--task",
+            "listops",
+            "--smoke",
+            "--output-dir",
+            str(tmp_path),
+            # Both processes stop after their first step, together.
+            "--epochs",
+            "2",
+            "--max-minutes",
+            "1e-9",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     output = result.stdout[-3000:] + result.stderr[-3000:]
     assert result.returncode == 0, output
     assert "data parallel: 2 processes x 2 rows" in result.stdout
     assert result.stdout.count("epoch 1/2: loss") == 1  # Process 0 prints.
     assert "[time limit] 1e-09 min reached after step 1 of epoch 1" in (
-        result.stdout)
+        result.stdout
+    )
     assert "epoch 2/2" not in result.stdout
     assert "test accuracy" in result.stdout
     assert (tmp_path / "model.keras").exists()

@@ -18,8 +18,13 @@ FEATURES = 4
 def _model(steps, use_fast_path, masking=False, **layer_kwargs):
     inputs = keras.Input((steps, FEATURES))
     x = keras.layers.Masking(0.0)(inputs) if masking else inputs
-    x = keras_elm.ELM(5, use_fast_path=use_fast_path, num_branches=2,
-                      synapses_per_branch=2, **layer_kwargs)(x)
+    x = keras_elm.ELM(
+        5,
+        use_fast_path=use_fast_path,
+        num_branches=2,
+        synapses_per_branch=2,
+        **layer_kwargs,
+    )(x)
     return keras.Model(inputs, keras.layers.Dense(3)(x))
 
 
@@ -44,8 +49,9 @@ def _fit_both(generic, fast, x, y, batch_size, jit_compile=False, epochs=1):
     histories = []
     for model, jit in ((generic, False), (fast, jit_compile)):
         model.compile(keras.optimizers.SGD(0.05), "mse", jit_compile=jit)
-        history = model.fit(x, y, batch_size=batch_size, epochs=epochs,
-                            shuffle=False, verbose=0)
+        history = model.fit(
+            x, y, batch_size=batch_size, epochs=epochs, shuffle=False, verbose=0
+        )
         histories.append(history.history["loss"])
     return histories
 
@@ -62,10 +68,13 @@ def test_fit_at_every_batch_and_sequence_length(samples, steps, batch_size):
     losses = _fit_both(generic, fast, x, y, batch_size)
     assert np.all(np.isfinite(losses))
     assert_close(losses[1], losses[0], 1e-4, "loss")
-    moved = [not np.allclose(a, to_numpy(b)) for a, b in zip(initial, fast.weights)]
+    moved = [
+        not np.allclose(a, to_numpy(b)) for a, b in zip(initial, fast.weights)
+    ]
     assert any(moved)
-    for variable, a, b in zip(generic.weights, fast.get_weights(),
-                              generic.get_weights()):
+    for variable, a, b in zip(
+        generic.weights, fast.get_weights(), generic.get_weights()
+    ):
         assert_close(a, b, 1e-4, variable.path)
 
 
@@ -79,17 +88,20 @@ def test_jit_compile_trains_like_the_eager_generic_loop():
     steps = 6
     generic, fast = _pair(steps, masking=True, output_units=2)
     x, y = _data(4, steps, masking=True, seed=1)
-    losses = _fit_both(generic, fast, x, y, batch_size=4, jit_compile=True,
-                       epochs=3)
+    losses = _fit_both(
+        generic, fast, x, y, batch_size=4, jit_compile=True, epochs=3
+    )
     assert np.all(np.isfinite(losses))
     assert_close(losses[1], losses[0], 1e-4, "loss")
-    for variable, a, b in zip(generic.weights, fast.get_weights(),
-                              generic.get_weights()):
+    for variable, a, b in zip(
+        generic.weights, fast.get_weights(), generic.get_weights()
+    ):
         assert_close(a, b, 1e-4, variable.path)
     if BACKEND != "torch":  # A second torch.compile: 20 s more on CPU.
         assert_close(
             to_numpy(fast.predict(x, batch_size=4, verbose=0)),
-            to_numpy(generic.predict(x, batch_size=4, verbose=0)), 1e-4,
+            to_numpy(generic.predict(x, batch_size=4, verbose=0)),
+            1e-4,
             "predict",
         )
 
@@ -105,13 +117,18 @@ def test_jax_export_with_a_dynamic_number_of_steps(tmp_path, layer_kwargs):
     keras.utils.set_random_seed(0)
     inputs = keras.Input((None, FEATURES))
     x = keras.layers.Masking(0.0)(inputs)
-    x = keras_elm.ELM(5, num_branches=2, synapses_per_branch=2,
-                      **layer_kwargs)(x)
+    x = keras_elm.ELM(5, num_branches=2, synapses_per_branch=2, **layer_kwargs)(
+        x
+    )
     model = keras.Model(inputs, keras.layers.Dense(3)(x))
     path = os.path.join(tmp_path, "exported")
     model.export(path, format="tf_saved_model", verbose=False)
     served = tf.saved_model.load(path)
     for steps in (1, 7, 12):
         x, _ = _data(2, steps, masking=True, seed=steps)
-        assert_close(served.serve(tf.constant(x)).numpy(),
-                     to_numpy(model(x)), 1e-5, f"{steps} steps")
+        assert_close(
+            served.serve(tf.constant(x)).numpy(),
+            to_numpy(model(x)),
+            1e-5,
+            f"{steps} steps",
+        )

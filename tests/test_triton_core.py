@@ -33,9 +33,16 @@ def test_fused_loops_match_per_step_autograd():
         [ROOT] + [p for p in [os.environ.get("PYTHONPATH")] if p]
     )
     result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tests", "triton_check.py"), "cpu",
-         "--quick"],
-        env=env, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            os.path.join(ROOT, "tests", "triton_check.py"),
+            "cpu",
+            "--quick",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cases match" in result.stdout
@@ -111,25 +118,62 @@ def test_kernels_fit_in_shared_memory_at_neuronio_size():
         HP=triton_core._block(hidden),
         HC=min(triton_core.HIDDEN_CHUNK, triton_core._block(hidden)),
     )
-    pointers = ["pre_ptr", "post_ptr", "memory_ptr", "tanh_ptr", "kernel_ptr",
-                "out_kernel_ptr", "out_bias_ptr", "decay_ptr", "gain_ptr"]
+    pointers = [
+        "pre_ptr",
+        "post_ptr",
+        "memory_ptr",
+        "tanh_ptr",
+        "kernel_ptr",
+        "out_kernel_ptr",
+        "out_bias_ptr",
+        "decay_ptr",
+        "gain_ptr",
+    ]
     scalars = ["steps", "batch", "units", "hidden"]
     forward = _compiled_shared_memory(
         triton_core._forward_kernel,
-        {**{p: "*fp32" for p in pointers}, "skip_ptr": "*i8",
-         **{s: "i32" for s in scalars},
-         **{c: "constexpr" for c in ["ACT", "IN_PLACE", "KEEP", "PER_STEP",
-                                     "MASKED", *blocks]}},
-        dict(ACT=5, IN_PLACE=False, KEEP=True, PER_STEP=True, MASKED=True,
-             **blocks),
+        {
+            **{p: "*fp32" for p in pointers},
+            "skip_ptr": "*i8",
+            **{s: "i32" for s in scalars},
+            **{
+                c: "constexpr"
+                for c in [
+                    "ACT",
+                    "IN_PLACE",
+                    "KEEP",
+                    "PER_STEP",
+                    "MASKED",
+                    *blocks,
+                ]
+            },
+        },
+        dict(
+            ACT=5,
+            IN_PLACE=False,
+            KEEP=True,
+            PER_STEP=True,
+            MASKED=True,
+            **blocks,
+        ),
     )
     backward = _compiled_shared_memory(
         triton_core._backward_kernel,
-        {**{p: "*fp32" for p in ["d_memory_ptr", "d_out_ptr", "d_pre_ptr",
-                                 "out_kernel_ptr", "kernel_ptr",
-                                 "decay_ptr"]},
-         **{s: "i32" for s in scalars},
-         **{c: "constexpr" for c in ["SCALED", "PER_STEP", *blocks]}},
+        {
+            **{
+                p: "*fp32"
+                for p in [
+                    "d_memory_ptr",
+                    "d_out_ptr",
+                    "d_pre_ptr",
+                    "out_kernel_ptr",
+                    "kernel_ptr",
+                    "decay_ptr",
+                ]
+            },
+            **{s: "i32" for s in scalars},
+            **{c: "constexpr" for c in ["SCALED", "PER_STEP", *blocks]},
+        },
         dict(SCALED=True, PER_STEP=True, **blocks),
     )
     # 99 KB is the most a block may use on sm_86/sm_89 GPUs (H100: 227 KB).

@@ -57,25 +57,39 @@ class CountingHyperModel(tuning.ELMHyperModel):
 
 def _random_search(directory, hypermodel, max_trials=2):
     return keras_tuner.RandomSearch(
-        hypermodel, objective=hypermodel.objective, max_trials=max_trials,
-        hyperparameters=_tiny_space(), seed=1, directory=str(directory),
+        hypermodel,
+        objective=hypermodel.objective,
+        max_trials=max_trials,
+        hyperparameters=_tiny_space(),
+        seed=1,
+        directory=str(directory),
         project_name="search",
     )
 
 
 def _search(tuner, epochs=1):
     x, y = _data()
-    tuner.search(x, y, validation_data=_data(8, seed=1), epochs=epochs,
-                 batch_size=8, verbose=0)
+    tuner.search(
+        x,
+        y,
+        validation_data=_data(8, seed=1),
+        epochs=epochs,
+        batch_size=8,
+        verbose=0,
+    )
 
 
 # --- the search space -------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, branch", [
-    *((name, False) for name in tasks.TASKS), ("shd", True),
-    ("shd_adding", True),
-])
+@pytest.mark.parametrize(
+    "name, branch",
+    [
+        *((name, False) for name in tasks.TASKS),
+        ("shd", True),
+        ("shd_adding", True),
+    ],
+)
 def test_default_hyperparameters_build_the_paper_model(name, branch):
     task = tasks.get(name)
     fixed = {"branch": True} if branch else {}
@@ -85,10 +99,19 @@ def test_default_hyperparameters_build_the_paper_model(name, branch):
     keras.utils.set_random_seed(3)
     paper = task.build_model(**fixed)
     assert model.count_params() == paper.count_params()
-    elm, paper_elm = model.get_layer("elm" if name != "retrieval" else "encoder"), \
-        paper.get_layer("elm" if name != "retrieval" else "encoder")
-    for key in ("units", "mlp_units", "mlp_layers", "lambda_value",
-                "trace_tau", "num_branches", "synapses_per_branch"):
+    elm, paper_elm = (
+        model.get_layer("elm" if name != "retrieval" else "encoder"),
+        paper.get_layer("elm" if name != "retrieval" else "encoder"),
+    )
+    for key in (
+        "units",
+        "mlp_units",
+        "mlp_layers",
+        "lambda_value",
+        "trace_tau",
+        "num_branches",
+        "synapses_per_branch",
+    ):
         got, want = elm.get_config().get(key), paper_elm.get_config().get(key)
         if key == "mlp_units" and want is None:
             want = 2 * paper_elm.get_config()["units"]
@@ -97,15 +120,22 @@ def test_default_hyperparameters_build_the_paper_model(name, branch):
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("name, branch, has_branches", [
-    ("listops", False, False), ("pathfinder_x", False, False),
-    ("shd", False, False), ("shd", True, True), ("neuronio", False, True),
-])
+@pytest.mark.parametrize(
+    "name, branch, has_branches",
+    [
+        ("listops", False, False),
+        ("pathfinder_x", False, False),
+        ("shd", False, False),
+        ("shd", True, True),
+        ("neuronio", False, True),
+    ],
+)
 def test_search_space_names_every_knob(name, branch, has_branches):
     hp = keras_tuner.HyperParameters()
     values = tuning.search_space(name, hp, branch=branch)
-    expected = [k for k in tuning.KNOBS
-                if has_branches or k not in tuning.BRANCH_KNOBS]
+    expected = [
+        k for k in tuning.KNOBS if has_branches or k not in tuning.BRANCH_KNOBS
+    ]
     assert sorted(values) == sorted(expected)
     assert sorted(hp.values) == sorted(expected)
     task = tasks.get(name)
@@ -128,9 +158,11 @@ def test_every_default_lies_in_its_range():
 
 
 def test_sampled_configurations_build(tmp_path):
-    """Random points of the whole space build and run, for every kind of task."""
-    for name, fixed in (("listops", {"sequence_length": LENGTH}),
-                        ("shd", {"steps": 6, "branch": True})):
+    """Random points of the whole space build and run, for every task kind."""
+    for name, fixed in (
+        ("listops", {"sequence_length": LENGTH}),
+        ("shd", {"steps": 6, "branch": True}),
+    ):
         hypermodel = tuning.ELMHyperModel(name, fixed)
         hp = keras_tuner.HyperParameters()
         tuning.search_space(name, hp, branch=fixed.get("branch", False))
@@ -143,9 +175,13 @@ def test_sampled_configurations_build(tmp_path):
             elm = model.get_layer("elm")
             assert elm.units == values.values["units"]
             assert elm.get_config()["mlp_units"] == (
-                values.values["mlp_width_factor"] * values.values["units"])
-            x = (np.ones((2, LENGTH), "int32") if name == "listops"
-                 else np.ones((2, 6, 700), "float32"))
+                values.values["mlp_width_factor"] * values.values["units"]
+            )
+            x = (
+                np.ones((2, LENGTH), "int32")
+                if name == "listops"
+                else np.ones((2, 6, 700), "float32")
+            )
             assert np.all(np.isfinite(keras.ops.convert_to_numpy(model(x))))
 
 
@@ -153,8 +189,9 @@ def test_tau_range_of_a_bounded_task_starts_inside_its_bound():
     hp = keras_tuner.HyperParameters()
     hp.Fixed("memory_tau_max", 2000.0)
     hp.Fixed("memory_tau_min", 0.5)
-    kwargs = tuning.model_kwargs(tasks.get("shd"),
-                                 tuning.search_space("shd", hp))
+    kwargs = tuning.model_kwargs(
+        tasks.get("shd"), tuning.search_space("shd", hp)
+    )
     assert kwargs["memory_tau_init_range"] == (0.5, 2000.0)
     assert (kwargs["memory_tau_min"], kwargs["memory_tau_max"]) == (0.0, 2000.0)
 
@@ -165,11 +202,18 @@ def test_fixed_knobs_and_tune_new_entries_false(tmp_path):
     hp.Fixed("units", 6 * 2)
     hp.Float("learning_rate", 1e-4, 1e-3, sampling="log")
     tuner = keras_tuner.RandomSearch(
-        hypermodel, objective=hypermodel.objective, max_trials=1,
-        hyperparameters=hp, tune_new_entries=False, directory=str(tmp_path),
+        hypermodel,
+        objective=hypermodel.objective,
+        max_trials=1,
+        hyperparameters=hp,
+        tune_new_entries=False,
+        directory=str(tmp_path),
     )
-    tuned = [knob.name for knob in tuner.oracle.hyperparameters.space
-             if not isinstance(knob, keras_tuner.engine.hyperparameters.Fixed)]
+    tuned = [
+        knob.name
+        for knob in tuner.oracle.hyperparameters.space
+        if not isinstance(knob, keras_tuner.engine.hyperparameters.Fixed)
+    ]
     assert tuned == ["learning_rate"]
     trial_hp = tuner.oracle.get_space()
     trial_hp.values = tuner.oracle.populate_space("0")["values"]
@@ -193,21 +237,28 @@ def test_unknown_task_is_an_error():
 def test_importing_keras_elm_does_not_import_keras_tuner():
     if BACKEND != "torch":
         pytest.skip("runs in the torch test process")
-    code = ("import sys, keras_elm, keras_elm.tasks, keras_elm.models; "
-            "print('keras_tuner' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                            text=True, timeout=300,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    code = (
+        "import sys, keras_elm, keras_elm.tasks, keras_elm.models; "
+        "print('keras_tuner' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == "False"
 
 
-# --- searches -------------------------------------------------------------------
+# --- searches -----------------------------------------------------------------
 
 
 def test_two_trial_search_best_model_and_resume(tmp_path):
-    hypermodel = CountingHyperModel("listops", {"sequence_length": LENGTH},
-                                    seed=5)
+    hypermodel = CountingHyperModel(
+        "listops", {"sequence_length": LENGTH}, seed=5
+    )
     tuner = _random_search(tmp_path, hypermodel)
     _search(tuner)
     assert hypermodel.fits == 2
@@ -226,30 +277,40 @@ def test_two_trial_search_best_model_and_resume(tmp_path):
     predicted = best.predict(x, verbose=0)
     fresh = hypermodel.build(best_hp)
     fresh.fit(x, y, epochs=1, batch_size=8, verbose=0)
-    np.testing.assert_allclose(fresh.predict(x, verbose=0), predicted,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        fresh.predict(x, verbose=0), predicted, rtol=1e-4, atol=1e-5
+    )
     reloaded = hypermodel.build(best_hp)
     trial = tuner.oracle.get_best_trials(1)[0]
     reloaded.load_weights(tuner._get_checkpoint_fname(trial.trial_id))
-    np.testing.assert_allclose(reloaded.predict(x, verbose=0), predicted,
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        reloaded.predict(x, verbose=0), predicted, rtol=1e-6, atol=1e-6
+    )
 
     # The same search again, in the same directory: nothing to do.
-    resumed_model = CountingHyperModel("listops", {"sequence_length": LENGTH},
-                                       seed=5)
+    resumed_model = CountingHyperModel(
+        "listops", {"sequence_length": LENGTH}, seed=5
+    )
     resumed = _random_search(tmp_path, resumed_model)
     _search(resumed)
     assert resumed_model.fits == 0
-    assert {t.trial_id: t.score
-            for t in resumed.oracle.trials.values()} == scores
+    assert {
+        t.trial_id: t.score for t in resumed.oracle.trials.values()
+    } == scores
 
 
 def test_hyperband_continues_a_trial_from_its_checkpoint(tmp_path):
-    hypermodel = CountingHyperModel("listops", {"sequence_length": LENGTH},
-                                    seed=2)
+    hypermodel = CountingHyperModel(
+        "listops", {"sequence_length": LENGTH}, seed=2
+    )
     tuner = keras_tuner.Hyperband(
-        hypermodel, objective=hypermodel.objective, max_epochs=2, factor=2,
-        hyperparameters=_tiny_space(), seed=1, directory=str(tmp_path),
+        hypermodel,
+        objective=hypermodel.objective,
+        max_epochs=2,
+        factor=2,
+        hyperparameters=_tiny_space(),
+        seed=1,
+        directory=str(tmp_path),
         project_name="hyperband",
     )
     _search(tuner, epochs=2)
@@ -261,10 +322,14 @@ def test_hyperband_continues_a_trial_from_its_checkpoint(tmp_path):
             np.testing.assert_array_equal(got, want)
         initial = _numpy(hypermodel.build(parent.hyperparameters).weights)
         assert any(not np.array_equal(a, b) for a, b in zip(start, initial))
-    continued = [t for t in tuner.oracle.trials.values()
-                 if "tuner/trial_id" in t.hyperparameters.values]
-    assert all(t.hyperparameters.values["tuner/initial_epoch"] == 1
-               for t in continued)
+    continued = [
+        t
+        for t in tuner.oracle.trials.values()
+        if "tuner/trial_id" in t.hyperparameters.values
+    ]
+    assert all(
+        t.hyperparameters.values["tuner/initial_epoch"] == 1 for t in continued
+    )
 
 
 # What the callback below saw (a module global: keras-tuner deep-copies
@@ -286,20 +351,27 @@ def test_distribution_is_set_again_in_build_and_in_force_during_fit(tmp_path):
     from keras_elm import distribute
 
     context = distribute.data_parallel(batch_size=8)
-    expected = (context.distribution if BACKEND == "jax"
-                else context.strategy)
+    expected = context.distribution if BACKEND == "jax" else context.strategy
     if BACKEND == "jax":  # What the build must undo: clear_session wipes it.
         context.activate()
         keras.backend.clear_session()
         assert keras.distribution.distribution() is None
     DISTRIBUTED_STEPS.clear()
-    hypermodel = tuning.ELMHyperModel("listops", {"sequence_length": LENGTH},
-                                      distribution=context)
+    hypermodel = tuning.ELMHyperModel(
+        "listops", {"sequence_length": LENGTH}, distribution=context
+    )
     try:
         tuner = _random_search(tmp_path, hypermodel, max_trials=1)
         x, y = _data()
-        tuner.search(x, y, validation_data=_data(8, seed=1), epochs=1,
-                     batch_size=8, verbose=0, callbacks=[RecordDistribution()])
+        tuner.search(
+            x,
+            y,
+            validation_data=_data(8, seed=1),
+            epochs=1,
+            batch_size=8,
+            verbose=0,
+            callbacks=[RecordDistribution()],
+        )
     finally:
         if BACKEND == "jax":
             keras.distribution.set_distribution(None)
@@ -315,28 +387,58 @@ def _flags(*argv, task="listops"):
     return tuning.parse_args(tuning.parser(task), task, list(argv))
 
 
-@pytest.mark.parametrize("argv, expected", [
-    ([], (10, 20, 3, 10_000, None)),
-    (["--smoke"], (2, 2, 2, 40, None)),
-    # Given flags win over --smoke's defaults.
-    (["--smoke", "--max-trials", "5", "--hyperband-factor", "4",
-      "--num-samples", "50", "--epochs", "3", "--learning-rate", "0.5"],
-     (3, 5, 4, 50, 0.5)),
-    (["--max-trials", "1", "--learning-rate", "1e-3"],
-     (10, 1, 3, 10_000, 1e-3)),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        ([], (10, 20, 3, 10_000, None)),
+        (["--smoke"], (2, 2, 2, 40, None)),
+        # Given flags win over --smoke's defaults.
+        (
+            [
+                "--smoke",
+                "--max-trials",
+                "5",
+                "--hyperband-factor",
+                "4",
+                "--num-samples",
+                "50",
+                "--epochs",
+                "3",
+                "--learning-rate",
+                "0.5",
+            ],
+            (3, 5, 4, 50, 0.5),
+        ),
+        (
+            ["--max-trials", "1", "--learning-rate", "1e-3"],
+            (10, 1, 3, 10_000, 1e-3),
+        ),
+    ],
+)
 def test_search_flags_given_are_honoured(argv, expected):
     args = _flags(*argv)
-    assert (args.epochs, args.max_trials, args.hyperband_factor,
-            args.num_samples, args.learning_rate) == expected
+    assert (
+        args.epochs,
+        args.max_trials,
+        args.hyperband_factor,
+        args.num_samples,
+        args.learning_rate,
+    ) == expected
 
 
-@pytest.mark.parametrize("flag, value", [
-    ("--max-trials", "0"), ("--max-trials", "1.5"),
-    ("--hyperband-factor", "1"), ("--hyperband-factor", "-2"),
-    ("--learning-rate", "nan"), ("--learning-rate", "-1"),
-    ("--epochs", "0"), ("--num-samples", "inf"),
-])
+@pytest.mark.parametrize(
+    "flag, value",
+    [
+        ("--max-trials", "0"),
+        ("--max-trials", "1.5"),
+        ("--hyperband-factor", "1"),
+        ("--hyperband-factor", "-2"),
+        ("--learning-rate", "nan"),
+        ("--learning-rate", "-1"),
+        ("--epochs", "0"),
+        ("--num-samples", "inf"),
+    ],
+)
 def test_search_flags_bad_values_are_refused(flag, value, capsys):
     with pytest.raises(SystemExit) as exit:
         _flags(f"{flag}={value}")
@@ -353,7 +455,10 @@ def test_a_given_learning_rate_is_every_trial_s(rate):
     assert values["learning_rate"] == rate
     oracle = keras_tuner.oracles.RandomSearchOracle(
         objective=keras_tuner.Objective("val_accuracy", "max"),
-        max_trials=5, hyperparameters=hp, seed=1)
+        max_trials=5,
+        hyperparameters=hp,
+        seed=1,
+    )
     space = hp.copy()
     tuning.search_space(task, space)
     oracle.hyperparameters = space
@@ -363,29 +468,56 @@ def test_a_given_learning_rate_is_every_trial_s(rate):
     assert not tuning.search_hyperparameters(_flags()).space
 
 
-# --- the example ----------------------------------------------------------------
+# --- the example --------------------------------------------------------------
 
 
 def test_tuning_example_smoke_run_and_resume(tmp_path):
     if BACKEND != "torch":
         pytest.skip("runs in the torch test process")
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, os.path.join(ROOT, "examples", "tuning.py"),
-               "--smoke", "--output-dir", str(tmp_path)]
-    runs = [subprocess.run(command, cwd=tmp_path, env=env, capture_output=True,
-                           text=True, timeout=300) for _ in range(2)]
+    command = [
+        sys.executable,
+        os.path.join(ROOT, "examples", "tuning.py"),
+        "--smoke",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    runs = [
+        subprocess.run(
+            command,
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        for _ in range(2)
+    ]
     for result in runs:
-        assert result.returncode == 0, (result.stdout[-3000:]
-                                        + result.stderr[-3000:])
+        assert result.returncode == 0, (
+            result.stdout[-3000:] + result.stderr[-3000:]
+        )
         assert "best configuration" in result.stdout
-        assert "units = " in result.stdout and "learning_rate = " in result.stdout
+        assert (
+            "units = " in result.stdout and "learning_rate = " in result.stdout
+        )
         assert "test accuracy of its model" in result.stdout
     assert "0 trials already finished" in runs[0].stdout
     assert "Trial 2 Complete" in runs[0].stdout
     assert "2 trials already finished" in runs[1].stdout
-    assert "Trial" not in runs[1].stdout.split("already finished")[1].split(
-        "best configuration")[0]
-    best = [line for line in runs[0].stdout.splitlines()
-            if line.startswith("best configuration")]
-    assert best and best == [line for line in runs[1].stdout.splitlines()
-                             if line.startswith("best configuration")]
+    assert (
+        "Trial"
+        not in runs[1]
+        .stdout.split("already finished")[1]
+        .split("best configuration")[0]
+    )
+    best = [
+        line
+        for line in runs[0].stdout.splitlines()
+        if line.startswith("best configuration")
+    ]
+    assert best and best == [
+        line
+        for line in runs[1].stdout.splitlines()
+        if line.startswith("best configuration")
+    ]

@@ -45,18 +45,44 @@ def _case(device, activation, masked, batch, units, hidden, steps, seed):
         if fused:
             assert triton_core.usable(drive, activation, 1)
             out = torch_core.memory_scan(
-                drive, m0, kernel, [], [], out_kernel, out_bias, kappa, gain,
-                activation, mask=mask,
+                drive,
+                m0,
+                kernel,
+                [],
+                [],
+                out_kernel,
+                out_bias,
+                kappa,
+                gain,
+                activation,
+                mask=mask,
             )
         else:
             out = torch_core.memory_scan_reference(
-                drive, m0, kernel, [], [], out_kernel, out_bias, kappa, gain,
-                activation, mask=mask,
+                drive,
+                m0,
+                kernel,
+                [],
+                [],
+                out_kernel,
+                out_bias,
+                kappa,
+                gain,
+                activation,
+                mask=mask,
             )
         (out * weights).sum().backward()
         results.append([out.detach()] + [t.grad for t in leaves])
-    names = ["output", "drive", "memory0", "recurrent_kernel",
-             "output_kernel", "output_bias", "kappa_m", "gain"]
+    names = [
+        "output",
+        "drive",
+        "memory0",
+        "recurrent_kernel",
+        "output_kernel",
+        "output_bias",
+        "kappa_m",
+        "gain",
+    ]
     for name, fast, slow in zip(names, *results):
         scale = slow.abs().max().item() + 1e-6
         error = (fast - slow).abs().max().item() / scale
@@ -114,4 +140,6 @@ def check(device, quick=False):
 
 
 if __name__ == "__main__":
-    check(sys.argv[1] if len(sys.argv) > 1 else "cpu", quick="--quick" in sys.argv)
+    check(
+        sys.argv[1] if len(sys.argv) > 1 else "cpu", quick="--quick" in sys.argv
+    )

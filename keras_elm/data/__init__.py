@@ -8,5 +8,4 @@ from keras_elm.data import neuronio
 from keras_elm.data import pathfinder
 from keras_elm.data import shd
 
-__all__ = ["aan", "cifar10", "imdb", "listops", "neuronio", "pathfinder",
-           "shd"]
+__all__ = ["aan", "cifar10", "imdb", "listops", "neuronio", "pathfinder", "shd"]

@@ -1,4 +1,4 @@
-"""ACL Anthology Network pairs at byte level, the Long Range Arena's "Retrieval".
+"""ACL Anthology Network pairs at byte level: the Long Range Arena "Retrieval".
 
 Each sample is two papers; the label says whether one cites the other
 (1) or not (0). Nothing is downloaded: `load()` reads the release's TSV
@@ -44,9 +44,24 @@ _TOPICS = (
     ("speech", "acoustic", "phoneme", "prosody", "recognizer", "audio"),
     ("retrieval", "query", "ranking", "documents", "index", "relevance"),
 )
-_COMMON_WORDS = ("we", "the", "model", "results", "show", "a", "new",
-                 "method", "corpus", "naïve", "\"baseline\"", "of", "and",
-                 "evaluation", "approach", "data")
+_COMMON_WORDS = (
+    "we",
+    "the",
+    "model",
+    "results",
+    "show",
+    "a",
+    "new",
+    "method",
+    "corpus",
+    "naïve",
+    '"baseline"',
+    "of",
+    "and",
+    "evaluation",
+    "approach",
+    "data",
+)
 
 
 def _how_to_get(data_dir):
@@ -72,8 +87,9 @@ def _find_file(data_dir, name):
 
 
 def _malformed(path, number, expected, found):
-    return ValueError(f"{path}, line {number}: expected {expected}. "
-                      f"Found: {found}")
+    return ValueError(
+        f"{path}, line {number}: expected {expected}. Found: {found}"
+    )
 
 
 def _parse_label(field, path, number):
@@ -82,9 +98,12 @@ def _parse_label(field, path, number):
     except (UnicodeDecodeError, ValueError):
         value = None
     if value not in (0.0, 1.0):
-        raise _malformed(path, number,
-                         "a label 0 or 1 (also written 0.0 or 1.0) in the "
-                         "first field", repr(field.decode("utf-8", "replace")))
+        raise _malformed(
+            path,
+            number,
+            "a label 0 or 1 (also written 0.0 or 1.0) in the first field",
+            repr(field.decode("utf-8", "replace")),
+        )
     return int(value)
 
 
@@ -102,16 +121,22 @@ def _read_pairs(path, max_length):
                     blank = blank or number
                     continue
                 if blank is not None:
-                    raise _malformed(path, blank, "a pair (empty lines are "
-                                     "allowed only at the end)", "''")
+                    raise _malformed(
+                        path,
+                        blank,
+                        "a pair (empty lines are allowed only at the end)",
+                        "''",
+                    )
                 fields = line.split(b"\t")
                 if len(fields) != len(FIELDS):
                     raise _malformed(
-                        path, number,
+                        path,
+                        number,
                         f"{len(FIELDS)} tab-separated fields "
                         f"({' '.join(FIELDS)})",
                         f"{len(fields)} fields in "
-                        f"{line[:80].decode('utf-8', 'replace')!r}")
+                        f"{line[:80].decode('utf-8', 'replace')!r}",
+                    )
                 labels.append(_parse_label(fields[0], path, number))
                 texts_a.append(fields[3][:max_length])
                 texts_b.append(fields[4][:max_length])
@@ -165,8 +190,10 @@ def load(data_dir, *, split="train", max_length=MAX_LENGTH):
 def _paper(rng, topic):
     words = list(rng.choice(_COMMON_WORDS, int(rng.integers(8, 20))))
     for _ in range(int(rng.integers(3, 7))):
-        words.insert(int(rng.integers(0, len(words) + 1)),
-                     str(rng.choice(_TOPICS[topic])))
+        words.insert(
+            int(rng.integers(0, len(words) + 1)),
+            str(rng.choice(_TOPICS[topic])),
+        )
     return " ".join(words) + "."
 
 
@@ -203,9 +230,11 @@ def write_fixture(directory, num_samples=8, *, seed=0):
     >>> int(load(directory, split="test")[1].sum())
     3
     """
-    if (isinstance(num_samples, bool)
-            or not isinstance(num_samples, (int, np.integer))
-            or num_samples < 1):
+    if (
+        isinstance(num_samples, bool)
+        or not isinstance(num_samples, (int, np.integer))
+        or num_samples < 1
+    ):
         raise ValueError(
             f"Argument `num_samples` must be an integer >= 1. Received: "
             f"num_samples={num_samples!r}"
@@ -213,10 +242,15 @@ def write_fixture(directory, num_samples=8, *, seed=0):
     rng = np.random.default_rng(seed)
     directory = os.fspath(directory)
     claim_fixture_folder(
-        directory, [os.path.join(directory, name) for name in FILES.values()
-                    if os.path.lexists(os.path.join(directory, name))],
+        directory,
+        [
+            os.path.join(directory, name)
+            for name in FILES.values()
+            if os.path.lexists(os.path.join(directory, name))
+        ],
         "keras_elm.data.aan.write_fixture",
-        {"num_samples": int(num_samples), "seed": seed})
+        {"num_samples": int(num_samples), "seed": seed},
+    )
     for split in SPLITS:
         lines = []
         labels = rng.permutation(np.arange(num_samples) % 2)
@@ -224,12 +258,20 @@ def write_fixture(directory, num_samples=8, *, seed=0):
             topic_a = int(rng.integers(len(_TOPICS)))
             other = int(rng.integers(1, len(_TOPICS)))
             topic_b = topic_a if label else (topic_a + other) % len(_TOPICS)
-            ids = [f"{rng.choice(['P', 'J', 'N', 'W'])}"
-                   f"{rng.integers(0, 14):02d}-{rng.integers(1000, 2000)}"
-                   for _ in range(2)]
+            ids = [
+                f"{rng.choice(['P', 'J', 'N', 'W'])}"
+                f"{rng.integers(0, 14):02d}-{rng.integers(1000, 2000)}"
+                for _ in range(2)
+            ]
             written = f"{label}.0" if i % 2 == 0 else f"{label}"
-            lines.append("\t".join([written, *ids, _paper(rng, topic_a),
-                                    _paper(rng, topic_b)]) + "\n")
-        write_atomically(os.path.join(directory, FILES[split]),
-                         "".join(lines).encode("utf-8"))
+            lines.append(
+                "\t".join(
+                    [written, *ids, _paper(rng, topic_a), _paper(rng, topic_b)]
+                )
+                + "\n"
+            )
+        write_atomically(
+            os.path.join(directory, FILES[split]),
+            "".join(lines).encode("utf-8"),
+        )
     return directory

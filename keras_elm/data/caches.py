@@ -42,8 +42,9 @@ def save_cache(path, settings, **arrays):
     """
     settings = {"format": CACHE_FORMAT, **settings}
     with files.atomic_write(path) as f:
-        np.savez(f, settings=np.array(json.dumps(settings, sort_keys=True)),
-                 **arrays)
+        np.savez(
+            f, settings=np.array(json.dumps(settings, sort_keys=True)), **arrays
+        )
 
 
 def load_cache(path, settings, arrays, check):
@@ -81,8 +82,11 @@ def load_cache(path, settings, arrays, check):
         with open(path, "rb") as f:
             magic = f.read(4)
         if magic not in _ZIP_MAGIC:
-            reason = (f"is not an .npz archive (it starts with {magic!r})"
-                      if magic else "is empty")
+            reason = (
+                f"is not an .npz archive (it starts with {magic!r})"
+                if magic
+                else "is empty"
+            )
         else:
             with np.load(path, allow_pickle=False) as stored:
                 data = {name: stored[name] for name in stored.files}
@@ -91,8 +95,10 @@ def load_cache(path, settings, arrays, check):
         reason = f"cannot be read ({type(error).__name__}: {error})"
     if reason is None:
         return data
-    print(f"Stale or corrupt cache {path}: {reason}; generating it again.",
-          flush=True)
+    print(
+        f"Stale or corrupt cache {path}: {reason}; generating it again.",
+        flush=True,
+    )
     return None
 
 
@@ -103,22 +109,28 @@ def _settings(settings, names):
 def _cache_problem(data, expected, arrays, check):
     names = set(arrays) | {"settings"}
     if set(data) != names:
-        return (f"holds the arrays {sorted(data)}, expected "
-                f"{sorted(names)}")
+        return f"holds the arrays {sorted(data)}, expected {sorted(names)}"
     try:
         stored = json.loads(str(data.pop("settings")))
     except ValueError:
         stored = None
     if not isinstance(stored, dict):
         return "holds no readable settings"
-    differ = sorted(name for name in set(stored) | set(expected)
-                    if stored.get(name) != expected.get(name))
+    differ = sorted(
+        name
+        for name in set(stored) | set(expected)
+        if stored.get(name) != expected.get(name)
+    )
     if differ:
-        return (f"was made with {_settings(stored, differ)}, expected "
-                f"{_settings(expected, differ)}")
+        return (
+            f"was made with {_settings(stored, differ)}, expected "
+            f"{_settings(expected, differ)}"
+        )
     for name, (dtype, ndim) in arrays.items():
         array = data[name]
         if array.dtype != dtype or array.ndim != ndim:
-            return (f"`{name}` is {array.dtype} with {array.ndim} "
-                    f"dimensions, expected {np.dtype(dtype)} with {ndim}")
+            return (
+                f"`{name}` is {array.dtype} with {array.ndim} "
+                f"dimensions, expected {np.dtype(dtype)} with {ndim}"
+            )
     return check(data)

@@ -90,8 +90,17 @@ def _read_pickle(path):
             batch = pickle.load(f, encoding="bytes")
         data = np.asarray(batch[b"data"])
         labels = np.asarray(batch[b"labels"])
-    except (OSError, pickle.UnpicklingError, EOFError, KeyError, TypeError,
-            ValueError, AttributeError, ImportError, IndexError) as error:
+    except (
+        OSError,
+        pickle.UnpicklingError,
+        EOFError,
+        KeyError,
+        TypeError,
+        ValueError,
+        AttributeError,
+        ImportError,
+        IndexError,
+    ) as error:
         raise ValueError(
             f"{path} is not a CIFAR-10 python-version batch (a pickle with "
             f"b'data' (N, 3072) uint8 and b'labels'): {error}"
@@ -120,8 +129,9 @@ def _load_pickles(data_dir, files):
 
 
 def _load_tfds(data_dir, split):
-    where = (f"The tensorflow-datasets 'cifar10' in {data_dir!r} (split "
-             f"{split!r})")
+    where = (
+        f"The tensorflow-datasets 'cifar10' in {data_dir!r} (split {split!r})"
+    )
     try:
         import tensorflow_datasets as tfds
     except ImportError as error:
@@ -132,8 +142,14 @@ def _load_tfds(data_dir, split):
             f"python-version pickles."
         ) from error
     try:
-        dataset = tfds.load("cifar10", split=split, data_dir=data_dir,
-                            download=False, batch_size=-1, as_supervised=True)
+        dataset = tfds.load(
+            "cifar10",
+            split=split,
+            data_dir=data_dir,
+            download=False,
+            batch_size=-1,
+            as_supervised=True,
+        )
     except (AssertionError, KeyError) as error:
         # What `download=False` raises when the data is not prepared: an
         # AssertionError, or a KeyError ("`splits` is empty") when a version
@@ -197,11 +213,15 @@ def load(data_dir, *, split="train", seed=0):
             f"CIFAR-10 folder {data_dir!r} does not exist. {_HOW_TO_GET}"
         )
     names = TRAIN_FILES if split != "test" else (TEST_FILE,)
-    missing = [n for n in names if not os.path.isfile(os.path.join(data_dir, n))]
+    missing = [
+        n for n in names if not os.path.isfile(os.path.join(data_dir, n))
+    ]
     if not missing:
         images, labels = _load_pickles(data_dir, names)
     elif _has_prepared_tfds(data_dir):
-        images, labels = _load_tfds(data_dir, "test" if split == "test" else "train")
+        images, labels = _load_tfds(
+            data_dir, "test" if split == "test" else "train"
+        )
     else:
         raise FileNotFoundError(
             f"CIFAR-10 files {missing} are missing from {data_dir!r}, and it "
@@ -272,13 +292,13 @@ def write_batches(directory, images, labels, *, train_batches=5):
             f"train batches, one for test_batch). Received {len(images)}."
         )
     images = _integers(images, "Argument `images` (pixels)", 255, TypeError)
-    labels = _check_labels(labels, len(images), "Argument `labels`",
-                           TypeError)
+    labels = _check_labels(labels, len(images), "Argument `labels`", TypeError)
     directory = os.fspath(directory)
     check_writable(directory, what="CIFAR-10 folder")
     num_test = max(1, len(images) // 6)
-    planes = images.astype("uint8").transpose(0, 3, 1, 2).reshape(
-        len(images), -1)
+    planes = (
+        images.astype("uint8").transpose(0, 3, 1, 2).reshape(len(images), -1)
+    )
     parts = np.array_split(np.arange(len(images) - num_test), train_batches)
     names = [f"data_batch_{i + 1}" for i in range(train_batches)]
     parts.append(np.arange(len(images) - num_test, len(images)))

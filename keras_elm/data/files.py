@@ -27,8 +27,10 @@ import tempfile
 
 # `.<name>.<pid>.<random>.tmp<suffix>`: Keras chooses the format by the
 # suffix, so `atomic_path`'s temporaries keep it (`atomic_write`'s do not).
-_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp"
-                        r"(\.keras|\.weights\.h5)?$")
+_TEMPORARY = re.compile(
+    r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.tmp"
+    r"(\.keras|\.weights\.h5)?$"
+)
 _SUFFIXES = (".weights.h5", ".keras")
 # Folders this process has cleaned already: a release of 200,000 images is
 # written into one folder, which is listed once, not once a file.
@@ -199,7 +201,8 @@ def atomic_path(path):
     directory, name = os.path.split(os.path.abspath(path))
     suffix = next((end for end in _SUFFIXES if name.endswith(end)), "")
     temporary = os.path.join(
-        directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{suffix}")
+        directory, f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{suffix}"
+    )
     _clean_once(directory)
     try:
         yield temporary
@@ -247,11 +250,13 @@ def publish_folder(folder, write):
         return _inside(folder, marker)
     os.makedirs(parent, exist_ok=True)
     remove_stale_temporaries(parent)
-    temporary = tempfile.mkdtemp(dir=parent, suffix=".tmp",
-                                 prefix=f".{name}.{os.getpid()}.")
+    temporary = tempfile.mkdtemp(
+        dir=parent, suffix=".tmp", prefix=f".{name}.{os.getpid()}."
+    )
     try:
-        inner = os.path.relpath(os.path.abspath(write(temporary) or temporary),
-                                temporary)
+        inner = os.path.relpath(
+            os.path.abspath(write(temporary) or temporary), temporary
+        )
         with atomic_write(marker, "w", encoding="utf-8") as f:
             f.write(inner)
         os.chmod(temporary, folder_mode())  # `mkdtemp` makes it 0700
@@ -298,6 +303,6 @@ def check_writable(directory, what="the cache folder"):
         os.remove(probe)
     except OSError as error:
         raise ValueError(
-            f"{what} {directory!r} cannot be written ({error.strerror or error}): "
-            "give a folder you can write to."
+            f"{what} {directory!r} cannot be written "
+            f"({error.strerror or error}): give a folder you can write to."
         ) from None

@@ -39,14 +39,45 @@ _REVIEW_NAME = re.compile(r"(\d+)_(\d+)\.txt")
 # Words of the synthetic reviews of `write_fixture`: each class has its own
 # sentiment words, so that a model can tell the classes apart.
 _SENTIMENT_WORDS = (
-    ("awful", "boring", "dull", "clumsy", "tedious", "dreadful", "weak",
-     "lifeless"),
-    ("superb", "moving", "brilliant", "charming", "gripping", "wonderful",
-     "witty", "stunning"),
+    (
+        "awful",
+        "boring",
+        "dull",
+        "clumsy",
+        "tedious",
+        "dreadful",
+        "weak",
+        "lifeless",
+    ),
+    (
+        "superb",
+        "moving",
+        "brilliant",
+        "charming",
+        "gripping",
+        "wonderful",
+        "witty",
+        "stunning",
+    ),
 )
-_NEUTRAL_WORDS = ("the", "film", "plot", "cast", "story", "director",
-                  "ending", "music", "scenes", "actors", "and", "was",
-                  "this", "movie", "café", "Amélie")
+_NEUTRAL_WORDS = (
+    "the",
+    "film",
+    "plot",
+    "cast",
+    "story",
+    "director",
+    "ending",
+    "music",
+    "scenes",
+    "actors",
+    "and",
+    "was",
+    "this",
+    "movie",
+    "café",
+    "Amélie",
+)
 
 
 def _how_to_get(data_dir):
@@ -70,7 +101,9 @@ def _raw_root(data_dir):
         return nested
     is_root = os.path.basename(os.path.normpath(data_dir)) == "aclImdb" or any(
         os.path.isdir(os.path.join(data_dir, folder, label))
-        for folder in ("train", "test") for label in CLASSES)
+        for folder in ("train", "test")
+        for label in CLASSES
+    )
     return data_dir if is_root else None
 
 
@@ -91,8 +124,10 @@ def _read_reviews(folder, how_to_get):
         raise FileNotFoundError(
             f"IMDB folder {folder} does not exist. {how_to_get}"
         )
-    names = sorted((name for name in os.listdir(folder)
-                    if name.endswith(".txt")), key=_review_order)
+    names = sorted(
+        (name for name in os.listdir(folder) if name.endswith(".txt")),
+        key=_review_order,
+    )
     if not names:
         raise FileNotFoundError(
             f"IMDB folder {folder} holds no reviews (<id>_<rating>.txt "
@@ -132,7 +167,8 @@ def _interleave(negative, positive):
 def _load_raw(root, folder, max_length, how_to_get):
     negative, positive = (
         _read_reviews(os.path.join(root, folder, label), how_to_get)
-        for label in CLASSES)
+        for label in CLASSES
+    )
     texts, labels = _interleave(negative, positive)
     return encode(texts, max_length), labels
 
@@ -141,8 +177,13 @@ def _load_tfds(data_dir, split, max_length, how_to_get):
     import tensorflow_datasets as tfds
 
     try:
-        dataset = tfds.load(TFDS_NAME, split=split, data_dir=data_dir,
-                            download=False, batch_size=1024)
+        dataset = tfds.load(
+            TFDS_NAME,
+            split=split,
+            data_dir=data_dir,
+            download=False,
+            batch_size=1024,
+        )
     except (AssertionError, KeyError) as error:
         # What `download=False` raises when the data is not prepared: an
         # AssertionError, or a KeyError ("`splits` is empty") when a version
@@ -156,8 +197,9 @@ def _load_tfds(data_dir, split, max_length, how_to_get):
         texts.extend(batch["text"])
         labels.extend(batch["label"])
     labels = np.asarray(labels)
-    if labels.size and (labels.dtype.kind not in "iu"
-                        or not np.isin(labels, (0, 1)).all()):
+    if labels.size and (
+        labels.dtype.kind not in "iu" or not np.isin(labels, (0, 1)).all()
+    ):
         raise ValueError(
             f"The tensorflow-datasets '{TFDS_NAME}' in {data_dir!r} (split "
             f"{split!r}) holds labels other than 0 and 1: "
@@ -224,10 +266,14 @@ def _review(rng, label, max_length):
     for sentence in range(int(rng.integers(2, 5))):
         words = list(rng.choice(_NEUTRAL_WORDS, int(rng.integers(4, 9))))
         for _ in range(int(rng.integers(1, 3))):
-            words.insert(int(rng.integers(0, len(words) + 1)),
-                         str(rng.choice(_SENTIMENT_WORDS[label])))
+            words.insert(
+                int(rng.integers(0, len(words) + 1)),
+                str(rng.choice(_SENTIMENT_WORDS[label])),
+            )
         words[0] = words[0][:1].upper() + words[0][1:]
-        separator = "" if sentence == 0 else str(rng.choice([" ", "<br /><br />"]))
+        separator = (
+            "" if sentence == 0 else str(rng.choice([" ", "<br /><br />"]))
+        )
         text += separator + " ".join(words) + "."
     if max_length is None:
         return text
@@ -241,8 +287,9 @@ def _review(rng, label, max_length):
     return kept.encode("utf-8")[:max_length].decode("utf-8", "ignore")
 
 
-def write_fixture(directory, num_samples_per_class=4, *, seed=0,
-                  max_length=None):
+def write_fixture(
+    directory, num_samples_per_class=4, *, seed=0, max_length=None
+):
     """Writes a tiny synthetic aclImdb folder in the raw layout.
 
     `<directory>/aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`, ids
@@ -276,9 +323,11 @@ def write_fixture(directory, num_samples_per_class=4, *, seed=0,
     >>> load(root, split="train")[0].shape
     (6, 4096)
     """
-    if (isinstance(num_samples_per_class, bool)
-            or not isinstance(num_samples_per_class, (int, np.integer))
-            or num_samples_per_class < 1):
+    if (
+        isinstance(num_samples_per_class, bool)
+        or not isinstance(num_samples_per_class, (int, np.integer))
+        or num_samples_per_class < 1
+    ):
         raise ValueError(
             f"Argument `num_samples_per_class` must be an integer >= 1. "
             f"Received: num_samples_per_class={num_samples_per_class!r}"
@@ -292,20 +341,34 @@ def write_fixture(directory, num_samples_per_class=4, *, seed=0,
         for label, name in enumerate(CLASSES):
             files = folders[os.path.join(root, folder, name)] = {}
             for i in range(num_samples_per_class):
-                rating = int(rng.integers(7, 11) if label else rng.integers(1, 5))
+                rating = int(
+                    rng.integers(7, 11) if label else rng.integers(1, 5)
+                )
                 files[f"{i}_{rating}.txt"] = _review(
-                    rng, label, max_length).encode("utf-8")
+                    rng, label, max_length
+                ).encode("utf-8")
     # `load` reads every review of a folder, so those of another set would
     # mix in: a fixture's (marked) are replaced, anything else refused.
-    existing = {class_dir: [name for name in (os.listdir(class_dir)
-                                              if os.path.isdir(class_dir) else ())
-                            if name.endswith(".txt")]
-                for class_dir in folders}
+    existing = {
+        class_dir: [
+            name
+            for name in (
+                os.listdir(class_dir) if os.path.isdir(class_dir) else ()
+            )
+            if name.endswith(".txt")
+        ]
+        for class_dir in folders
+    }
     claim_fixture_folder(
-        root, [os.path.join(d, n) for d, names in existing.items() for n in names],
+        root,
+        [os.path.join(d, n) for d, names in existing.items() for n in names],
         "keras_elm.data.imdb.write_fixture",
-        {"num_samples_per_class": int(num_samples_per_class), "seed": seed,
-         "max_length": max_length})
+        {
+            "num_samples_per_class": int(num_samples_per_class),
+            "seed": seed,
+            "max_length": max_length,
+        },
+    )
     for class_dir, files in folders.items():
         os.makedirs(class_dir, exist_ok=True)
         for file_name, data in files.items():

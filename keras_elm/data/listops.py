@@ -46,12 +46,19 @@ from keras_elm.data.checks import check_int as _check_int
 
 OPERATORS = ("MIN", "MAX", "MED", "SM")
 SPLITS = ("train", "val", "test")
-FILES = {"train": "basic_train.tsv", "val": "basic_val.tsv",
-         "test": "basic_test.tsv"}
+FILES = {
+    "train": "basic_train.tsv",
+    "val": "basic_val.tsv",
+    "test": "basic_test.tsv",
+}
 # Token ids: 0 padding, 1-10 the digits 0-9, 11-14 the operators in the
 # order of OPERATORS, 15 the closing bracket.
-VOCABULARY = ("<pad>", *(str(digit) for digit in range(10)),
-              *("[" + name for name in OPERATORS), "]")
+VOCABULARY = (
+    "<pad>",
+    *(str(digit) for digit in range(10)),
+    *("[" + name for name in OPERATORS),
+    "]",
+)
 VOCABULARY_SIZE = len(VOCABULARY)
 NUM_CLASSES = 10
 # The split sizes of the LRA release.
@@ -145,8 +152,9 @@ def _evaluate(symbols, values, starts, counts):
     # Values are digits, so sorting segment * 10 + value sorts each segment
     # in place.
     ordered = np.sort(segment * 10 + values) - segment * 10
-    median = (ordered[starts + (counts - 1) // 2]
-              + ordered[starts + counts // 2]) // 2
+    median = (
+        ordered[starts + (counts - 1) // 2] + ordered[starts + counts // 2]
+    ) // 2
     return np.choose(symbols - 10, [minimum, maximum, median, total])
 
 
@@ -220,8 +228,9 @@ def _build(levels, keep):
             counts = operands[operators]
             starts = np.cumsum(counts) - counts
             size[operators] = 2 + np.add.reduceat(sizes[depth + 1], starts)
-            value[operators] = _evaluate(symbol[operators], values[depth + 1],
-                                         starts, counts)
+            value[operators] = _evaluate(
+                symbol[operators], values[depth + 1], starts, counts
+            )
         sizes[depth], values[depth] = size, value
     # Top down: the position of every node in its tree's tokens, after its
     # parent's name and its elder siblings' subtrees.
@@ -238,8 +247,10 @@ def _build(levels, keep):
             counts = operands[operators]
             starts = np.cumsum(counts) - counts
             before = np.cumsum(sizes[depth + 1]) - sizes[depth + 1]
-            position = np.repeat(position[operators] + 1 - before[starts],
-                                 counts) + before
+            position = (
+                np.repeat(position[operators] + 1 - before[starts], counts)
+                + before
+            )
     return ids, lengths.astype(np.int32), values[0].astype(np.int8)
 
 
@@ -247,8 +258,9 @@ def _batch_size(max_length):
     return int(np.clip(_BATCH_NODES // max_length, 64, 16_384))
 
 
-def _draw_chunk(seed, chunk, count, min_length, max_length, max_depth,
-                max_args):
+def _draw_chunk(
+    seed, chunk, count, min_length, max_length, max_depth, max_args
+):
     """Trees `chunk * _CHUNK` to `chunk * _CHUNK + count`: a worker's task.
 
     Candidates come in batches of a size fixed by the settings, from a
@@ -262,15 +274,19 @@ def _draw_chunk(seed, chunk, count, min_length, max_length, max_depth,
     found = 0
     candidates = 0
     while found < count:
-        levels, lengths, complete = _draw_levels(rng, batch, max_length,
-                                                 max_depth, max_args)
+        levels, lengths, complete = _draw_levels(
+            rng, batch, max_length, max_depth, max_args
+        )
         accepted = np.flatnonzero(complete & (lengths > min_length))
         candidates += batch
         if accepted.size:
-            parts.append(_build(levels, accepted[:count - found]))
+            parts.append(_build(levels, accepted[: count - found]))
             found += min(accepted.size, count - found)
-        if found < count and candidates >= _VERDICT and (
-                found * _RARE < candidates):
+        if (
+            found < count
+            and candidates >= _VERDICT
+            and (found * _RARE < candidates)
+        ):
             raise ValueError(
                 f"Only {found} of {candidates} candidate trees had a length "
                 f"strictly between min_length={min_length} and max_length="
@@ -286,7 +302,7 @@ _WIDTHS = np.array([len(token) for token in VOCABULARY], np.int64)
 _WIDEST = int(_WIDTHS.max())
 _CHARACTERS = np.zeros((VOCABULARY_SIZE, _WIDEST), np.uint8)
 for _id, _token in enumerate(VOCABULARY):
-    _CHARACTERS[_id, :len(_token)] = np.frombuffer(_token.encode(), np.uint8)
+    _CHARACTERS[_id, : len(_token)] = np.frombuffer(_token.encode(), np.uint8)
 
 
 def _decode(ids, lengths):
@@ -296,7 +312,7 @@ def _decode(ids, lengths):
     for first in range(0, len(lengths), _CHUNK):
         last = min(first + _CHUNK, len(lengths))
         begin = ends[first] - lengths[first]
-        part = ids[begin:ends[last - 1]]
+        part = ids[begin : ends[last - 1]]
         widths = _WIDTHS[part]
         # Every token is followed by a space.
         char_ends = np.cumsum(widths + 1)
@@ -308,25 +324,37 @@ def _decode(ids, lengths):
         text = chars.tobytes().decode("ascii")
         tree_ends = ends[first:last] - begin
         tree_starts = tree_ends - lengths[first:last]
-        sources.extend(text[char_starts[start]:char_ends[end - 1] - 1]
-                       for start, end in zip(tree_starts, tree_ends))
+        sources.extend(
+            text[char_starts[start] : char_ends[end - 1] - 1]
+            for start, end in zip(tree_starts, tree_ends)
+        )
     return sources
 
 
-def _cache_path(cache_dir, num_samples, seed, min_length, max_length,
-                max_depth, max_args):
-    name = (f"listops_n{num_samples}_seed{seed}_length{min_length}-"
-            f"{max_length}_depth{max_depth}_args{max_args}"
-            f"_v{GENERATOR_VERSION}.npz")
+def _cache_path(
+    cache_dir, num_samples, seed, min_length, max_length, max_depth, max_args
+):
+    name = (
+        f"listops_n{num_samples}_seed{seed}_length{min_length}-"
+        f"{max_length}_depth{max_depth}_args{max_args}"
+        f"_v{GENERATOR_VERSION}.npz"
+    )
     return os.path.join(cache_dir, name)
 
 
-def _cache_settings(num_samples, seed, min_length, max_length, max_depth,
-                    max_args):
-    return {"generator": "listops", "generator_version": GENERATOR_VERSION,
-            "num_samples": num_samples, "seed": seed,
-            "min_length": min_length, "max_length": max_length,
-            "max_depth": max_depth, "max_args": max_args}
+def _cache_settings(
+    num_samples, seed, min_length, max_length, max_depth, max_args
+):
+    return {
+        "generator": "listops",
+        "generator_version": GENERATOR_VERSION,
+        "num_samples": num_samples,
+        "seed": seed,
+        "min_length": min_length,
+        "max_length": max_length,
+        "max_depth": max_depth,
+        "max_args": max_args,
+    }
 
 
 def _read_cache(path, settings):
@@ -341,30 +369,52 @@ def _read_cache(path, settings):
     def check(data):
         ids, lengths, targets = data["ids"], data["lengths"], data["targets"]
         if lengths.shape != (count,) or targets.shape != (count,):
-            return (f"`lengths` and `targets` have the shapes "
-                    f"{lengths.shape} and {targets.shape}, expected "
-                    f"{(count,)}")
-        if (lengths.min() <= settings["min_length"]
-                or lengths.max() >= settings["max_length"]):
+            return (
+                f"`lengths` and `targets` have the shapes "
+                f"{lengths.shape} and {targets.shape}, expected "
+                f"{(count,)}"
+            )
+        if (
+            lengths.min() <= settings["min_length"]
+            or lengths.max() >= settings["max_length"]
+        ):
             return "`lengths` holds lengths outside the bounds"
         if int(lengths.sum(dtype=np.int64)) != ids.size:
-            return (f"`lengths` add up to {int(lengths.sum(dtype=np.int64))}"
-                    f" tokens, `ids` holds {ids.size}")
-        if ids.min() < 1 or ids.max() > _CLOSE or (
-                targets.min() < 0 or targets.max() > 9):
+            return (
+                f"`lengths` add up to {int(lengths.sum(dtype=np.int64))}"
+                f" tokens, `ids` holds {ids.size}"
+            )
+        if (
+            ids.min() < 1
+            or ids.max() > _CLOSE
+            or (targets.min() < 0 or targets.max() > 9)
+        ):
             return "`ids` or `targets` holds values out of range"
         ends = np.cumsum(lengths, dtype=np.int64)
         roots = ids[ends - lengths]
-        if ((ids[ends - 1] != _CLOSE).any() or (roots < 11).any()
-                or (roots >= _CLOSE).any()):
+        if (
+            (ids[ends - 1] != _CLOSE).any()
+            or (roots < 11).any()
+            or (roots >= _CLOSE).any()
+        ):
             return "a tree does not start with an operator and end with ']'"
         return None
 
-    data = caches.load_cache(path, settings, {"ids": (np.uint8, 1),
-                                              "lengths": (np.int32, 1),
-                                              "targets": (np.int8, 1)}, check)
-    return None if data is None else (data["ids"], data["lengths"],
-                                      data["targets"])
+    data = caches.load_cache(
+        path,
+        settings,
+        {
+            "ids": (np.uint8, 1),
+            "lengths": (np.int32, 1),
+            "targets": (np.int8, 1),
+        },
+        check,
+    )
+    return (
+        None
+        if data is None
+        else (data["ids"], data["lengths"], data["targets"])
+    )
 
 
 def _default_workers():
@@ -374,9 +424,18 @@ def _default_workers():
         return os.cpu_count() or 1
 
 
-def generate(num_samples, *, seed=None, min_length=500, max_length=2000,
-             max_depth=10, max_args=10, workers=None, cache_dir=None,
-             progress=True):
+def generate(
+    num_samples,
+    *,
+    seed=None,
+    min_length=500,
+    max_length=2000,
+    max_depth=10,
+    max_args=10,
+    workers=None,
+    cache_dir=None,
+    progress=True,
+):
     """Generates ListOps expressions and their values with LRA's recipe.
 
     A tree is drawn from the root down; the root (depth 1) is an operator.
@@ -436,11 +495,15 @@ def generate(num_samples, *, seed=None, min_length=500, max_length=2000,
     settings = _check_settings(min_length, max_length, max_depth, max_args)
     if seed is not None:
         seed = _check_int("seed", seed, 0)
-    workers = _default_workers() if workers is None else _check_int(
-        "workers", workers, 1)
+    workers = (
+        _default_workers()
+        if workers is None
+        else _check_int("workers", workers, 1)
+    )
     if not isinstance(progress, bool):
-        raise TypeError(f"`progress` must be True or False. Received: "
-                        f"progress={progress!r}")
+        raise TypeError(
+            f"`progress` must be True or False. Received: progress={progress!r}"
+        )
     cache = None
     if cache_dir is not None and seed is not None:
         cache_dir = os.path.expanduser(os.fspath(cache_dir))
@@ -455,17 +518,21 @@ def generate(num_samples, *, seed=None, min_length=500, max_length=2000,
         files.check_writable(cache_dir, what="`cache_dir`")
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
-    ids, lengths, targets = _generate(num_samples, seed, settings, workers,
-                                      progress)
+    ids, lengths, targets = _generate(
+        num_samples, seed, settings, workers, progress
+    )
     if cache is not None:
-        caches.save_cache(cache, stored, ids=ids, lengths=lengths,
-                          targets=targets)
+        caches.save_cache(
+            cache, stored, ids=ids, lengths=lengths, targets=targets
+        )
     return _decode(ids, lengths), targets.astype(np.int32)
 
 
 def _generate(num_samples, seed, settings, workers, progress):
-    tasks = [(seed, chunk, min(_CHUNK, num_samples - start), *settings)
-             for chunk, start in enumerate(range(0, num_samples, _CHUNK))]
+    tasks = [
+        (seed, chunk, min(_CHUNK, num_samples - start), *settings)
+        for chunk, start in enumerate(range(0, num_samples, _CHUNK))
+    ]
     results = [None] * len(tasks)
     bar = None
     if progress:
@@ -506,8 +573,10 @@ def _wrap(source):
     if not tokens:
         raise ValueError("it is empty")
     if tokens[0] not in _OPERATOR_TOKENS:
-        raise ValueError(f"it starts with {tokens[0]!r}, not an operator "
-                         f"(sources are written without round brackets)")
+        raise ValueError(
+            f"it starts with {tokens[0]!r}, not an operator "
+            f"(sources are written without round brackets)"
+        )
     out = []
     # Of each operator not yet closed: its index in `out`, its operands.
     opened, operands = [], []
@@ -528,8 +597,10 @@ def _wrap(source):
             operands.append(0)
             out.append(token)
         else:
-            raise ValueError(f"unknown token {token!r}; a source holds only "
-                             f"the tokens {VOCABULARY[1:]}")
+            raise ValueError(
+                f"unknown token {token!r}; a source holds only "
+                f"the tokens {VOCABULARY[1:]}"
+            )
     if opened:
         raise ValueError("an operator is not closed")
     return " ".join(out)
@@ -565,8 +636,11 @@ def write_tsv(path, sources, targets):
             f"`targets` must hold one value per source: expected shape "
             f"({len(sources)},). Received: shape {targets.shape}"
         )
-    if targets.size and (not np.issubdtype(targets.dtype, np.integer)
-                         or targets.min() < 0 or targets.max() > 9):
+    if targets.size and (
+        not np.issubdtype(targets.dtype, np.integer)
+        or targets.min() < 0
+        or targets.max() > 9
+    ):
         raise ValueError(
             f"`targets` must be integers 0 to 9. Received: dtype "
             f"{targets.dtype}, values {np.unique(targets)[:10]}"
@@ -601,21 +675,31 @@ def _split_sizes(num_samples):
                 f"`num_samples` as a dict maps some of {SPLITS} to sizes. "
                 f"Received: {num_samples!r}"
             )
-        return {split: _check_int(f"num_samples[{split!r}]",
-                                  num_samples[split], 1)
-                for split in SPLITS if split in num_samples}
+        return {
+            split: _check_int(f"num_samples[{split!r}]", num_samples[split], 1)
+            for split in SPLITS
+            if split in num_samples
+        }
     total = _check_int("num_samples", num_samples, len(SPLITS))
     share = RELEASE_SIZES["val"] / sum(RELEASE_SIZES.values())
     held_out = max(1, round(total * share))
     if total - 2 * held_out < 1:
         held_out = 1
-    return {"train": total - 2 * held_out, "val": held_out,
-            "test": held_out}
+    return {"train": total - 2 * held_out, "val": held_out, "test": held_out}
 
 
-def write_release(directory, num_samples, *, seed=None, min_length=500,
-                  max_length=2000, max_depth=10, max_args=10, workers=None,
-                  progress=False):
+def write_release(
+    directory,
+    num_samples,
+    *,
+    seed=None,
+    min_length=500,
+    max_length=2000,
+    max_depth=10,
+    max_args=10,
+    workers=None,
+    progress=False,
+):
     """Generates trees and writes them as LRA's `listops-1000/` folder.
 
     Writes `<directory>/basic_train.tsv`, `basic_val.tsv` and
@@ -654,13 +738,22 @@ def write_release(directory, num_samples, *, seed=None, min_length=500,
     # Found out now, not after the trees are drawn.
     files.check_writable(directory, what="`directory`")
     sources, targets = generate(
-        sum(sizes.values()), seed=seed, min_length=min_length,
-        max_length=max_length, max_depth=max_depth, max_args=max_args,
-        workers=workers, progress=progress)
+        sum(sizes.values()),
+        seed=seed,
+        min_length=min_length,
+        max_length=max_length,
+        max_depth=max_depth,
+        max_args=max_args,
+        workers=workers,
+        progress=progress,
+    )
     start = 0
     for split, size in sizes.items():
-        write_tsv(os.path.join(directory, FILES[split]),
-                  sources[start:start + size], targets[start:start + size])
+        write_tsv(
+            os.path.join(directory, FILES[split]),
+            sources[start : start + size],
+            targets[start : start + size],
+        )
         start += size
     return directory
 
@@ -678,7 +771,8 @@ def _token_key(chars, starts, widths):
     for column in range(_WIDEST):
         wide = widths > column
         keys[wide] |= chars[starts[wide] + column].astype(np.int64) << (
-            8 * column)
+            8 * column
+        )
     keys[widths > _WIDEST] = -1
     return keys
 
@@ -687,7 +781,8 @@ _KNOWN = {token: i for i, token in enumerate(VOCABULARY) if i}
 _KNOWN_KEYS = _token_key(
     np.frombuffer("".join(_KNOWN).encode(), np.uint8),
     np.cumsum([0] + [len(token) for token in _KNOWN])[:-1],
-    np.array([len(token) for token in _KNOWN]))
+    np.array([len(token) for token in _KNOWN]),
+)
 _KEY_ORDER = np.argsort(_KNOWN_KEYS)
 _SORTED_KEYS = _KNOWN_KEYS[_KEY_ORDER]
 _SORTED_IDS = np.array(list(_KNOWN.values()))[_KEY_ORDER]
@@ -721,8 +816,9 @@ def _tokenize(sources, max_length):
     # A piece at a time, to keep the arrays of characters small.
     for first in range(0, len(sources), _CHUNK):
         try:
-            _tokenize_into(tokens[first:first + _CHUNK],
-                           sources[first:first + _CHUNK])
+            _tokenize_into(
+                tokens[first : first + _CHUNK], sources[first : first + _CHUNK]
+            )
         except _UnknownToken as error:
             raise _UnknownToken(first + error.index, error.token) from None
         except _EmptySource as error:
@@ -742,8 +838,12 @@ def _tokenize_into(tokens, sources):
     blank[1:-1] |= bracket & blank[:-2] & blank[2:]
     starts = np.flatnonzero(blank[:-1] > blank[1:]) + 1
     widths = np.flatnonzero(blank[:-1] < blank[1:]) + 1 - starts
-    source_starts = np.cumsum([0] + [len(source) + 1 for source in encoded],
-                              dtype=np.int64)[:-1] + 1
+    source_starts = (
+        np.cumsum(
+            [0] + [len(source) + 1 for source in encoded], dtype=np.int64
+        )[:-1]
+        + 1
+    )
     # The first token of each row, and the row of each token.
     row_starts = np.searchsorted(starts, source_starts)
     counts = np.diff(row_starts, append=len(starts))
@@ -751,14 +851,16 @@ def _tokenize_into(tokens, sources):
         raise _EmptySource(int(np.argmin(counts)))
     rows = np.repeat(np.arange(len(encoded)), counts)
     keys = _token_key(chars, starts, widths)
-    found = np.minimum(np.searchsorted(_SORTED_KEYS, keys),
-                       len(_SORTED_KEYS) - 1)
+    found = np.minimum(
+        np.searchsorted(_SORTED_KEYS, keys), len(_SORTED_KEYS) - 1
+    )
     unknown = np.flatnonzero(_SORTED_KEYS[found] != keys)
     if unknown.size:
         first = unknown[0]
-        token = chars[starts[first]:starts[first] + widths[first]]
-        raise _UnknownToken(int(rows[first]),
-                            token.tobytes().decode("utf-8", "replace"))
+        token = chars[starts[first] : starts[first] + widths[first]]
+        raise _UnknownToken(
+            int(rows[first]), token.tobytes().decode("utf-8", "replace")
+        )
     ids = _SORTED_IDS[found]
     columns = np.arange(len(rows)) - row_starts[rows]
     fits = columns < max_length
@@ -846,8 +948,7 @@ def _read_tsv(path):
             if not line.strip(_WHITESPACE):
                 continue
             fields = line.split("\t")
-            target = (_TARGET.fullmatch(fields[1]) if len(fields) == 2
-                      else None)
+            target = _TARGET.fullmatch(fields[1]) if len(fields) == 2 else None
             if target is None:
                 raise ValueError(
                     f"{path}, line {number}: expected '<source>\\t<target "

@@ -1,4 +1,4 @@
-"""NeuronIO (Beniaguev, Segev & London 2021): a cortical neuron's input and output.
+"""NeuronIO (Beniaguev, Segev & London 2021): a cortical neuron's in and out.
 
 Each simulation is 6 s of a detailed layer-5 pyramidal cell model driven by
 1,278 presynaptic spike trains: one excitatory and one inhibitory input on
@@ -76,23 +76,34 @@ SPLIT_FOLDERS = {
     "val": ("valid", "val", "validation"),
     "test": ("test",),
 }
-SIMULATION_KEYS = ("exInputSpikeTimes", "inhInputSpikeTimes",
-                   "outputSpikeTimes", "somaVoltageLowRes")
-FILE_NAME = ("sim__saved_InputSpikes_DVTs__{spikes}_outSpikes__{runs}_"
-             "simulationRuns__{seconds}_secDuration__randomSeed_{seed}.p")
+SIMULATION_KEYS = (
+    "exInputSpikeTimes",
+    "inhInputSpikeTimes",
+    "outputSpikeTimes",
+    "somaVoltageLowRes",
+)
+FILE_NAME = (
+    "sim__saved_InputSpikes_DVTs__{spikes}_outSpikes__{runs}_"
+    "simulationRuns__{seconds}_secDuration__randomSeed_{seed}.p"
+)
 KAGGLE_URLS = (
-    ("https://www.kaggle.com/datasets/selfishgene/"
-     "single-neurons-as-deep-nets-nmda-train-data"),
-    ("https://www.kaggle.com/datasets/selfishgene/"
-     "single-neurons-as-deep-nets-nmda-test-data"),
+    (
+        "https://www.kaggle.com/datasets/selfishgene/"
+        "single-neurons-as-deep-nets-nmda-train-data"
+    ),
+    (
+        "https://www.kaggle.com/datasets/selfishgene/"
+        "single-neurons-as-deep-nets-nmda-test-data"
+    ),
 )
 # Part of `Params` of simulated files: bump it whenever a seed would
 # simulate different data.
 SIMULATOR_VERSION = 1
 
 _RUNS_IN_NAME = re.compile(r"__(\d+)_simulationRuns")
-_SIGNS = np.concatenate([np.ones(NUM_SEGMENTS, np.int8),
-                         -np.ones(NUM_SEGMENTS, np.int8)])
+_SIGNS = np.concatenate(
+    [np.ones(NUM_SEGMENTS, np.int8), -np.ones(NUM_SEGMENTS, np.int8)]
+)
 
 
 def _how_to_get():
@@ -158,7 +169,8 @@ def _numbers(value, where, ndims=(0, 1)):
     object arrays are refused, as are ragged lists and non-finite values.
     """
     if isinstance(value, bool) or not isinstance(
-            value, (list, tuple, np.ndarray, int, float, np.number)):
+        value, (list, tuple, np.ndarray, int, float, np.number)
+    ):
         raise ValueError(
             f"{where}: expected an array of numbers. Found: "
             f"{type(value).__name__} {_preview(value)}"
@@ -179,8 +191,10 @@ def _numbers(value, where, ndims=(0, 1)):
         )
     array = array.astype(np.float64).ravel()
     if not np.isfinite(array).all():
-        raise ValueError(f"{where}: expected finite numbers; found "
-                         f"{array[~np.isfinite(array)][0]}.")
+        raise ValueError(
+            f"{where}: expected finite numbers; found "
+            f"{array[~np.isfinite(array)][0]}."
+        )
     return array
 
 
@@ -199,15 +213,18 @@ def _spike_times(spikes_by_segment, where, duration):
         )
     times, segments = [], []
     for segment, values in spikes_by_segment.items():
-        if (isinstance(segment, bool)
-                or not isinstance(segment, (int, np.integer))
-                or not 0 <= segment < NUM_SEGMENTS):
+        if (
+            isinstance(segment, bool)
+            or not isinstance(segment, (int, np.integer))
+            or not 0 <= segment < NUM_SEGMENTS
+        ):
             raise ValueError(
                 f"{where}: expected segment indices 0..{NUM_SEGMENTS - 1}. "
                 f"Found: {segment!r}"
             )
-        values = _numbers(values, f"{where}, segment {segment}: spike "
-                          f"times in ms")
+        values = _numbers(
+            values, f"{where}, segment {segment}: spike times in ms"
+        )
         # Whole ms; a spike outside the recorded time has no bin.
         values = np.floor(values).astype(np.int64)
         values = values[(values >= 0) & (values < duration)]
@@ -224,18 +241,22 @@ def _parse_simulation(sim, where):
     what = f"{where}, 'somaVoltageLowRes' (mV, one sample per ms)"
     voltage = _numbers(sim["somaVoltageLowRes"], what, ndims=(1,))
     if voltage.size == 0:
-        raise ValueError(f"{what}: expected a trace of voltages. Found an "
-                         f"empty one.")
+        raise ValueError(
+            f"{what}: expected a trace of voltages. Found an empty one."
+        )
     duration = voltage.size
     ex_times, ex_segments = _spike_times(
-        sim["exInputSpikeTimes"], f"{where}, 'exInputSpikeTimes'", duration)
+        sim["exInputSpikeTimes"], f"{where}, 'exInputSpikeTimes'", duration
+    )
     inh_times, inh_segments = _spike_times(
-        sim["inhInputSpikeTimes"], f"{where}, 'inhInputSpikeTimes'", duration)
+        sim["inhInputSpikeTimes"], f"{where}, 'inhInputSpikeTimes'", duration
+    )
     times = np.concatenate([ex_times, inh_times])
     channels = np.concatenate([ex_segments, inh_segments + NUM_SEGMENTS])
     order = np.argsort(times, kind="stable")
-    output = _numbers(sim["outputSpikeTimes"],
-                      f"{where}, 'outputSpikeTimes' (ms)")
+    output = _numbers(
+        sim["outputSpikeTimes"], f"{where}, 'outputSpikeTimes' (ms)"
+    )
     # int(t - 0.5), truncating towards zero as the authors' cast does.
     bins = np.trunc(output - 0.5).astype(np.int64)
     bins = np.unique(bins[(bins >= 0) & (bins < duration)])
@@ -293,8 +314,9 @@ def read_file(path):
             f"({type(error).__name__}: {error})."
         ) from error
     results = _key(content, "Results", path)
-    simulations = _key(results, "listOfSingleSimulationDicts",
-                       f"{path}, 'Results'")
+    simulations = _key(
+        results, "listOfSingleSimulationDicts", f"{path}, 'Results'"
+    )
     if not isinstance(simulations, (list, tuple)) or not simulations:
         raise ValueError(
             f"{path}: 'listOfSingleSimulationDicts' must be a non-empty "
@@ -323,11 +345,17 @@ def read_file(path):
 def _params_duration(content):
     """`Params["totalSimDurationInSec"]` in ms, or None if it is not given."""
     params = content.get("Params") if isinstance(content, dict) else None
-    seconds = params.get("totalSimDurationInSec") if isinstance(
-        params, dict) else None
-    if (isinstance(seconds, bool) or not isinstance(
-            seconds, (int, float, np.integer, np.floating))
-            or not np.isfinite(seconds) or seconds <= 0):
+    seconds = (
+        params.get("totalSimDurationInSec")
+        if isinstance(params, dict)
+        else None
+    )
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float, np.integer, np.floating))
+        or not np.isfinite(seconds)
+        or seconds <= 0
+    ):
         return None
     return round(float(seconds) * 1000)
 
@@ -396,14 +424,19 @@ def list_files(data_dir, split="train"):
         raise FileNotFoundError(
             f"NeuronIO folder {data_dir} does not exist. {_how_to_get()}"
         )
-    split_folders = [name for names in SPLIT_FOLDERS.values() for name in names
-                     if os.path.isdir(os.path.join(data_dir, name))]
+    split_folders = [
+        name
+        for names in SPLIT_FOLDERS.values()
+        for name in names
+        if os.path.isdir(os.path.join(data_dir, name))
+    ]
     folder = data_dir
     if split_folders:
         found = [name for name in SPLIT_FOLDERS[split] if name in split_folders]
         if not found:
-            expected = " or ".join(os.path.join(data_dir, name)
-                                   for name in SPLIT_FOLDERS[split])
+            expected = " or ".join(
+                os.path.join(data_dir, name) for name in SPLIT_FOLDERS[split]
+            )
             raise FileNotFoundError(
                 f"{data_dir} has split folders ({', '.join(split_folders)}) "
                 f"but none for split {split!r}: expected {expected}."
@@ -412,8 +445,9 @@ def list_files(data_dir, split="train"):
     # Split folders are searched recursively (they may hold the release's
     # own folders); a flat folder is not, lest it mix in other sets below.
     pattern = ("**", "*.p") if split_folders else ("*.p",)
-    files = sorted(glob.glob(os.path.join(glob.escape(folder), *pattern),
-                             recursive=True))
+    files = sorted(
+        glob.glob(os.path.join(glob.escape(folder), *pattern), recursive=True)
+    )
     if not files:
         raise FileNotFoundError(
             f"No NeuronIO files (*.p) in {folder}. {_how_to_get()}"
@@ -422,7 +456,7 @@ def list_files(data_dir, split="train"):
 
 
 def _simulations_in(path):
-    """Simulations in a file: from the release's file name, else by reading it."""
+    """Simulations in a file: from the release's file name, else read it."""
     match = _RUNS_IN_NAME.search(os.path.basename(path))
     if match:
         return int(match.group(1))
@@ -437,7 +471,7 @@ def _fill_window(sim, start, window, inputs, spikes, soma):
     bins = sim.spike_bins
     bins = bins[(bins >= start) & (bins < start + window)]
     spikes[bins - start, 0] = 1.0
-    soma[:, 0] = sim.soma[start:start + window]
+    soma[:, 0] = sim.soma[start : start + window]
 
 
 class NeuronIOWindows(keras.utils.PyDataset):
@@ -510,9 +544,20 @@ class NeuronIOWindows(keras.utils.PyDataset):
     ((4, 500, 1278), (4, 500, 1), 5)
     """
 
-    def __init__(self, files, *, window=WINDOW, batch_size=8,
-                 steps_per_epoch=None, seed=None, cache_files=2, burn_in=0,
-                 targets="dict", shuffle=True, **kwargs):
+    def __init__(
+        self,
+        files,
+        *,
+        window=WINDOW,
+        batch_size=8,
+        steps_per_epoch=None,
+        seed=None,
+        cache_files=2,
+        burn_in=0,
+        targets="dict",
+        shuffle=True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(files, (str, os.PathLike)):
             files = [files]
@@ -545,11 +590,11 @@ class NeuronIOWindows(keras.utils.PyDataset):
         if steps_per_epoch is None:
             simulations = sum(_simulations_in(path) for path in self.files)
             steps_per_epoch = math.ceil(
-                WINDOWS_PER_SIMULATION * simulations / self.batch_size)
-        self.steps_per_epoch = _check_int("steps_per_epoch",
-                                          steps_per_epoch, 1)
+                WINDOWS_PER_SIMULATION * simulations / self.batch_size
+            )
+        self.steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch, 1)
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+            seed = int(np.random.SeedSequence().entropy % (2**63))
         self.seed = seed
         self.epoch = 0
         self.files_read = 0
@@ -581,10 +626,13 @@ class NeuronIOWindows(keras.utils.PyDataset):
     def _group(self, index, epoch):
         """The files that batch `index` of `epoch` draws from."""
         order = np.random.default_rng([self.seed, epoch, 0]).permutation(
-            len(self.files))
+            len(self.files)
+        )
         groups = math.ceil(len(self.files) / self.cache_files)
         group = index * groups // self.steps_per_epoch
-        chosen = order[group * self.cache_files:(group + 1) * self.cache_files]
+        chosen = order[
+            group * self.cache_files : (group + 1) * self.cache_files
+        ]
         return [self.files[i] for i in chosen]
 
     def _start(self, rng, sim, where):
@@ -618,23 +666,39 @@ class NeuronIOWindows(keras.utils.PyDataset):
             number = int(rng.integers(len(simulations)))
             sim = simulations[number]
             start = self._start(rng, sim, f"{path}, simulation {number}")
-            _fill_window(sim, start, self.window, inputs[row], spikes[row],
-                         soma[row])
-        targets = ({"spike": spikes, "soma": soma} if self.targets == "dict"
-                   else (spikes, soma))
+            _fill_window(
+                sim, start, self.window, inputs[row], spikes[row], soma[row]
+            )
+        targets = (
+            {"spike": spikes, "soma": soma}
+            if self.targets == "dict"
+            else (spikes, soma)
+        )
         if not self.burn_in:
             return inputs, targets
         weights = np.ones(shape, np.float32)
-        weights[:, :self.burn_in] = 0.0
+        weights[:, : self.burn_in] = 0.0
         return inputs, targets, weights
 
     def on_epoch_end(self):
         self.epoch += 1
 
 
-def load(data_dir=None, *, split="train", window=WINDOW, batch_size=8,
-         steps_per_epoch=None, seed=None, files=None, cache_files=2,
-         burn_in=0, targets="dict", shuffle=None, **kwargs):
+def load(
+    data_dir=None,
+    *,
+    split="train",
+    window=WINDOW,
+    batch_size=8,
+    steps_per_epoch=None,
+    seed=None,
+    files=None,
+    cache_files=2,
+    burn_in=0,
+    targets="dict",
+    shuffle=None,
+    **kwargs,
+):
     """A `keras.utils.PyDataset` of random NeuronIO windows, streamed.
 
     Args:
@@ -681,9 +745,17 @@ def load(data_dir=None, *, split="train", window=WINDOW, batch_size=8,
     if shuffle is None:
         shuffle = split == "train"
     return NeuronIOWindows(
-        files, window=window, batch_size=batch_size,
-        steps_per_epoch=steps_per_epoch, seed=seed, cache_files=cache_files,
-        burn_in=burn_in, targets=targets, shuffle=shuffle, **kwargs)
+        files,
+        window=window,
+        batch_size=batch_size,
+        steps_per_epoch=steps_per_epoch,
+        seed=seed,
+        cache_files=cache_files,
+        burn_in=burn_in,
+        targets=targets,
+        shuffle=shuffle,
+        **kwargs,
+    )
 
 
 def _check_window_stride(window, stride):
@@ -744,8 +816,8 @@ def sliding_windows(inputs, window=WINDOW, stride=EVALUATION_STRIDE):
     starts = window_starts(inputs.shape[0], window, stride)
     windows = np.zeros((starts.size, window) + inputs.shape[1:], inputs.dtype)
     for row, start in zip(windows, starts):
-        piece = inputs[start:start + window]
-        row[:piece.shape[0]] = piece
+        piece = inputs[start : start + window]
+        row[: piece.shape[0]] = piece
     return windows
 
 
@@ -785,13 +857,23 @@ def stitch(predictions, length, window=WINDOW, stride=EVALUATION_STRIDE):
     for k, start in enumerate(starts):
         skip = 0 if k == 0 else burn_in
         end = min(start + window, length)
-        out[start + skip:end] = predictions[k, skip:end - start]
+        out[start + skip : end] = predictions[k, skip : end - start]
     return out
 
 
-class EvaluationSet(collections.namedtuple(
-        "EvaluationSet", ["spike_true", "spike_pred", "soma_true", "soma_pred",
-                          "num_simulations", "num_kept"])):
+class EvaluationSet(
+    collections.namedtuple(
+        "EvaluationSet",
+        [
+            "spike_true",
+            "spike_pred",
+            "soma_true",
+            "soma_pred",
+            "num_simulations",
+            "num_kept",
+        ],
+    )
+):
     """Stitched predictions and targets of `evaluation_set()`.
 
     Attributes:
@@ -822,7 +904,8 @@ def _split_outputs(model, outputs):
     if isinstance(outputs, (list, tuple)) and len(outputs) == 2:
         if names and {"spike", "soma"} <= set(names):
             return outputs[list(names).index("spike")], outputs[
-                list(names).index("soma")]
+                list(names).index("soma")
+            ]
         return outputs[0], outputs[1]
     raise ValueError(
         "`predict_fn` must return a dict with keys 'spike' and 'soma' or a "
@@ -837,8 +920,9 @@ def _predict(predict_fn, inputs):
     else:
         outputs = predict_fn(inputs)
     results = []
-    for name, value in zip(("spike", "soma"),
-                           _split_outputs(predict_fn, outputs)):
+    for name, value in zip(
+        ("spike", "soma"), _split_outputs(predict_fn, outputs)
+    ):
         if not isinstance(value, np.ndarray):
             value = keras.ops.convert_to_numpy(value)
         value = np.asarray(value, np.float64)
@@ -868,7 +952,9 @@ def _match_statistics(prediction, target):
     spread = prediction.std()
     if spread == 0:
         return np.full_like(prediction, target.mean())
-    return (prediction - prediction.mean()) / spread * target.std() + target.mean()
+    return (
+        prediction - prediction.mean()
+    ) / spread * target.std() + target.mean()
 
 
 def _predict_file(predict_fn, simulations, window, stride, batch_simulations):
@@ -876,25 +962,36 @@ def _predict_file(predict_fn, simulations, window, stride, batch_simulations):
     spike_pred, soma_pred = [], []
     batch_size = None
     for first in range(0, len(simulations), batch_simulations):
-        chunk = simulations[first:first + batch_simulations]
-        windows = [sliding_windows(simulation_arrays(sim)[0], window, stride)
-                   for sim in chunk]
+        chunk = simulations[first : first + batch_simulations]
+        windows = [
+            sliding_windows(simulation_arrays(sim)[0], window, stride)
+            for sim in chunk
+        ]
         counts = [w.shape[0] for w in windows]
         batch = np.concatenate(windows)
         batch_size = batch_size or batch.shape[0]
         if batch.shape[0] < batch_size:
             # Zero windows keep the batch shape: a compiled model need not
             # trace the last, smaller batch again.
-            batch = np.concatenate([batch, np.zeros(
-                (batch_size - batch.shape[0],) + batch.shape[1:], batch.dtype)])
+            batch = np.concatenate(
+                [
+                    batch,
+                    np.zeros(
+                        (batch_size - batch.shape[0],) + batch.shape[1:],
+                        batch.dtype,
+                    ),
+                ]
+            )
         spike, soma = _predict(predict_fn, batch)
         offset = 0
         for sim, count in zip(chunk, counts):
             rows = slice(offset, offset + count)
-            spike_pred.append(stitch(spike[rows], sim.duration_ms, window,
-                                     stride))
-            soma_pred.append(stitch(soma[rows], sim.duration_ms, window,
-                                    stride))
+            spike_pred.append(
+                stitch(spike[rows], sim.duration_ms, window, stride)
+            )
+            soma_pred.append(
+                stitch(soma[rows], sim.duration_ms, window, stride)
+            )
             offset += count
     return spike_pred, soma_pred
 
@@ -910,10 +1007,18 @@ def _check_ignore_ms(ignore_ms, simulations, path):
         )
 
 
-def evaluation_set(source, predict_fn, *, split="test", window=WINDOW,
-                   stride=EVALUATION_STRIDE, ignore_ms=IGNORE_MS,
-                   max_spikes=MAX_EVALUATION_SPIKES, batch_simulations=4,
-                   match_soma_statistics=True):
+def evaluation_set(
+    source,
+    predict_fn,
+    *,
+    split="test",
+    window=WINDOW,
+    stride=EVALUATION_STRIDE,
+    ignore_ms=IGNORE_MS,
+    max_spikes=MAX_EVALUATION_SPIKES,
+    batch_simulations=4,
+    match_soma_statistics=True,
+):
     """Predictions on whole simulations, stitched, next to their targets.
 
     The authors' evaluation: each simulation is cut into `sliding_windows`
@@ -964,26 +1069,33 @@ def evaluation_set(source, predict_fn, *, split="test", window=WINDOW,
     ((2, 1000), 2)
     """
     window, stride = _check_window_stride(window, stride)
-    batch_simulations = _check_int("batch_simulations",
-                                   batch_simulations, 1)
+    batch_simulations = _check_int("batch_simulations", batch_simulations, 1)
     ignore_ms = _check_int("ignore_ms", ignore_ms, 0)
     max_spikes = _check_int("max_spikes", max_spikes, 0)
-    kept = {"spike_true": [], "spike_pred": [], "soma_true": [],
-            "soma_pred": []}
+    kept = {
+        "spike_true": [],
+        "spike_pred": [],
+        "soma_true": [],
+        "soma_pred": [],
+    }
     total = 0
     for path in _evaluation_files(source, split):
         simulations = read_file(path)
         _check_ignore_ms(ignore_ms, simulations, path)
         total += len(simulations)
         spike_pred, soma_pred = _predict_file(
-            predict_fn, simulations, window, stride, batch_simulations)
-        soma_true = [sim.soma / SOMA_SCALE + SOMA_OFFSET
-                     for sim in simulations]
+            predict_fn, simulations, window, stride, batch_simulations
+        )
+        soma_true = [sim.soma / SOMA_SCALE + SOMA_OFFSET for sim in simulations]
         soma_pred = [y / SOMA_SCALE + SOMA_OFFSET for y in soma_pred]
         if match_soma_statistics:
             lengths = np.cumsum([y.size for y in soma_pred])[:-1]
-            soma_pred = np.split(_match_statistics(
-                np.concatenate(soma_pred), np.concatenate(soma_true)), lengths)
+            soma_pred = np.split(
+                _match_statistics(
+                    np.concatenate(soma_pred), np.concatenate(soma_true)
+                ),
+                lengths,
+            )
         for k, sim in enumerate(simulations):
             if sim.num_spikes > max_spikes:
                 continue
@@ -1003,12 +1115,19 @@ def evaluation_set(source, predict_fn, *, split="test", window=WINDOW,
             f"The simulations must all be longer than ignore_ms={ignore_ms} "
             f"and of one length; found lengths {sorted(lengths)} after it."
         )
-    dtypes = {"spike_true": np.float32, "spike_pred": np.float32,
-              "soma_true": np.float64, "soma_pred": np.float64}
-    arrays = {key: np.stack(values).astype(dtypes[key])
-              for key, values in kept.items()}
-    return EvaluationSet(**arrays, num_simulations=total,
-                         num_kept=arrays["spike_true"].shape[0])
+    dtypes = {
+        "spike_true": np.float32,
+        "spike_pred": np.float32,
+        "soma_true": np.float64,
+        "soma_pred": np.float64,
+    }
+    arrays = {
+        key: np.stack(values).astype(dtypes[key])
+        for key, values in kept.items()
+    }
+    return EvaluationSet(
+        **arrays, num_simulations=total, num_kept=arrays["spike_true"].shape[0]
+    )
 
 
 def evaluate(predict_fn, source, *, split="test", **kwargs):
@@ -1039,8 +1158,9 @@ def evaluate(predict_fn, source, *, split="test", **kwargs):
     from keras_elm import metrics
 
     result = evaluation_set(source, predict_fn, split=split, **kwargs)
-    return metrics.neuronio_metrics(result.spike_true, result.spike_pred,
-                                    result.soma_true, result.soma_pred)
+    return metrics.neuronio_metrics(
+        result.spike_true, result.spike_pred, result.soma_true, result.soma_pred
+    )
 
 
 # The synthetic cell of `simulate`. Rates in Hz, times in ms, voltages in
@@ -1084,8 +1204,9 @@ def _cell_morphology(cell_seed):
     position = np.arange(NUM_SEGMENTS) - edges[branch]
     return {
         "branch": branch,
-        "distance": 20.0 + 15.0 * position + 300.0 * (
-            np.arange(NUM_SEGMENTS) >= _CELL["basal_segments"]),
+        "distance": 20.0
+        + 15.0 * position
+        + 300.0 * (np.arange(NUM_SEGMENTS) >= _CELL["basal_segments"]),
         "ex_weight": rng.lognormal(0.0, 0.4, NUM_SEGMENTS),
         "inh_weight": rng.lognormal(0.0, 0.4, NUM_SEGMENTS),
         "coupling": rng.uniform(0.5, 1.0, branches),
@@ -1097,8 +1218,9 @@ def _smooth_noise(rng, duration, count, knot_ms):
     knots = rng.standard_normal((math.ceil(duration / knot_ms) + 2, count))
     times = np.arange(knots.shape[0]) * knot_ms
     steps = np.arange(duration)
-    return np.stack([np.interp(steps, times, knots[:, j])
-                     for j in range(count)], axis=1)
+    return np.stack(
+        [np.interp(steps, times, knots[:, j]) for j in range(count)], axis=1
+    )
 
 
 def _input_spikes(rng, morphology, duration):
@@ -1108,15 +1230,19 @@ def _input_spikes(rng, morphology, duration):
     shared = _CELL["global_modulation"] * _smooth_noise(rng, duration, 1, 400.0)
     local = _smooth_noise(rng, duration, branches, 150.0)
     # Inhibition partly tracks excitation on each branch, as in a balanced net.
-    local_inh = 0.6 * local + 0.8 * _smooth_noise(rng, duration, branches,
-                                                  150.0)
+    local_inh = 0.6 * local + 0.8 * _smooth_noise(
+        rng, duration, branches, 150.0
+    )
     spikes = []
-    for modulation, rate in ((local, _CELL["excitatory_rate"]),
-                             (local_inh, _CELL["inhibitory_rate"])):
+    for modulation, rate in (
+        (local, _CELL["excitatory_rate"]),
+        (local_inh, _CELL["inhibitory_rate"]),
+    ):
         per_segment = rate * gain * rng.lognormal(0.0, 0.5, NUM_SEGMENTS)
         log_rate = _CELL["branch_modulation"] * modulation + shared
-        probability = (np.exp(log_rate)[:, morphology["branch"]]
-                       * per_segment * 1e-3).astype(np.float32)
+        probability = (
+            np.exp(log_rate)[:, morphology["branch"]] * per_segment * 1e-3
+        ).astype(np.float32)
         spikes.append(rng.random(probability.shape, np.float32) < probability)
     return spikes
 
@@ -1132,12 +1258,23 @@ def _run_cell(morphology, excitatory, inhibitory):
         matrix[segments, morphology["branch"]] = weights
         return spikes.astype(np.float32) @ matrix
 
-    ex_drive = per_branch(excitatory, morphology["ex_weight"]).astype(np.float64)
+    ex_drive = per_branch(excitatory, morphology["ex_weight"]).astype(
+        np.float64
+    )
     inh_drive = per_branch(inhibitory, morphology["inh_weight"]).astype(
-        np.float64)
-    decay = {name: math.exp(-1.0 / c[name]) for name in (
-        "tau_ampa", "tau_nmda", "tau_gaba", "tau_branch", "tau_soma",
-        "tau_ahp")}
+        np.float64
+    )
+    decay = {
+        name: math.exp(-1.0 / c[name])
+        for name in (
+            "tau_ampa",
+            "tau_nmda",
+            "tau_gaba",
+            "tau_branch",
+            "tau_soma",
+            "tau_ahp",
+        )
+    }
     coupling = morphology["coupling"] * c["soma_gain"] / branches
     ampa = np.zeros(branches)
     nmda = np.zeros(branches)
@@ -1152,12 +1289,17 @@ def _run_cell(morphology, excitatory, inhibitory):
         gaba = gaba * decay["tau_gaba"] + inh_drive[t]
         # NMDA current needs a depolarised branch (magnesium block): strong
         # clustered input starts a self-sustaining plateau.
-        unblocked = 1.0 / (1.0 + np.exp(
-            (c["nmda_half_voltage"] - branch_v) / c["nmda_slope"]))
-        drive = (c["weight_ampa"] * ampa + c["weight_nmda"] * nmda * unblocked
-                 - c["weight_gaba"] * gaba)
-        branch_v = (branch_v * decay["tau_branch"]
-                    + (1 - decay["tau_branch"]) * np.maximum(drive, -20.0))
+        unblocked = 1.0 / (
+            1.0 + np.exp((c["nmda_half_voltage"] - branch_v) / c["nmda_slope"])
+        )
+        drive = (
+            c["weight_ampa"] * ampa
+            + c["weight_nmda"] * nmda * unblocked
+            - c["weight_gaba"] * gaba
+        )
+        branch_v = branch_v * decay["tau_branch"] + (
+            1 - decay["tau_branch"]
+        ) * np.maximum(drive, -20.0)
         ahp *= decay["tau_ahp"]
         if refractory:
             refractory -= 1
@@ -1187,8 +1329,10 @@ def _simulation_dict(rng, morphology, duration):
         segments, times = np.nonzero(spikes.T)
         bounds = np.searchsorted(segments, np.arange(NUM_SEGMENTS + 1))
         # Whole ms as floats, like the release.
-        return {s: times[bounds[s]:bounds[s + 1]].astype(np.float64)
-                for s in range(NUM_SEGMENTS)}
+        return {
+            s: times[bounds[s] : bounds[s + 1]].astype(np.float64)
+            for s in range(NUM_SEGMENTS)
+        }
 
     return {
         "exInputSpikeTimes": by_segment(excitatory),
@@ -1198,8 +1342,15 @@ def _simulation_dict(rng, morphology, duration):
     }
 
 
-def simulate(directory, *, num_files=1, simulations_per_file=8,
-             duration_ms=SIM_DURATION_MS, seed=0, cell_seed=0):
+def simulate(
+    directory,
+    *,
+    num_files=1,
+    simulations_per_file=8,
+    duration_ms=SIM_DURATION_MS,
+    seed=0,
+    cell_seed=0,
+):
     """Writes a small NeuronIO-like data set offline, in the release's format.
 
     NOT the Beniaguev L5PC: a NumPy neuron with dendritic nonlinearity,
@@ -1257,27 +1408,33 @@ def simulate(directory, *, num_files=1, simulations_per_file=8,
     True
     """
     num_files = _check_int("num_files", num_files, 1)
-    simulations_per_file = _check_int("simulations_per_file",
-                                      simulations_per_file, 1)
+    simulations_per_file = _check_int(
+        "simulations_per_file", simulations_per_file, 1
+    )
     duration_ms = _check_int("duration_ms", duration_ms, 1)
     seed = _check_int("seed", seed, 0)
     cell_seed = _check_int("cell_seed", cell_seed, 0)
     directory = os.fspath(directory)
     check_writable(directory, what="`directory`")
     morphology = _cell_morphology(cell_seed)
-    segment_types = ["basal" if s < _CELL["basal_segments"] else "apical"
-                     for s in range(NUM_SEGMENTS)]
+    segment_types = [
+        "basal" if s < _CELL["basal_segments"] else "apical"
+        for s in range(NUM_SEGMENTS)
+    ]
     paths = []
     for index in range(num_files):
-        file_seed = int(np.random.SeedSequence([seed, index]).generate_state(
-            1)[0])
+        file_seed = int(
+            np.random.SeedSequence([seed, index]).generate_state(1)[0]
+        )
         rng = np.random.default_rng(file_seed)
-        simulations = [_simulation_dict(rng, morphology, duration_ms)
-                       for _ in range(simulations_per_file)]
+        simulations = [
+            _simulation_dict(rng, morphology, duration_ms)
+            for _ in range(simulations_per_file)
+        ]
         params = {
             "model": "keras_elm synthetic NeuronIO-like cell (NumPy, "
-                     "32 dendritic branches with NMDA-like nonlinearity, "
-                     "integrate-and-fire soma); not the Beniaguev L5PC",
+            "32 dendritic branches with NMDA-like nonlinearity, "
+            "integrate-and-fire soma); not the Beniaguev L5PC",
             "simulatorVersion": SIMULATOR_VERSION,
             "cellSeed": cell_seed,
             "randomSeed": file_seed,
@@ -1288,12 +1445,16 @@ def simulate(directory, *, num_files=1, simulations_per_file=8,
             "branchOfSegment": morphology["branch"].tolist(),
             "cell": dict(_CELL),
         }
-        content = {"Params": params,
-                   "Results": {"listOfSingleSimulationDicts": simulations}}
+        content = {
+            "Params": params,
+            "Results": {"listOfSingleSimulationDicts": simulations},
+        }
         name = FILE_NAME.format(
             spikes=sum(s["outputSpikeTimes"].size for s in simulations),
-            runs=simulations_per_file, seconds=f"{duration_ms / 1000:g}",
-            seed=file_seed)
+            runs=simulations_per_file,
+            seconds=f"{duration_ms / 1000:g}",
+            seed=file_seed,
+        )
         path = os.path.join(directory, name)
         with atomic_write(path) as f:
             pickle.dump(content, f, protocol=2)

@@ -122,7 +122,7 @@ class _Canvas:
         size, pad = settings.image_size, settings.padding
         self.settings = settings
         self.owner = np.full((size, size), _BORDER, np.int32)
-        self.owner[pad:size - pad, pad:size - pad] = _FREE
+        self.owner[pad : size - pad, pad : size - pad] = _FREE
         self.layer = np.zeros((size, size), np.float32)
         # Coverage is 1 within half the thickness of the centre line,
         # fading to 0 over one pixel: an analytic anti-aliasing.
@@ -131,13 +131,17 @@ class _Canvas:
         self.mask_radius = half + settings.margin
         self.room_radius = self.mask_radius + 1
         pitch = settings.paddle_length + 2 * settings.margin
-        self.probe_radii = (settings.paddle_length + settings.margin
-                            + pitch / 2 * np.arange(_LOOKAHEAD))
+        self.probe_radii = (
+            settings.paddle_length
+            + settings.margin
+            + pitch / 2 * np.arange(_LOOKAHEAD)
+        )
         self.offset = int(math.ceil(self.probe_radii[-1])) + 1
         o = self.offset
         self.roomy = np.zeros((size + 2 * o, size + 2 * o), bool)
-        self.roomy[o + pad + 1:o + size - pad - 1,
-                   o + pad + 1:o + size - pad - 1] = True
+        self.roomy[
+            o + pad + 1 : o + size - pad - 1, o + pad + 1 : o + size - pad - 1
+        ] = True
         self.history = []
         self.coords = np.arange(size, dtype=np.float64)
         self.lo = float(pad)
@@ -197,14 +201,15 @@ class _Canvas:
         claim = (dist <= self.mask_radius) & (owner == _FREE)
         owner[claim] = dash
         o = self.offset
-        roomy = self.roomy[r0 + o:r1 + o, c0 + o:c1 + o]
+        roomy = self.roomy[r0 + o : r1 + o, c0 + o : c1 + o]
         crowded = (dist <= self.room_radius) & roomy
         roomy[crowded] = False
         layer = self.layer[r0:r1, c0:c1]
         self.history.append(((r0, r1, c0, c1), claim, crowded, layer.copy()))
         ink = np.minimum(np.maximum(self.ink_radius - dist, 0.0), 1.0)
-        np.maximum(layer, np.minimum(self.settings.contrast * ink, 1.0),
-                   out=layer)
+        np.maximum(
+            layer, np.minimum(self.settings.contrast * ink, 1.0), out=layer
+        )
         return dash
 
     def undo(self, dashes):
@@ -213,7 +218,7 @@ class _Canvas:
         while len(self.history) > dashes:
             (r0, r1, c0, c1), claim, crowded, layer = self.history.pop()
             self.owner[r0:r1, c0:c1][claim] = _FREE
-            self.roomy[r0 + o:r1 + o, c0 + o:c1 + o][crowded] = True
+            self.roomy[r0 + o : r1 + o, c0 + o : c1 + o][crowded] = True
             self.layer[r0:r1, c0:c1] = layer
 
     def is_clear(self, centre, radius, allowed):
@@ -228,7 +233,7 @@ class _Canvas:
         owner = self.owner[r0:r1, c0:c1]
         owner[(dist <= radius) & (owner == _FREE)] = dash
         o = self.offset
-        self.roomy[r0 + o:r1 + o, c0 + o:c1 + o][dist <= radius + 1] = False
+        self.roomy[r0 + o : r1 + o, c0 + o : c1 + o][dist <= radius + 1] = False
 
 
 class _Snake:
@@ -271,8 +276,14 @@ def _place(canvas, rng, start, angles, weights, predecessor):
         cumulative = np.cumsum(weights)
         if cumulative[-1] <= 0:
             return None
-        k = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1],
-                                    side="right")), len(angles) - 1)
+        k = min(
+            int(
+                np.searchsorted(
+                    cumulative, rng.random() * cumulative[-1], side="right"
+                )
+            ),
+            len(angles) - 1,
+        )
         end = start + canvas.settings.paddle_length * directions[k]
         dash = canvas.try_dash(start, end, predecessor)
         if dash is not None:
@@ -286,9 +297,11 @@ def _start_snake(canvas, rng, start):
     if not canvas.inside(start):
         return None
     angles = (np.arange(_SEED_DIRECTIONS) + rng.random()) * (
-        2 * math.pi / _SEED_DIRECTIONS)
-    placed = _place(canvas, rng, start, angles, np.ones(_SEED_DIRECTIONS),
-                    _FREE)
+        2 * math.pi / _SEED_DIRECTIONS
+    )
+    placed = _place(
+        canvas, rng, start, angles, np.ones(_SEED_DIRECTIONS), _FREE
+    )
     return None if placed is None else _Snake(start, *placed)
 
 
@@ -305,10 +318,17 @@ def _grow(canvas, snake, rng):
     if not canvas.inside(start):
         return False
     max_turn = math.pi / 2 / s.continuity
-    turns = ((np.arange(_CANDIDATES) + rng.random()) / _CANDIDATES * 2 - 1
-             ) * max_turn
-    placed = _place(canvas, rng, start, theta + turns,
-                    np.cos(turns * s.continuity) ** 2, snake.ids[-1])
+    turns = (
+        (np.arange(_CANDIDATES) + rng.random()) / _CANDIDATES * 2 - 1
+    ) * max_turn
+    placed = _place(
+        canvas,
+        rng,
+        start,
+        theta + turns,
+        np.cos(turns * s.continuity) ** 2,
+        snake.ids[-1],
+    )
     if placed is None:
         return False
     snake.extend(*placed)
@@ -336,7 +356,8 @@ def _target_pair(canvas, rng, contour_length):
     canvas.claim_disc(start_a, disc + s.margin, snake_a.ids[0])
     for _ in range(_DASH_TRIES):
         start_b = start_a + s.seed_distance * _unit(
-            rng.uniform(-math.pi, math.pi))
+            rng.uniform(-math.pi, math.pi)
+        )
         snake_b = _start_snake(canvas, rng, start_b)
         if snake_b is not None:
             break
@@ -346,8 +367,10 @@ def _target_pair(canvas, rng, contour_length):
     backtracks = 0
     while True:
         if steps == contour_length - 1:
-            if all(canvas.is_clear(snake.end, disc + 0.5, snake.ids[-2:])
-                   for snake in (snake_a, snake_b)):
+            if all(
+                canvas.is_clear(snake.end, disc + 0.5, snake.ids[-2:])
+                for snake in (snake_a, snake_b)
+            ):
                 break
         elif _grow(canvas, snake_a, rng) and _grow(canvas, snake_b, rng):
             steps += 1
@@ -371,8 +394,9 @@ def _distractor(canvas, rng, length):
         if free.size == 0:
             return None
         pixel = free[rng.integers(free.size)]
-        start = (np.array(divmod(int(pixel), canvas.settings.image_size),
-                          np.float64) + rng.uniform(-0.5, 0.5, 2))
+        start = np.array(
+            divmod(int(pixel), canvas.settings.image_size), np.float64
+        ) + rng.uniform(-0.5, 0.5, 2)
         snake = _start_snake(canvas, rng, start)
         if snake is not None:
             break
@@ -415,16 +439,18 @@ def _draw(rng, settings, contour_length):
         snake = _distractor(canvas, rng, distractor_length)
         if snake is not None:
             distractors.append(snake)
-    markers = np.stack(
-        [snake_a.start, snake_a.end if label else snake_b.end])
+    markers = np.stack([snake_a.start, snake_a.end if label else snake_b.end])
     size = settings.image_size
-    marker_layer = np.maximum(_disc(size, markers[0], settings.marker_radius),
-                              _disc(size, markers[1], settings.marker_radius))
+    marker_layer = np.maximum(
+        _disc(size, markers[0], settings.marker_radius),
+        _disc(size, markers[1], settings.marker_radius),
+    )
     grey = np.clip(np.maximum(canvas.layer, marker_layer), 0.0, 1.0)
     image = np.rint(grey * 255).astype(np.uint8)
     parts = {
-        "snakes": [np.stack(snake.ends)
-                   for snake in (snake_a, snake_b, *distractors)],
+        "snakes": [
+            np.stack(snake.ends) for snake in (snake_a, snake_b, *distractors)
+        ],
         "markers": markers,
         "marker_layer": marker_layer,
         "snake_layer": canvas.layer,
@@ -438,8 +464,9 @@ def _image_rng(seed, index):
     return np.random.default_rng([seed, index])
 
 
-def render(seed, index, *, image_size=32, difficulty="hard",
-           return_parts=False):
+def render(
+    seed, index, *, image_size=32, difficulty="hard", return_parts=False
+):
     """Draws image number `index` of `generate(..., seed=seed)`.
 
     Args:
@@ -471,8 +498,11 @@ def render(seed, index, *, image_size=32, difficulty="hard",
     _check_choice("difficulty", difficulty, DIFFICULTIES)
     seed = _check_int("seed", seed, 0)
     index = _check_int("index", index, 0)
-    image, label, parts = _draw(_image_rng(seed, index), SETTINGS[image_size],
-                                DIFFICULTIES[difficulty][1])
+    image, label, parts = _draw(
+        _image_rng(seed, index),
+        SETTINGS[image_size],
+        DIFFICULTIES[difficulty][1],
+    )
     return (image, label, parts) if return_parts else (image, label)
 
 
@@ -482,21 +512,29 @@ def _render_chunk(seed, start, stop, image_size, contour_length):
     images = np.empty((stop - start, image_size, image_size), np.uint8)
     labels = np.empty(stop - start, np.int32)
     for i, index in enumerate(range(start, stop)):
-        images[i], labels[i], _ = _draw(_image_rng(seed, index), settings,
-                                        contour_length)
+        images[i], labels[i], _ = _draw(
+            _image_rng(seed, index), settings, contour_length
+        )
     return start, images, labels
 
 
 def _cache_path(cache_dir, num_samples, image_size, difficulty, seed):
-    name = (f"pathfinder{image_size}_{difficulty}_n{num_samples}_seed{seed}"
-            f"_v{GENERATOR_VERSION}.npz")
+    name = (
+        f"pathfinder{image_size}_{difficulty}_n{num_samples}_seed{seed}"
+        f"_v{GENERATOR_VERSION}.npz"
+    )
     return os.path.join(cache_dir, name)
 
 
 def _cache_settings(num_samples, image_size, difficulty, seed):
-    return {"generator": "pathfinder", "generator_version": GENERATOR_VERSION,
-            "num_samples": num_samples, "image_size": image_size,
-            "difficulty": difficulty, "seed": seed}
+    return {
+        "generator": "pathfinder",
+        "generator_version": GENERATOR_VERSION,
+        "num_samples": num_samples,
+        "image_size": image_size,
+        "difficulty": difficulty,
+        "seed": seed,
+    }
 
 
 def _read_cache(path, settings):
@@ -505,22 +543,38 @@ def _read_cache(path, settings):
 
     def check(data):
         if data["images"].shape != (count, size, size):
-            return (f"`images` has the shape {data['images'].shape}, "
-                    f"expected {(count, size, size)}")
+            return (
+                f"`images` has the shape {data['images'].shape}, "
+                f"expected {(count, size, size)}"
+            )
         if data["labels"].shape != (count,):
-            return (f"`labels` has the shape {data['labels'].shape}, "
-                    f"expected {(count,)}")
+            return (
+                f"`labels` has the shape {data['labels'].shape}, "
+                f"expected {(count,)}"
+            )
         if not np.isin(data["labels"], (0, 1)).all():
             return "`labels` holds values other than 0 and 1"
         return None
 
-    data = caches.load_cache(path, settings, {"images": (np.uint8, 3),
-                                              "labels": (np.int32, 1)}, check)
+    data = caches.load_cache(
+        path,
+        settings,
+        {"images": (np.uint8, 3), "labels": (np.int32, 1)},
+        check,
+    )
     return None if data is None else (data["images"], data["labels"])
 
 
-def generate(num_samples, *, image_size=32, difficulty="hard", seed=None,
-             workers=None, cache_dir=None, progress=True):
+def generate(
+    num_samples,
+    *,
+    image_size=32,
+    difficulty="hard",
+    seed=None,
+    workers=None,
+    cache_dir=None,
+    progress=True,
+):
     """Generates Pathfinder images and their labels.
 
     Image `i` is drawn from its own random stream, seeded by `(seed, i)`,
@@ -567,18 +621,23 @@ def generate(num_samples, *, image_size=32, difficulty="hard", seed=None,
     _check_choice("difficulty", difficulty, DIFFICULTIES)
     if seed is not None:
         seed = _check_int("seed", seed, 0)
-    workers = (os.cpu_count() or 1) if workers is None else _check_int(
-        "workers", workers, 1)
+    workers = (
+        (os.cpu_count() or 1)
+        if workers is None
+        else _check_int("workers", workers, 1)
+    )
     if not isinstance(progress, bool):
-        raise TypeError(f"`progress` must be True or False. Received: "
-                        f"progress={progress!r}")
+        raise TypeError(
+            f"`progress` must be True or False. Received: progress={progress!r}"
+        )
     cache = None
     if cache_dir is not None and seed is not None:
         cache_dir = os.path.expanduser(os.fspath(cache_dir))
         # Temporaries of a run killed while saving.
         files.remove_stale_temporaries(cache_dir)
-        cache = _cache_path(cache_dir, num_samples, image_size, difficulty,
-                            seed)
+        cache = _cache_path(
+            cache_dir, num_samples, image_size, difficulty, seed
+        )
         settings = _cache_settings(num_samples, image_size, difficulty, seed)
         cached = _read_cache(cache, settings)
         if cached is not None:
@@ -586,21 +645,33 @@ def generate(num_samples, *, image_size=32, difficulty="hard", seed=None,
         files.check_writable(cache_dir, what="`cache_dir`")
     if seed is None:
         seed = int(np.random.SeedSequence().entropy)
-    images, labels = _generate(num_samples, image_size,
-                               DIFFICULTIES[difficulty][1], seed, workers,
-                               progress)
+    images, labels = _generate(
+        num_samples,
+        image_size,
+        DIFFICULTIES[difficulty][1],
+        seed,
+        workers,
+        progress,
+    )
     if cache is not None:
         caches.save_cache(cache, settings, images=images, labels=labels)
     return images, labels
 
 
-def _generate(num_samples, image_size, contour_length, seed, workers,
-              progress):
+def _generate(num_samples, image_size, contour_length, seed, workers, progress):
     # Several chunks per worker keep every core busy until the end and the
     # progress bar moving.
     chunk = max(1, min(_MAX_CHUNK, -(-num_samples // (4 * workers))))
-    tasks = [(seed, start, min(start + chunk, num_samples), image_size,
-              contour_length) for start in range(0, num_samples, chunk)]
+    tasks = [
+        (
+            seed,
+            start,
+            min(start + chunk, num_samples),
+            image_size,
+            contour_length,
+        )
+        for start in range(0, num_samples, chunk)
+    ]
     images = np.empty((num_samples, image_size, image_size), np.uint8)
     labels = np.empty(num_samples, np.int32)
     bar = None
@@ -613,8 +684,8 @@ def _generate(num_samples, image_size, contour_length, seed, workers,
     def collect(result):
         nonlocal done
         start, chunk_images, chunk_labels = result
-        images[start:start + len(chunk_images)] = chunk_images
-        labels[start:start + len(chunk_labels)] = chunk_labels
+        images[start : start + len(chunk_images)] = chunk_images
+        labels[start : start + len(chunk_labels)] = chunk_labels
         done += len(chunk_images)
         if bar is not None:
             bar.update(done)
@@ -632,12 +703,22 @@ def _generate(num_samples, image_size, contour_length, seed, workers,
 
 
 def _release_folder(data_dir, image_size, difficulty):
-    return os.path.join(os.fspath(data_dir), f"pathfinder{image_size}",
-                        DIFFICULTIES[difficulty][0])
+    return os.path.join(
+        os.fspath(data_dir),
+        f"pathfinder{image_size}",
+        DIFFICULTIES[difficulty][0],
+    )
 
 
-def write_release(directory, num_samples, *, image_size=32, difficulty="hard",
-                  seed=0, images_per_batch=1000):
+def write_release(
+    directory,
+    num_samples,
+    *,
+    image_size=32,
+    difficulty="hard",
+    seed=0,
+    images_per_batch=1000,
+):
     """Writes generated images in the layout of the LRA release.
 
     `<directory>/pathfinder{S}/<folder>/imgs/<batch>/sample_<n>.png` are
@@ -678,15 +759,19 @@ def write_release(directory, num_samples, *, image_size=32, difficulty="hard",
     _check_choice("difficulty", difficulty, DIFFICULTIES)
     if seed is not None:
         seed = _check_int("seed", seed, 0)
-    root = _release_folder(os.path.expanduser(os.fspath(directory)),
-                           image_size, difficulty)
+    root = _release_folder(
+        os.path.expanduser(os.fspath(directory)), image_size, difficulty
+    )
     metadata_dir = os.path.join(root, "metadata")
     batches = range(-(-num_samples // images_per_batch))
     names = {f"{batch}.npy" for batch in batches}
     if os.path.isdir(metadata_dir):
         # `load` reads every metadata file, so another set's would mix in.
-        foreign = sorted(name for name in os.listdir(metadata_dir)
-                         if name.endswith(".npy") and name not in names)
+        foreign = sorted(
+            name
+            for name in os.listdir(metadata_dir)
+            if name.endswith(".npy") and name not in names
+        )
         if foreign:
             raise FileExistsError(
                 f"{metadata_dir} holds metadata files of another data set "
@@ -694,27 +779,38 @@ def write_release(directory, num_samples, *, image_size=32, difficulty="hard",
             )
     # Found out now, not after the images are drawn.
     files.check_writable(metadata_dir, what="the release folder")
-    images, labels = generate(num_samples, image_size=image_size,
-                              difficulty=difficulty, seed=seed, progress=False)
+    images, labels = generate(
+        num_samples,
+        image_size=image_size,
+        difficulty=difficulty,
+        seed=seed,
+        progress=False,
+    )
     for batch in batches:
         image_dir = os.path.join(root, "imgs", str(batch))
         os.makedirs(image_dir, exist_ok=True)
         lines = []
         first = batch * images_per_batch
-        for n, index in enumerate(range(first, min(first + images_per_batch,
-                                                   num_samples))):
-            with files.atomic_write(os.path.join(image_dir,
-                                                 f"sample_{n}.png")) as f:
+        for n, index in enumerate(
+            range(first, min(first + images_per_batch, num_samples))
+        ):
+            with files.atomic_write(
+                os.path.join(image_dir, f"sample_{n}.png")
+            ) as f:
                 Image.fromarray(images[index]).save(f, format="PNG")
             lines.append(f"imgs/{batch} sample_{n}.png 0 {labels[index]}\n")
-        with files.atomic_write(os.path.join(metadata_dir, f"{batch}.npy"),
-                                "w", encoding="ascii", newline="\n") as f:
+        with files.atomic_write(
+            os.path.join(metadata_dir, f"{batch}.npy"),
+            "w",
+            encoding="ascii",
+            newline="\n",
+        ) as f:
             f.writelines(lines)
     return root
 
 
 def _metadata_order(name):
-    stem = name[:-len(".npy")]
+    stem = name[: -len(".npy")]
     return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
 
 
@@ -809,8 +905,7 @@ def split_indices(num_samples, seed):
     return dict(zip(SPLITS, np.split(order, [n_train, n_train + n_val])))
 
 
-def load(data_dir, *, image_size=32, difficulty="hard", split="train",
-         seed=0):
+def load(data_dir, *, image_size=32, difficulty="hard", split="train", seed=0):
     """Loads Pathfinder images from the LRA release (or `write_release()`).
 
     Reads every metadata file of `<data_dir>/pathfinder{S}/<folder>/
@@ -862,8 +957,10 @@ def load(data_dir, *, image_size=32, difficulty="hard", split="train",
             f"num_samples, image_size={image_size}, "
             f"difficulty={difficulty!r})."
         )
-    names = sorted((name for name in os.listdir(metadata_dir)
-                    if name.endswith(".npy")), key=_metadata_order)
+    names = sorted(
+        (name for name in os.listdir(metadata_dir) if name.endswith(".npy")),
+        key=_metadata_order,
+    )
     entries = []
     for name in names:
         entries.extend(_read_metadata(os.path.join(metadata_dir, name), root))

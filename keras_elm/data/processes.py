@@ -31,8 +31,9 @@ def _die_with_parent(parent):
     if os.getppid() != parent:
         os._exit(1)
     if not asked:
-        threading.Thread(target=_watch_parent, args=(parent,),
-                         daemon=True).start()
+        threading.Thread(
+            target=_watch_parent, args=(parent,), daemon=True
+        ).start()
 
 
 def _watch_parent(parent):
@@ -68,8 +69,11 @@ def worker_pool(workers):
     if "fork" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("fork")
     pool = concurrent.futures.ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_die_with_parent,
-        initargs=(os.getpid(),))
+        workers,
+        mp_context=context,
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    )
     try:
         yield pool
     except BaseException:

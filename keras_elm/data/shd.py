@@ -50,12 +50,41 @@ _NUM_SPEAKERS = 12
 _TRAIN_SPEAKERS = 10  # speakers 10 and 11 speak in the test file only
 _TEMPLATE_SEED = 20_200_910  # the synthetic classes are the same for any seed
 _CLASS_NAMES = tuple(
-    f"{language}-{digit}" for language, digits in (
-        ("english", ("zero", "one", "two", "three", "four", "five", "six",
-                     "seven", "eight", "nine")),
-        ("german", ("null", "eins", "zwei", "drei", "vier", "fuenf",
-                    "sechs", "sieben", "acht", "neun")))
-    for digit in digits)
+    f"{language}-{digit}"
+    for language, digits in (
+        (
+            "english",
+            (
+                "zero",
+                "one",
+                "two",
+                "three",
+                "four",
+                "five",
+                "six",
+                "seven",
+                "eight",
+                "nine",
+            ),
+        ),
+        (
+            "german",
+            (
+                "null",
+                "eins",
+                "zwei",
+                "drei",
+                "vier",
+                "fuenf",
+                "sechs",
+                "sieben",
+                "acht",
+                "neun",
+            ),
+        ),
+    )
+    for digit in digits
+)
 
 
 def _h5py():
@@ -65,7 +94,7 @@ def _h5py():
         raise ImportError(
             "keras_elm.data.shd reads and writes HDF5 files with h5py, which "
             "is not installed. Install it with `pip install "
-            "\"keras-elm[data]\"` (or `pip install h5py`)."
+            '"keras-elm[data]"` (or `pip install h5py`).'
         ) from error
     return h5py
 
@@ -95,8 +124,9 @@ def num_steps(dt=DT, duration=DURATION):
     (500, 100)
     """
     for name, value in (("dt", dt), ("duration", duration)):
-        if (isinstance(value, bool) or not isinstance(
-                value, (int, float, np.integer, np.floating))):
+        if isinstance(value, bool) or not isinstance(
+            value, (int, float, np.integer, np.floating)
+        ):
             raise TypeError(
                 f"Argument `{name}` must be a number of seconds. Received: "
                 f"{name}={value!r} of type {type(value).__name__}"
@@ -171,8 +201,10 @@ def _bin_samples(times, units, lengths, steps, dt):
         cells = _cells(times[first:last], units[first:last], steps, dt)
         samples = np.repeat(np.arange(stop - start), lengths[start:stop])
         kept = cells >= 0
-        _count_into(counts[start:stop].reshape(-1),
-                    samples[kept] * sample_cells + cells[kept])
+        _count_into(
+            counts[start:stop].reshape(-1),
+            samples[kept] * sample_cells + cells[kept],
+        )
     return counts
 
 
@@ -282,8 +314,11 @@ def _read_vlen(file, key, path):
     h5py = _h5py()
     dataset = _dataset(file, key, path)
     base = h5py.check_vlen_dtype(dataset.dtype)  # `str` for strings
-    if (not isinstance(base, np.dtype) or dataset.ndim != 1
-            or base.kind not in "iuf"):
+    if (
+        not isinstance(base, np.dtype)
+        or dataset.ndim != 1
+        or base.kind not in "iuf"
+    ):
         raise ValueError(
             f"{path}: dataset `{key}` must hold one variable-length array "
             f"of numbers per sample. Found shape {dataset.shape} of dtype "
@@ -291,8 +326,9 @@ def _read_vlen(file, key, path):
         )
     arrays = dataset[()]
     lengths = np.fromiter((len(a) for a in arrays), np.int64, len(arrays))
-    values = (np.concatenate(arrays) if len(arrays)
-              else np.zeros(0, base)).astype(base, copy=False)
+    values = (
+        np.concatenate(arrays) if len(arrays) else np.zeros(0, base)
+    ).astype(base, copy=False)
     return values, lengths
 
 
@@ -304,12 +340,14 @@ def _read_labels(file, path, count):
             f"{path}: dataset `labels` must hold one label per sample, "
             f"{count} as `spikes/times` does. Found shape {labels.shape}."
         )
-    expected = (f"{path}: dataset `labels` must hold integers "
-                f"0..{NUM_CLASSES - 1}.")
+    expected = (
+        f"{path}: dataset `labels` must hold integers 0..{NUM_CLASSES - 1}."
+    )
     if labels.dtype.kind not in "iuf":
         raise ValueError(f"{expected} Found dtype {dataset.dtype}.")
-    bad = ~((labels >= 0) & (labels < NUM_CLASSES)
-            & (labels == np.floor(labels)))
+    bad = ~(
+        (labels >= 0) & (labels < NUM_CLASSES) & (labels == np.floor(labels))
+    )
     if bad.any():
         raise ValueError(
             f"{expected} Found {labels[bad][:10]!r}, the first in sample "
@@ -384,7 +422,9 @@ def split_indices(num_samples, seed=0):
     """
     num_samples = _check_int("num_samples", num_samples, 0)
     seed = _check_int("seed", seed, 0)
-    is_val = np.random.default_rng(seed).random(num_samples) < VALIDATION_FRACTION
+    is_val = (
+        np.random.default_rng(seed).random(num_samples) < VALIDATION_FRACTION
+    )
     return {"train": np.flatnonzero(~is_val), "val": np.flatnonzero(is_val)}
 
 
@@ -437,8 +477,16 @@ def load(data_dir, *, split="train", dt=DT, duration=DURATION, seed=0):
     return _bin_samples(times, units, lengths, steps, dt), labels
 
 
-def adding(data_dir, *, split="train", dt=DT, duration=DURATION,
-           num_samples=None, seed=None, split_seed=0):
+def adding(
+    data_dir,
+    *,
+    split="train",
+    dt=DT,
+    duration=DURATION,
+    num_samples=None,
+    seed=None,
+    split_seed=0,
+):
     """SHD-Adding: two samples in a row, labelled with the sum of their digits.
 
     Each sample of the result is a pair `(a, b)` of samples of `split`,
@@ -479,23 +527,25 @@ def adding(data_dir, *, split="train", dt=DT, duration=DURATION,
     split_seed = _check_int("split_seed", split_seed, 0)
     if num_samples is not None:
         num_samples = _check_int("num_samples", num_samples, 1)
-    counts, labels = load(data_dir, split=split, dt=dt, duration=duration,
-                          seed=split_seed)
+    counts, labels = load(
+        data_dir, split=split, dt=dt, duration=duration, seed=split_seed
+    )
     if len(labels) == 0:
         raise ValueError(
             f"The {split!r} split of the SHD files in {data_dir!r} holds no "
             f"samples to pair."
         )
     num_samples = len(labels) if num_samples is None else num_samples
-    rng = np.random.default_rng(seed if split == "train"
-                                else ADDING_SEEDS[split])
+    rng = np.random.default_rng(
+        seed if split == "train" else ADDING_SEEDS[split]
+    )
     pairs = rng.integers(0, len(labels), size=(num_samples, 2))
     steps = counts.shape[1]
     paired = np.empty((num_samples, 2 * steps, NUM_CHANNELS), np.uint8)
     for start in range(0, num_samples, _CHUNK_SAMPLES):
-        chunk = pairs[start:start + _CHUNK_SAMPLES]
-        paired[start:start + len(chunk), :steps] = counts[chunk[:, 0]]
-        paired[start:start + len(chunk), steps:] = counts[chunk[:, 1]]
+        chunk = pairs[start : start + _CHUNK_SAMPLES]
+        paired[start : start + len(chunk), :steps] = counts[chunk[:, 0]]
+        paired[start : start + len(chunk), steps:] = counts[chunk[:, 1]]
     digits = labels % 10
     return paired, (digits[pairs[:, 0]] + digits[pairs[:, 1]]).astype(np.int32)
 
@@ -520,14 +570,21 @@ def is_synthetic(data_dir):
     True
     """
     data_dir = os.path.expanduser(os.fspath(data_dir))
-    names = [name for name in (FILES["train"], FILES["test"])
-             if os.path.isfile(os.path.join(data_dir, name))]
+    names = [
+        name
+        for name in (FILES["train"], FILES["test"])
+        if os.path.isfile(os.path.join(data_dir, name))
+    ]
     path = _path(data_dir, names[0] if names else FILES["train"])
     with _open(path) as file:
-        marker = (file.get("extra/synthetic")
-                  if _parents_are_groups(file, "extra/synthetic") else None)
-        return bool(isinstance(marker, _h5py().Dataset)
-                    and np.asarray(marker[()]).any())
+        marker = (
+            file.get("extra/synthetic")
+            if _parents_are_groups(file, "extra/synthetic")
+            else None
+        )
+        return bool(
+            isinstance(marker, _h5py().Dataset) and np.asarray(marker[()]).any()
+        )
 
 
 def _templates():
@@ -549,11 +606,24 @@ def _templates():
             for formant in range(int(rng.integers(1, 3))):
                 low = channel + formant * rng.uniform(80, 140)
                 high = np.clip(low + rng.uniform(-120, 120), 20, 680)
-                bands.append((start, end, low, high, rng.uniform(5, 14),
-                              rng.uniform(500, 900) * (end - start)))
+                bands.append(
+                    (
+                        start,
+                        end,
+                        low,
+                        high,
+                        rng.uniform(5, 14),
+                        rng.uniform(500, 900) * (end - start),
+                    )
+                )
         pairs.append(np.array(bands))
-    speakers = np.stack([rng.normal(0, 20, _NUM_SPEAKERS),
-                         rng.uniform(0.85, 1.15, _NUM_SPEAKERS)], axis=1)
+    speakers = np.stack(
+        [
+            rng.normal(0, 20, _NUM_SPEAKERS),
+            rng.uniform(0.85, 1.15, _NUM_SPEAKERS),
+        ],
+        axis=1,
+    )
     return pairs, speakers
 
 
@@ -567,8 +637,9 @@ def _synthetic_sample(rng, bands, reverse, speaker):
     band = np.repeat(np.arange(len(bands)), rng.poisson(bands[:, 5] * kept))
     start, end, low, high, width = bands[band, :5].T
     where = rng.random(band.size)
-    channels = (low + (high - low) * where + shift
-                + rng.normal(0, 1, band.size) * width)
+    channels = (
+        low + (high - low) * where + shift + rng.normal(0, 1, band.size) * width
+    )
     fraction = start + (end - start) * where
     if reverse:
         fraction = 1.0 - fraction
@@ -576,12 +647,15 @@ def _synthetic_sample(rng, bands, reverse, speaker):
     times = onset + length * fraction + rng.normal(0, 0.003, band.size)
     background = rng.poisson(0.3 * NUM_CHANNELS * DURATION)
     times = np.concatenate([times, rng.uniform(0, DURATION, background)])
-    channels = np.concatenate([np.rint(channels),
-                               rng.integers(0, NUM_CHANNELS, background)])
+    channels = np.concatenate(
+        [np.rint(channels), rng.integers(0, NUM_CHANNELS, background)]
+    )
     inside = (channels >= 0) & (channels < NUM_CHANNELS) & (times >= 0)
     order = np.argsort(times[inside], kind="stable")
-    return (times[inside][order].astype(np.float32),
-            channels[inside][order].astype(np.uint16))
+    return (
+        times[inside][order].astype(np.float32),
+        channels[inside][order].astype(np.uint16),
+    )
 
 
 def _synthetic_split(rng, num_samples, speakers_in_split):
@@ -590,8 +664,9 @@ def _synthetic_split(rng, num_samples, speakers_in_split):
     speaker_ids = rng.integers(0, speakers_in_split, num_samples)
     times, units = [], []
     for label, speaker in zip(labels, speaker_ids):
-        t, u = _synthetic_sample(rng, pairs[label // 2], label % 2 == 1,
-                                 speakers[speaker])
+        t, u = _synthetic_sample(
+            rng, pairs[label // 2], label % 2 == 1, speakers[speaker]
+        )
         times.append(t)
         units.append(u)
     return times, units, labels, speaker_ids
@@ -607,18 +682,27 @@ def _object_array(arrays):
 def _fill_h5(file, times, units, labels, speakers):
     """Writes one synthetic split into the open `h5py.File` `file`."""
     h5py = _h5py()
-    file.create_dataset("spikes/times", data=_object_array(times),
-                        dtype=h5py.vlen_dtype(np.float32))
-    file.create_dataset("spikes/units", data=_object_array(units),
-                        dtype=h5py.vlen_dtype(np.uint16))
+    file.create_dataset(
+        "spikes/times",
+        data=_object_array(times),
+        dtype=h5py.vlen_dtype(np.float32),
+    )
+    file.create_dataset(
+        "spikes/units",
+        data=_object_array(units),
+        dtype=h5py.vlen_dtype(np.uint16),
+    )
     file.create_dataset("labels", data=labels.astype(np.uint8))
     file.create_dataset("extra/speaker", data=speakers.astype(np.uint8))
-    file.create_dataset("extra/keys", data=np.array(
-        [name.encode("ascii") for name in _CLASS_NAMES]))
+    file.create_dataset(
+        "extra/keys",
+        data=np.array([name.encode("ascii") for name in _CLASS_NAMES]),
+    )
     file.create_dataset("extra/synthetic", data=np.uint8(1))
     file.attrs["description"] = (
         "SYNTHETIC stand-in for the Spiking Heidelberg Digits, written by "
-        "keras_elm.data.shd.write_synthetic; not recordings of speech.")
+        "keras_elm.data.shd.write_synthetic; not recordings of speech."
+    )
 
 
 def _write_h5(path, times, units, labels, speakers):
@@ -690,11 +774,16 @@ def write_synthetic(directory, *, num_train=2000, num_test=500, seed=0):
     _h5py()
     directory = os.path.expanduser(os.fspath(directory))
     check_writable(directory, what="`directory`")
-    train_rng, test_rng = (np.random.default_rng(child) for child in
-                           np.random.SeedSequence(seed).spawn(2))
+    train_rng, test_rng = (
+        np.random.default_rng(child)
+        for child in np.random.SeedSequence(seed).spawn(2)
+    )
     for name, rng, count, speakers in (
-            (FILES["train"], train_rng, num_train, _TRAIN_SPEAKERS),
-            (FILES["test"], test_rng, num_test, _NUM_SPEAKERS)):
-        _write_h5(os.path.join(directory, name),
-                  *_synthetic_split(rng, count, speakers))
+        (FILES["train"], train_rng, num_train, _TRAIN_SPEAKERS),
+        (FILES["test"], test_rng, num_test, _NUM_SPEAKERS),
+    ):
+        _write_h5(
+            os.path.join(directory, name),
+            *_synthetic_split(rng, count, speakers),
+        )
     return directory

@@ -35,9 +35,11 @@ def check_max_length(max_length):
     >>> check_max_length(4096)
     4096
     """
-    if (isinstance(max_length, bool)
-            or not isinstance(max_length, (int, np.integer))
-            or max_length < 1):
+    if (
+        isinstance(max_length, bool)
+        or not isinstance(max_length, (int, np.integer))
+        or max_length < 1
+    ):
         raise ValueError(
             f"Argument `max_length` must be an integer >= 1. Received: "
             f"max_length={max_length!r}"
@@ -55,7 +57,7 @@ def _as_bytes(text, index):
             raise ValueError(
                 f"Text {index} of `texts` cannot be encoded as UTF-8 "
                 f"({error.reason} at character {error.start}: "
-                f"{text[error.start:error.end]!r}); pass valid text or bytes."
+                f"{text[error.start : error.end]!r}); pass valid text or bytes."
             ) from None
     raise TypeError(
         f"Each text must be `str` or `bytes`. Received: {type(text).__name__}"
@@ -90,8 +92,8 @@ def encode(texts, max_length):
     tokens = np.zeros((len(texts), max_length), np.int32)
     for index, (row, text) in enumerate(zip(tokens, texts)):
         values = np.frombuffer(_as_bytes(text, index)[:max_length], np.uint8)
-        row[:values.size] = values
-        row[:values.size] += 1
+        row[: values.size] = values
+        row[: values.size] += 1
     return tokens
 
 
@@ -132,8 +134,9 @@ def decode(tokens):
             f"Argument `tokens` must hold tokens 0..{VOCABULARY_SIZE - 1} "
             f"(byte + 1, 0 = padding). Received values from {low} to {high}."
         )
-    return [(row[row != PADDING] - 1).astype(np.uint8).tobytes()
-            for row in tokens]
+    return [
+        (row[row != PADDING] - 1).astype(np.uint8).tobytes() for row in tokens
+    ]
 
 
 def write_atomically(path, data):
@@ -201,6 +204,7 @@ def claim_fixture_folder(folder, data_files, writer, settings):
         )
     check_writable(folder, what="The fixture folder")
     with atomic_write(marker, "w", encoding="utf-8") as f:
-        json.dump({"writer": writer, **settings}, f, sort_keys=True,
-                  default=repr)
+        json.dump(
+            {"writer": writer, **settings}, f, sort_keys=True, default=repr
+        )
         f.write("\n")

@@ -52,13 +52,17 @@ def neuronio_config(num_memory=15):
     Returns:
         A dict of the reference constructor's keyword arguments.
     """
-    with open(os.path.join(_neuronio_folder(num_memory), "model_config.json")) as f:
+    with open(
+        os.path.join(_neuronio_folder(num_memory), "model_config.json")
+    ) as f:
         return json.load(f)
 
 
 def neuronio_results(num_memory=15):
     """The authors' evaluation results (AUC, soma RMSE, ...) of a model."""
-    with open(os.path.join(_neuronio_folder(num_memory), "eval_results.json")) as f:
+    with open(
+        os.path.join(_neuronio_folder(num_memory), "eval_results.json")
+    ) as f:
         return json.load(f)
 
 

@@ -19,7 +19,14 @@ def activation_name(cell):
 
 # The hidden activations every backend's memory core implements.
 ACTIVATIONS = (
-    "relu", "silu", "tanh", "sigmoid", "gelu", "elu", "softplus", "linear"
+    "relu",
+    "silu",
+    "tanh",
+    "sigmoid",
+    "gelu",
+    "elu",
+    "softplus",
+    "linear",
 )
 
 
@@ -84,7 +91,9 @@ def fast_inner_loop(layer, sequences, initial_state, mask, need_states=True):
         drive = ops.matmul(branches, first_kernel[:num_branches]) + float32(
             cell.mlp_biases[0]
         )
-    recurrent_kernel = ops.expand_dims(kappa_m, -1) * first_kernel[num_branches:]
+    recurrent_kernel = (
+        ops.expand_dims(kappa_m, -1) * first_kernel[num_branches:]
+    )
     memory = core(
         drive,
         memory0,

@@ -33,7 +33,9 @@ def routing_matrix(cell):
     XLA runs about 1.5x faster on CPU than `x.T @ g`.
     """
     num_branches = cell.resolved_num_branches
-    weights = elm_math.synapse_weight(cell.synapse_weight_raw) * cell.routing_mask
+    weights = (
+        elm_math.synapse_weight(cell.synapse_weight_raw) * cell.routing_mask
+    )
     flat = cell.routing_indices + branch_of_synapse(cell) * cell.input_dim
     matrix = ops.segment_sum(
         weights, flat, num_segments=num_branches * cell.input_dim
@@ -71,12 +73,17 @@ def branch_traces(cell, sequences, initial_trace, mask=None, need_final=True):
         cell.branch_sum(initial_trace) if cell.version == 1 else initial_trace
     )
     branches = linear_trace(
-        branch_input(cell, sequences), cell.branch_decay(), initial_branches, mask
+        branch_input(cell, sequences),
+        cell.branch_decay(),
+        initial_branches,
+        mask,
     )
     if not need_final:
         return branches, None
     if cell.version == 1:
-        return branches, final_synapse_trace(cell, sequences, initial_trace, mask)
+        return branches, final_synapse_trace(
+            cell, sequences, initial_trace, mask
+        )
     return branches, branches[:, -1]
 
 
@@ -133,7 +140,7 @@ def token_drive(layer, tokens, initial_trace, mask=None, need_final=True):
 
 
 def backend_core():
-    """This backend's module of sequential cores (`memory_scan`, `linear_trace`)."""
+    """This backend's module of cores (`memory_scan`, `linear_trace`)."""
     backend = keras.backend.backend()
     if backend == "jax":
         from keras_elm.scan import jax_core
@@ -197,9 +204,13 @@ def final_synapse_trace(cell, sequences, initial_trace, mask=None):
     else:
         keep = ops.expand_dims(ops.cast(mask, "float32"), -1)
     # Weight of step t in s_T: product of the decays of the kept steps after t.
-    kept_after = ops.flip(ops.cumsum(ops.flip(keep, axis=1), axis=1), axis=1) - keep
+    kept_after = (
+        ops.flip(ops.cumsum(ops.flip(keep, axis=1), axis=1), axis=1) - keep
+    )
     weights = keep * ops.exp(kept_after * log_decay)  # (B, T, branches)
-    accumulated = ops.einsum("btk,bti->bki", weights, x)  # (B, branches, inputs)
+    accumulated = ops.einsum(
+        "btk,bti->bki", weights, x
+    )  # (B, branches, inputs)
     total_decay = ops.exp(ops.sum(keep, axis=1) * log_decay)  # (B, branches)
     branches_of_synapses = branch_of_synapse(cell)
     if cell.uses_routing:

@@ -1,4 +1,4 @@
-"""The ELM memory recurrence on JAX: `lax.scan`, tuned unroll, optional remat."""
+"""The ELM memory recurrence on JAX: `lax.scan`, tuned unroll, remat."""
 
 import functools
 
@@ -38,13 +38,16 @@ def linear_trace(decays, inputs, initial):
     symbolic size, so a symbolic T runs a sequential `lax.scan` instead.
     """
     if not is_static(inputs.shape[1]):
+
         def step(trace, xs):
             decay_t, input_t = xs
             trace = decay_t * trace + input_t
             return trace, trace
 
         _, traces = jax.lax.scan(
-            step, initial, (jnp.swapaxes(decays, 0, 1), jnp.swapaxes(inputs, 0, 1))
+            step,
+            initial,
+            (jnp.swapaxes(decays, 0, 1), jnp.swapaxes(inputs, 0, 1)),
         )
         return jnp.swapaxes(traces, 0, 1)
     cumulative, traces = jax.lax.associative_scan(
@@ -158,8 +161,20 @@ def memory_scan(
 # on CPU. Remat chunks (`jax.checkpoint`) wrap the same function.
 
 
-def _forward_pass(act, unroll, drive, memory0, recurrent_kernel, kernels,
-                  biases, output_kernel, output_bias, kappa_m, gain, keep):
+def _forward_pass(
+    act,
+    unroll,
+    drive,
+    memory0,
+    recurrent_kernel,
+    kernels,
+    biases,
+    output_kernel,
+    output_bias,
+    kappa_m,
+    gain,
+    keep,
+):
     """Time-major forward; returns memory `(T, B, d)` and saved residuals."""
 
     def step(memory, xs):
@@ -187,22 +202,63 @@ def _memory_scan_vjp(activation, unroll, *args):
     return _memory_scan_fwd(activation, unroll, *args)[0]
 
 
-def _memory_scan_fwd(activation, unroll, drive, memory0, recurrent_kernel,
-                     kernels, biases, output_kernel, output_bias, kappa_m,
-                     gain, keep):
+def _memory_scan_fwd(
+    activation,
+    unroll,
+    drive,
+    memory0,
+    recurrent_kernel,
+    kernels,
+    biases,
+    output_kernel,
+    output_bias,
+    kappa_m,
+    gain,
+    keep,
+):
     memory, th, zs = _forward_pass(
-        ACTIVATIONS[activation], unroll, drive, memory0, recurrent_kernel,
-        kernels, biases, output_kernel, output_bias, kappa_m, gain, keep,
+        ACTIVATIONS[activation],
+        unroll,
+        drive,
+        memory0,
+        recurrent_kernel,
+        kernels,
+        biases,
+        output_kernel,
+        output_bias,
+        kappa_m,
+        gain,
+        keep,
     )
-    residuals = (memory, th, zs, memory0, recurrent_kernel, kernels,
-                 output_kernel, kappa_m, gain, keep)
+    residuals = (
+        memory,
+        th,
+        zs,
+        memory0,
+        recurrent_kernel,
+        kernels,
+        output_kernel,
+        kappa_m,
+        gain,
+        keep,
+    )
     return memory, residuals
 
 
 def _memory_scan_bwd(activation, unroll, residuals, d_memory):
     act = ACTIVATIONS[activation]
-    (memory, th, zs, memory0, recurrent_kernel, kernels, output_kernel,
-     kappa_m, gain, keep) = residuals
+    (
+        memory,
+        th,
+        zs,
+        memory0,
+        recurrent_kernel,
+        kernels,
+        output_kernel,
+        kappa_m,
+        gain,
+        keep,
+    ) = residuals
     # act(z) and act'(z) for every layer and step, in bulk.
     activations, slopes = zip(
         *[jax.jvp(act, (z,), (jnp.ones_like(z),)) for z in zs]
@@ -223,9 +279,7 @@ def _memory_scan_bwd(activation, unroll, residuals, d_memory):
             dzs[layer] = da * slopes_t[layer]
             if layer:
                 da = dzs[layer] @ kernels_t[layer - 1]
-        carry = (
-            total - d_new + kappa_m * d_new + dzs[0] @ recurrent_kernel_t
-        )
+        carry = total - d_new + kappa_m * d_new + dzs[0] @ recurrent_kernel_t
         return carry, (d_new, d_out, dzs)
 
     d_memory0, (d_new, d_out, dzs) = jax.lax.scan(
@@ -235,6 +289,7 @@ def _memory_scan_bwd(activation, unroll, residuals, d_memory):
         reverse=True,
         unroll=unroll,
     )
+
     def weight_grad(inputs, grads):
         if not is_static(inputs.shape[0]):
             # `jax.export` cannot reshape a symbolic (T - 1) * B rows.
@@ -246,9 +301,7 @@ def _memory_scan_bwd(activation, unroll, residuals, d_memory):
 
     # The memory before each step is `memory0` then `memory[:-1]`; the two
     # parts are summed separately rather than concatenated (a copy).
-    d_recurrent = (
-        weight_grad(memory[:-1], dzs[0][1:]) + memory0.T @ dzs[0][0]
-    )
+    d_recurrent = weight_grad(memory[:-1], dzs[0][1:]) + memory0.T @ dzs[0][0]
     d_kappa = jnp.sum(memory[:-1] * d_new[1:], axis=(0, 1)) + jnp.sum(
         memory0 * d_new[0], axis=0
     )

@@ -27,7 +27,9 @@ def time_scan(step, initial, sequences):
     (`jit_compile=True`) requires and `tf.scan` does not provide.
     """
     steps = tf.shape(tf.nest.flatten(sequences)[0])[0]
-    outputs = tf.TensorArray(initial.dtype, size=steps, element_shape=initial.shape)
+    outputs = tf.TensorArray(
+        initial.dtype, size=steps, element_shape=initial.shape
+    )
 
     def body(t, carry, outputs):
         xs = tf.nest.map_structure(lambda s: s[t], sequences)
@@ -149,29 +151,74 @@ def memory_scan(
     num_hidden = len(hidden_kernels)
 
     @tf.custom_gradient
-    def scan(drive, memory0, recurrent_kernel, output_kernel, output_bias,
-             kappa_m, gain, *hidden):
-        (drive, memory0, recurrent_kernel, output_kernel, output_bias,
-         kappa_m, gain, *hidden) = _stop(
-            drive, memory0, recurrent_kernel, output_kernel, output_bias,
-            kappa_m, gain, *hidden)
+    def scan(
+        drive,
+        memory0,
+        recurrent_kernel,
+        output_kernel,
+        output_bias,
+        kappa_m,
+        gain,
+        *hidden,
+    ):
+        (
+            drive,
+            memory0,
+            recurrent_kernel,
+            output_kernel,
+            output_bias,
+            kappa_m,
+            gain,
+            *hidden,
+        ) = _stop(
+            drive,
+            memory0,
+            recurrent_kernel,
+            output_kernel,
+            output_bias,
+            kappa_m,
+            gain,
+            *hidden,
+        )
         kernels, biases = list(hidden[:num_hidden]), list(hidden[num_hidden:])
         memory, saved = forward(
-            drive, memory0, recurrent_kernel, kernels, biases, output_kernel,
-            output_bias, kappa_m, gain, keep,
+            drive,
+            memory0,
+            recurrent_kernel,
+            kernels,
+            biases,
+            output_kernel,
+            output_bias,
+            kappa_m,
+            gain,
+            keep,
         )
 
         def grad(d_memory):
             return backward(
-                tf.stop_gradient(d_memory), saved, memory0, recurrent_kernel, kernels,
-                output_kernel, kappa_m, gain, keep,
+                tf.stop_gradient(d_memory),
+                saved,
+                memory0,
+                recurrent_kernel,
+                kernels,
+                output_kernel,
+                kappa_m,
+                gain,
+                keep,
             )
 
         return tf.transpose(memory, (1, 0, 2)), grad
 
     return scan(
-        drive, memory0, recurrent_kernel, output_kernel, output_bias,
-        kappa_m, gain, *hidden_kernels, *hidden_biases,
+        drive,
+        memory0,
+        recurrent_kernel,
+        output_kernel,
+        output_bias,
+        kappa_m,
+        gain,
+        *hidden_kernels,
+        *hidden_biases,
     )
 
 
@@ -199,8 +246,19 @@ def _compiled(activation):
     return _COMPILED[activation]
 
 
-def _forward(act, drive, memory0, recurrent_kernel, kernels, biases,
-             output_kernel, output_bias, kappa_m, gain, keep):
+def _forward(
+    act,
+    drive,
+    memory0,
+    recurrent_kernel,
+    kernels,
+    biases,
+    output_kernel,
+    output_bias,
+    kappa_m,
+    gain,
+    keep,
+):
     """Time-major forward pass; saves what the backward pass needs.
 
     Saved per step: each hidden layer's pre-activation `z` (the backward
@@ -210,7 +268,9 @@ def _forward(act, drive, memory0, recurrent_kernel, kernels, biases,
     steps = tf.shape(drive)[1]
     xs_drive = tf.transpose(drive, (1, 0, 2))
     layers = len(kernels) + 1
-    arrays = [tf.TensorArray(drive.dtype, size=steps) for _ in range(layers + 2)]
+    arrays = [
+        tf.TensorArray(drive.dtype, size=steps) for _ in range(layers + 2)
+    ]
 
     def body(t, memory, arrays):
         z = xs_drive[t] + tf.matmul(memory, recurrent_kernel)
@@ -220,7 +280,9 @@ def _forward(act, drive, memory0, recurrent_kernel, kernels, biases,
             z = tf.matmul(a, kernel) + bias
             a = act(z)
             new_arrays.append(arrays[1 + i].write(t, z))
-        th = tf.tanh(SCALED_TANH_SLOPE * (tf.matmul(a, output_kernel) + output_bias))
+        th = tf.tanh(
+            SCALED_TANH_SLOPE * (tf.matmul(a, output_kernel) + output_bias)
+        )
         new = kappa_m * memory + gain * (SCALED_TANH_GAIN * th)
         if keep is not None:
             # A select: a blend with weight 0 would let inf or NaN through.
@@ -230,15 +292,28 @@ def _forward(act, drive, memory0, recurrent_kernel, kernels, biases,
         return t + 1, memory, new_arrays
 
     _, _, arrays = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(0), memory0, arrays),
+        lambda t, *_: t < steps,
+        body,
+        (tf.constant(0), memory0, arrays),
         maximum_iterations=steps,
     )
     stacked = [array.stack() for array in arrays]
     return stacked[-1], stacked
 
 
-def _backward(act, act_derivative, d_memory, saved, memory0,
-              recurrent_kernel, kernels, output_kernel, kappa_m, gain, keep):
+def _backward(
+    act,
+    act_derivative,
+    d_memory,
+    saved,
+    memory0,
+    recurrent_kernel,
+    kernels,
+    output_kernel,
+    kappa_m,
+    gain,
+    keep,
+):
     """Hand-written backward pass through time of `_forward`.
 
     Memory, not speed, sets its shape. The reverse loop recomputes each
@@ -264,16 +339,24 @@ def _backward(act, act_derivative, d_memory, saved, memory0,
     # Running sums: output kernel and bias, kappa_m, gain, hidden kernels,
     # hidden biases.
     sums = (
-        tf.zeros_like(output_kernel), tf.zeros_like(output_kernel[0]),
-        tf.zeros_like(memory0[0]), tf.zeros_like(memory0[0]),
+        tf.zeros_like(output_kernel),
+        tf.zeros_like(output_kernel[0]),
+        tf.zeros_like(memory0[0]),
+        tf.zeros_like(memory0[0]),
         [tf.zeros_like(k) for k in kernels],
         [tf.zeros_like(k[0]) for k in kernels],
     )
 
     def body(i, carry, dz_array, sums):
         t = steps - 1 - i
-        (d_output_kernel, d_output_bias, d_kappa, d_gain, d_kernels,
-         d_biases) = sums
+        (
+            d_output_kernel,
+            d_output_bias,
+            d_kappa,
+            d_gain,
+            d_kernels,
+            d_biases,
+        ) = sums
         d_kernels, d_biases = list(d_kernels), list(d_biases)
         total = d_memory[t] + carry
         d_new = total if keep is None else keep[t] * total
@@ -298,8 +381,14 @@ def _backward(act, act_derivative, d_memory, saved, memory0,
         carry = kappa_m * d_new + tf.matmul(dz, recurrent_kernel_t)
         if keep is not None:
             carry += (1.0 - keep[t]) * total
-        sums = (d_output_kernel, d_output_bias, d_kappa, d_gain, d_kernels,
-                d_biases)
+        sums = (
+            d_output_kernel,
+            d_output_bias,
+            d_kappa,
+            d_gain,
+            d_kernels,
+            d_biases,
+        )
         return i + 1, carry, dz_array.write(t, dz), sums
 
     _, d_memory0, dz_array, sums = tf.while_loop(
@@ -321,5 +410,14 @@ def _backward(act, act_derivative, d_memory, saved, memory0,
         tf.reshape(dz[1:], (-1, tf.shape(dz)[-1])),
         transpose_a=True,
     ) + tf.matmul(memory0, dz[0], transpose_a=True)
-    return (d_drive, d_memory0, d_recurrent, d_output_kernel, d_output_bias,
-            d_kappa, d_gain, *d_kernels, *d_biases)
+    return (
+        d_drive,
+        d_memory0,
+        d_recurrent,
+        d_output_kernel,
+        d_output_bias,
+        d_kappa,
+        d_gain,
+        *d_kernels,
+        *d_biases,
+    )

@@ -159,7 +159,9 @@ def _forward_steps(
             else:
                 z_out = pre[layer][t] if pre[layer].dim() == 3 else pre[layer]
                 z = torch.addmm(
-                    hidden_biases[layer - 1], h, hidden_kernels[layer - 1],
+                    hidden_biases[layer - 1],
+                    h,
+                    hidden_kernels[layer - 1],
                     out=z_out,
                 )
             h = post[layer][t] if post[layer].dim() == 3 else post[layer]
@@ -178,7 +180,10 @@ def _forward_steps(
             elif activation == 6:
                 h.copy_(torch.nn.functional.gelu(z))
         th = torch.addmm(
-            output_bias, h, output_kernel, out=tanh[t] if tanh.dim() == 3 else tanh
+            output_bias,
+            h,
+            output_kernel,
+            out=tanh[t] if tanh.dim() == 3 else tanh,
         )
         th.tanh_()
         if skipped is not None:
@@ -222,7 +227,9 @@ def _backward_steps(
         d_memory[t].addcmul_(dm, decay).addmm_(grad, recurrent_kernel_t)
 
 
-def _trace_steps(decays: torch.Tensor, values: torch.Tensor, initial: torch.Tensor):
+def _trace_steps(
+    decays: torch.Tensor, values: torch.Tensor, initial: torch.Tensor
+):
     """`values[t] = decays[t] * b_{t-1} + values[t]` in place, time-major."""
     b = initial
     for t in range(values.shape[0]):
@@ -386,8 +393,18 @@ def _scan_forward(
     skipped = None if step_mask is None else ~step_mask
     fused = triton_core.usable(drive, activation, layers) and (
         triton_core.forward_steps(
-            first, post[0], memory, tanh, recurrent_kernel, output_kernel,
-            output_bias, decays, gains, skipped, activation, in_place,
+            first,
+            post[0],
+            memory,
+            tanh,
+            recurrent_kernel,
+            output_kernel,
+            output_bias,
+            decays,
+            gains,
+            skipped,
+            activation,
+            in_place,
         )
     )
     if not fused:
@@ -558,7 +575,12 @@ def _scan_backward(ctx, saved, grad_out):
 
     fused = triton_core.usable(grad_out, ctx.activation, layers) and (
         triton_core.backward_steps(
-            d_memory, d_out, d_pre[0], slope_kernel, recurrent_kernel, decays,
+            d_memory,
+            d_out,
+            d_pre[0],
+            slope_kernel,
+            recurrent_kernel,
+            decays,
             scaled,
         )
     )
@@ -592,9 +614,9 @@ def _scan_backward(ctx, saved, grad_out):
             flat(memory[:-1]).t(), flat(d_pre[0])
         )
     if need_output_kernel:
-        grads["output_kernel"] = torch.mm(
-            flat(post[-1]).t(), flat(d_out)
-        ).mul_(SCALED_TANH_SLOPE)
+        grads["output_kernel"] = torch.mm(flat(post[-1]).t(), flat(d_out)).mul_(
+            SCALED_TANH_SLOPE
+        )
     if need_output_bias:
         grads["output_bias"] = flat(d_out).sum(0).mul_(SCALED_TANH_SLOPE)
     if need_kappa or need_gain:
@@ -607,12 +629,12 @@ def _scan_backward(ctx, saved, grad_out):
         if need_gain:
             grads["gain"] = flat(d_new * tanh).sum(0).mul_(SCALED_TANH_GAIN)
     hidden_kernel_grads = [
-        torch.mm(flat(post[l]).t(), flat(d_pre[l + 1])) if need else None
-        for l, need in enumerate(need_hidden_kernels)
+        torch.mm(flat(post[k]).t(), flat(d_pre[k + 1])) if need else None
+        for k, need in enumerate(need_hidden_kernels)
     ]
     hidden_bias_grads = [
-        flat(d_pre[l + 1]).sum(0) if need else None
-        for l, need in enumerate(need_hidden_biases)
+        flat(d_pre[k + 1]).sum(0) if need else None
+        for k, need in enumerate(need_hidden_biases)
     ]
     return (
         None,
@@ -710,8 +732,9 @@ def memory_scan(
     if not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)):
         # Nothing to differentiate: one scratch block per layer is enough.
         batch, _, width = drive.shape
-        with torch.no_grad(), _one_thread_if_small(
-            drive.device, batch, width, gain.shape[-1]
+        with (
+            torch.no_grad(),
+            _one_thread_if_small(drive.device, batch, width, gain.shape[-1]),
         ):
             slope_kernel, slope_bias, decays, gains, step_mask = _coefficients(
                 output_kernel, output_bias, kappa_m, gain, mask

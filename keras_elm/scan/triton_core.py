@@ -88,7 +88,6 @@ def _block(n):
 
 
 if triton is not None:
-
     # Only `tl` functions, no libdevice, so that Triton's interpreter can run
     # the kernels on the CPU in the tests.
     @triton.jit
@@ -140,12 +139,28 @@ if triton is not None:
 
     @triton.jit
     def _forward_kernel(
-        pre_ptr, post_ptr, memory_ptr, tanh_ptr, kernel_ptr, out_kernel_ptr,
-        out_bias_ptr, decay_ptr, gain_ptr, skip_ptr,
-        steps, batch, units, hidden,
-        ACT: tl.constexpr, IN_PLACE: tl.constexpr, KEEP: tl.constexpr,
-        PER_STEP: tl.constexpr, MASKED: tl.constexpr,
-        BB: tl.constexpr, DP: tl.constexpr, HP: tl.constexpr,
+        pre_ptr,
+        post_ptr,
+        memory_ptr,
+        tanh_ptr,
+        kernel_ptr,
+        out_kernel_ptr,
+        out_bias_ptr,
+        decay_ptr,
+        gain_ptr,
+        skip_ptr,
+        steps,
+        batch,
+        units,
+        hidden,
+        ACT: tl.constexpr,
+        IN_PLACE: tl.constexpr,
+        KEEP: tl.constexpr,
+        PER_STEP: tl.constexpr,
+        MASKED: tl.constexpr,
+        BB: tl.constexpr,
+        DP: tl.constexpr,
+        HP: tl.constexpr,
         HC: tl.constexpr,
     ):
         # The hidden layer is done in HC-wide chunks by a loop, so that the
@@ -170,7 +185,8 @@ if triton is not None:
                 )
                 kernel = tl.load(
                     kernel_ptr + cols_d[:, None] * hidden + cols_h[None, :],
-                    mask=d_ok[:, None] & h_ok[None, :], other=0.0,
+                    mask=d_ok[:, None] & h_ok[None, :],
+                    other=0.0,
                 )
                 step_h = t * batch * hidden + at_h
                 z = tl.load(pre_ptr + step_h, mask=ok_h, other=0.0)
@@ -186,13 +202,16 @@ if triton is not None:
                         tl.store(post_ptr + step_h, a, mask=ok_h)
                 out_kernel = tl.load(
                     out_kernel_ptr + cols_h[:, None] * units + cols_d[None, :],
-                    mask=h_ok[:, None] & d_ok[None, :], other=0.0,
+                    mask=h_ok[:, None] & d_ok[None, :],
+                    other=0.0,
                 )
                 out += tl.dot(a, out_kernel, input_precision="ieee")
             th = _tanh(out)
             step_d = t * batch * units + at_d
             if MASKED:
-                skip = tl.load(skip_ptr + t * batch + rows, mask=row_ok, other=1)
+                skip = tl.load(
+                    skip_ptr + t * batch + rows, mask=row_ok, other=1
+                )
                 th = tl.where(skip[:, None] != 0, 0.0, th)
             if KEEP:
                 tl.store(tanh_ptr + step_d, th, mask=ok_d)
@@ -204,10 +223,21 @@ if triton is not None:
 
     @triton.jit
     def _backward_kernel(
-        d_memory_ptr, d_out_ptr, d_pre_ptr, out_kernel_ptr, kernel_ptr,
-        decay_ptr, steps, batch, units, hidden,
-        SCALED: tl.constexpr, PER_STEP: tl.constexpr,
-        BB: tl.constexpr, DP: tl.constexpr, HP: tl.constexpr,
+        d_memory_ptr,
+        d_out_ptr,
+        d_pre_ptr,
+        out_kernel_ptr,
+        kernel_ptr,
+        decay_ptr,
+        steps,
+        batch,
+        units,
+        hidden,
+        SCALED: tl.constexpr,
+        PER_STEP: tl.constexpr,
+        BB: tl.constexpr,
+        DP: tl.constexpr,
+        HP: tl.constexpr,
         HC: tl.constexpr,
     ):
         rows, cols_d, row_ok, d_ok, at_d, ok_d = _row_block(
@@ -220,9 +250,12 @@ if triton is not None:
             t = steps - 1 - i
             step_d = t * batch * units + at_d
             # dL/dm_t: the output's own gradient plus what step t + 1 sent.
-            dm = tl.load(
-                d_memory_ptr + batch * units + step_d, mask=ok_d, other=0.0
-            ) + carry
+            dm = (
+                tl.load(
+                    d_memory_ptr + batch * units + step_d, mask=ok_d, other=0.0
+                )
+                + carry
+            )
             tl.store(d_memory_ptr + batch * units + step_d, dm, mask=ok_d)
             grad = tl.load(d_out_ptr + step_d, mask=ok_d, other=0.0) * dm
             tl.store(d_out_ptr + step_d, grad, mask=ok_d)
@@ -237,7 +270,8 @@ if triton is not None:
                 # the recurrent kernel (d, H) as (HC, d): no copies.
                 out_kernel_t = tl.load(
                     out_kernel_ptr + cols_d[:, None] + cols_h[None, :] * units,
-                    mask=d_ok[:, None] & h_ok[None, :], other=0.0,
+                    mask=d_ok[:, None] & h_ok[None, :],
+                    other=0.0,
                 )
                 grad_h = tl.dot(grad, out_kernel_t, input_precision="ieee")
                 step_h = t * batch * hidden + at_h
@@ -246,7 +280,8 @@ if triton is not None:
                 tl.store(d_pre_ptr + step_h, grad_h, mask=ok_h)
                 kernel_t = tl.load(
                     kernel_ptr + cols_h[:, None] + cols_d[None, :] * hidden,
-                    mask=h_ok[:, None] & d_ok[None, :], other=0.0,
+                    mask=h_ok[:, None] & d_ok[None, :],
+                    other=0.0,
                 )
                 carry += tl.dot(grad_h, kernel_t, input_precision="ieee")
         tl.store(d_memory_ptr + at_d, carry, mask=ok_d)
@@ -258,8 +293,20 @@ def _check_contiguous(**buffers):
             raise ValueError(f"The fused kernels need a contiguous `{name}`.")
 
 
-def forward_steps(pre, post, memory, tanh, recurrent_kernel, output_kernel,
-                  output_bias, decays, gains, skipped, activation, in_place):
+def forward_steps(
+    pre,
+    post,
+    memory,
+    tanh,
+    recurrent_kernel,
+    output_kernel,
+    output_bias,
+    decays,
+    gains,
+    skipped,
+    activation,
+    in_place,
+):
     """The fused `torch_core._forward_steps` for one hidden layer.
 
     `pre` is `(T, B, H)`; `post` and `tanh` are full `(T, B, ...)` buffers
@@ -281,21 +328,39 @@ def forward_steps(pre, post, memory, tanh, recurrent_kernel, output_kernel,
         else pre
     )
     return _launch(
-        _forward_kernel, ("forward", units, hidden), batch,
-        pre, post if keep else pre, memory, tanh if keep else memory,
-        recurrent_kernel.contiguous(), output_kernel.contiguous(),
-        output_bias.contiguous(), decays.contiguous(), gains.contiguous(), skip,
-        steps, batch, units, hidden,
-        ACT=ACTIVATION_CODES[activation], IN_PLACE=in_place, KEEP=keep,
-        PER_STEP=per_step, MASKED=masked,
-        BB=BLOCK_ROWS, DP=_block(units), HP=_block(hidden),
+        _forward_kernel,
+        ("forward", units, hidden),
+        batch,
+        pre,
+        post if keep else pre,
+        memory,
+        tanh if keep else memory,
+        recurrent_kernel.contiguous(),
+        output_kernel.contiguous(),
+        output_bias.contiguous(),
+        decays.contiguous(),
+        gains.contiguous(),
+        skip,
+        steps,
+        batch,
+        units,
+        hidden,
+        ACT=ACTIVATION_CODES[activation],
+        IN_PLACE=in_place,
+        KEEP=keep,
+        PER_STEP=per_step,
+        MASKED=masked,
+        BB=BLOCK_ROWS,
+        DP=_block(units),
+        HP=_block(hidden),
         HC=min(HIDDEN_CHUNK, _block(hidden)),
         num_warps=4,
     )
 
 
-def backward_steps(d_memory, d_out, d_pre, output_kernel, recurrent_kernel,
-                   decays, scaled):
+def backward_steps(
+    d_memory, d_out, d_pre, output_kernel, recurrent_kernel, decays, scaled
+):
     """The fused `torch_core._backward_steps` for one hidden layer.
 
     Returns:
@@ -305,12 +370,24 @@ def backward_steps(d_memory, d_out, d_pre, output_kernel, recurrent_kernel,
     steps, batch, units = d_out.shape
     hidden = d_pre.shape[-1]
     return _launch(
-        _backward_kernel, ("backward", units, hidden), batch,
-        d_memory, d_out, d_pre, output_kernel.contiguous(),
-        recurrent_kernel.contiguous(), decays.contiguous(),
-        steps, batch, units, hidden,
-        SCALED=scaled, PER_STEP=decays.dim() == 3,
-        BB=BLOCK_ROWS, DP=_block(units), HP=_block(hidden),
+        _backward_kernel,
+        ("backward", units, hidden),
+        batch,
+        d_memory,
+        d_out,
+        d_pre,
+        output_kernel.contiguous(),
+        recurrent_kernel.contiguous(),
+        decays.contiguous(),
+        steps,
+        batch,
+        units,
+        hidden,
+        SCALED=scaled,
+        PER_STEP=decays.dim() == 3,
+        BB=BLOCK_ROWS,
+        DP=_block(units),
+        HP=_block(hidden),
         HC=min(HIDDEN_CHUNK, _block(hidden)),
         num_warps=4,
     )

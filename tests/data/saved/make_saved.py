@@ -1,19 +1,36 @@
-"""Saves one small model per builder (run with the code before the issue-18 move).
+"""Saves one small model per builder (with the code before issue 18).
 
-    KERAS_BACKEND=jax python tests/data/saved/make_saved.py tests/data/saved
+KERAS_BACKEND=jax python tests/data/saved/make_saved.py tests/data/saved
 """
-import json, os, sys
+
+import os
+import sys
+
+import keras
 import numpy as np
-import keras, keras_elm
+
 from keras_elm import models
+
 out = sys.argv[1]
 keras.utils.set_random_seed(0)
 small = dict(units=4, mlp_units=8)
 builds = {
-    "listops": (lambda: models.listops(12, **small), lambda r: r.integers(0, 16, (2, 12)).astype("int32")),
-    "image": (lambda: models.pathfinder(8, **small), lambda r: r.integers(0, 256, (2, 8, 8)).astype("uint8")),
-    "shd": (lambda: models.shd(10, **small), lambda r: (r.random((2, 10, 700)) < 0.05).astype("float32")),
-    "neuronio": (lambda: models.neuronio(window=6, units=4, mlp_units=8, num_branches=2), None),
+    "listops": (
+        lambda: models.listops(12, **small),
+        lambda r: r.integers(0, 16, (2, 12)).astype("int32"),
+    ),
+    "image": (
+        lambda: models.pathfinder(8, **small),
+        lambda r: r.integers(0, 256, (2, 8, 8)).astype("uint8"),
+    ),
+    "shd": (
+        lambda: models.shd(10, **small),
+        lambda r: (r.random((2, 10, 700)) < 0.05).astype("float32"),
+    ),
+    "neuronio": (
+        lambda: models.neuronio(window=6, units=4, mlp_units=8, num_branches=2),
+        None,
+    ),
 }
 cases = {}
 for name, (build, make) in builds.items():
@@ -27,6 +44,14 @@ for name, (build, make) in builds.items():
     y = model.predict(x, verbose=0)
     path = os.path.join(out, f"{name}.keras")
     model.save(path)
-    ys = [y[k] for k in sorted(y)] if isinstance(y, dict) else (list(y) if isinstance(y, (list, tuple)) else [y])
-    np.savez(os.path.join(out, f"{name}.npz"), x=x, **{f"y{i}": v for i, v in enumerate(ys)})
+    ys = (
+        [y[k] for k in sorted(y)]
+        if isinstance(y, dict)
+        else (list(y) if isinstance(y, (list, tuple)) else [y])
+    )
+    np.savez(
+        os.path.join(out, f"{name}.npz"),
+        x=x,
+        **{f"y{i}": v for i, v in enumerate(ys)},
+    )
     print(name, model.input_shape, [v.shape for v in ys])
