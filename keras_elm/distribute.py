@@ -17,7 +17,7 @@ import collections.abc
 
 import keras
 
-from keras_elm.data.checks import check_int as _check_int
+from keras_elm.checks import check_int as _check_int
 
 TORCH_MESSAGE = (
     "Keras 3's `model.fit` has no data parallelism on the torch backend "

@@ -20,8 +20,8 @@ import collections.abc
 
 import numpy as np
 
-from keras_elm.data.checks import check_choice as _check_choice
-from keras_elm.data.checks import check_int as _check_int
+from keras_elm.checks import check_choice as _check_choice
+from keras_elm.checks import check_int as _check_int
 
 FALSE_POSITIVE_RATES = (0.0025, 0.01)
 TPR_METHODS = ("interpolate", "nearest")

@@ -19,7 +19,7 @@ import os
 
 import numpy as np
 
-from keras_elm.data.checks import check_choice as _check_choice
+from keras_elm.checks import check_choice as _check_choice
 from keras_elm.data.text_bytes import VOCABULARY_SIZE  # noqa: F401 (re-export)
 from keras_elm.data.text_bytes import check_max_length
 from keras_elm.data.text_bytes import claim_fixture_folder

@@ -38,11 +38,11 @@ import re
 
 import numpy as np
 
+from keras_elm.checks import check_choice as _check_choice
+from keras_elm.checks import check_int as _check_int
 from keras_elm.data import caches
 from keras_elm.data import files
 from keras_elm.data import processes
-from keras_elm.data.checks import check_choice as _check_choice
-from keras_elm.data.checks import check_int as _check_int
 
 OPERATORS = ("MIN", "MAX", "MED", "SM")
 SPLITS = ("train", "val", "test")

@@ -49,8 +49,8 @@ import threading
 import keras
 import numpy as np
 
-from keras_elm.data.checks import check_choice as _check_choice
-from keras_elm.data.checks import check_int as _check_int
+from keras_elm.checks import check_choice as _check_choice
+from keras_elm.checks import check_int as _check_int
 from keras_elm.data.files import atomic_write
 from keras_elm.data.files import check_writable
 

@@ -29,11 +29,11 @@ import os
 
 import numpy as np
 
+from keras_elm.checks import check_choice as _check_choice
+from keras_elm.checks import check_int as _check_int
 from keras_elm.data import caches
 from keras_elm.data import files
 from keras_elm.data import processes
-from keras_elm.data.checks import check_choice as _check_choice
-from keras_elm.data.checks import check_int as _check_int
 
 IMAGE_SIZES = (32, 64, 128)
 DIFFICULTIES = {
