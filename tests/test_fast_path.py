@@ -1,5 +1,8 @@
 """The fast path gives the generic loop's outputs, states and gradients."""
 
+import ast
+import pathlib
+
 import keras
 import numpy as np
 import pytest
@@ -346,3 +349,129 @@ def test_tensorflow_fast_path_under_xla(masking):
         generic.weights, fast.get_weights(), generic.get_weights()
     ):
         assert_close(a, b, 1e-4, variable.path)
+
+
+SCAN = pathlib.Path(keras_elm.__file__).parent / "scan"
+CORES = ("jax", "tensorflow", "torch")
+
+
+def _scan_imports(path):
+    """The `keras_elm` modules that a source file imports, anywhere in it."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] != "keras_elm":
+                continue
+            for alias in node.names:
+                # `from keras_elm.scan import hoist` imports a module.
+                sub = f"{node.module}.{alias.name}"
+                names.add(sub if _module_file(sub) else node.module)
+    return {name for name in names if name.split(".")[0] == "keras_elm"}
+
+
+def _module_file(name):
+    """The source file of `keras_elm` module `name`, or None."""
+    base = pathlib.Path(keras_elm.__file__).parent.joinpath(
+        *name.split(".")[1:]
+    )
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def test_scan_package_has_no_import_cycle():
+    if keras.backend.backend() != "torch":
+        pytest.skip("parses sources only: runs in the torch process")
+    modules = {
+        "keras_elm.scan"
+        if path.name == "__init__.py"
+        else f"keras_elm.scan.{path.stem}": path
+        for path in SCAN.glob("*.py")
+    }
+    graph = {name: _scan_imports(path) for name, path in modules.items()}
+    # The memory-independent part imports no core.
+    assert not {
+        name
+        for name in graph["keras_elm.scan.hoist"]
+        if name.startswith("keras_elm.scan.")
+    }
+    # No path of imports leads from a scan module back to itself.
+    for start in graph:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            name = todo.pop()
+            assert name != start, f"{start} imports itself back via {seen}"
+            if name in graph and name not in seen:
+                seen.add(name)
+                todo.extend(graph[name])
+    # The rest of keras_elm that scan reads never imports scan back.
+    for name in set().union(*graph.values()) - set(graph):
+        back = _scan_imports(_module_file(name))
+        assert not {n for n in back if n.startswith("keras_elm.scan")}, name
+
+
+def test_every_core_takes_options_and_says_what_it_supports():
+    # The contract, read from every core's source (any backend).
+    for backend in CORES:
+        tree = ast.parse((SCAN / f"{backend}_core.py").read_text("utf-8"))
+        functions = {
+            node.name: node
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef)
+        }
+        for name in ("memory_scan", "supports", "linear_trace"):
+            assert name in functions, (backend, name)
+        for name in ("memory_scan", "supports"):
+            assert functions[name].args.kwarg is not None, (backend, name)
+        assigned = {
+            target.id
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        assert "SUPPORTED_ACTIVATIONS" in assigned, backend
+    # This backend's core: it answers, and every core's options run on it.
+    from keras_elm import scan
+
+    core = scan.backend_core()
+    assert scan.ACTIVATIONS == core.SUPPORTED_ACTIVATIONS
+    options = dict(unroll=None, remat_chunk=2)
+    for name in core.SUPPORTED_ACTIVATIONS:
+        assert core.supports(activation=name, **options)
+    assert not core.supports(activation="hard_sigmoid", **options)
+    rng = np.random.default_rng(0)
+    b, t, d, h = 2, 3, 2, 4
+    args = [
+        rng.standard_normal(shape).astype("float32")
+        for shape in ((b, t, h), (b, d), (d, h))
+    ]
+    args += [[], [], rng.standard_normal((h, d)).astype("float32")]
+    args += [np.zeros(d, "float32"), np.full(d, 0.9, "float32")]
+    args += [np.full(d, 0.1, "float32")]
+    args = [
+        a if isinstance(a, list) else keras.ops.convert_to_tensor(a)
+        for a in args
+    ]
+    plain = core.memory_scan(*args, "tanh")
+    with_options = core.memory_scan(*args, "tanh", **options)
+    assert_close(to_numpy(with_options), to_numpy(plain), 1e-6)
+
+
+def test_the_dispatch_asks_the_core_what_it_supports(monkeypatch):
+    from keras_elm import scan
+
+    core = scan.backend_core()
+    monkeypatch.setattr(core, "SUPPORTED_ACTIVATIONS", ("relu",))
+    monkeypatch.setattr(
+        core, "supports", lambda activation, **options: activation == "relu"
+    )
+    tanh = keras_elm.ELM(4, mlp_activation="tanh")
+    tanh.build((2, 3, 5))
+    assert "'tanh' (it has relu)" in tanh.fast_path_reason
+    relu = keras_elm.ELM(4, mlp_activation="relu")
+    relu.build((2, 3, 5))
+    assert relu.fast_path_reason is None

@@ -210,10 +210,18 @@ def test_unknown_activation_raises_not_implemented():
         torch_core.memory_scan(**problem, activation="swish_custom")
 
 
-def test_any_option_raises_not_implemented():
+@pytest.mark.parametrize(
+    "options", [dict(unroll=True), dict(remat_chunk=2, unroll=None)]
+)
+def test_options_of_other_cores_are_ignored(options):
+    # One contract for every core: JAX's options change nothing here.
     problem = make_problem()
-    with pytest.raises(NotImplementedError, match="unroll"):
-        torch_core.memory_scan(**problem, activation="relu", unroll=True)
+    plain = torch_core.memory_scan(**problem, activation="relu")
+    with_options = torch_core.memory_scan(
+        **problem, activation="relu", **options
+    )
+    torch.testing.assert_close(with_options, plain, rtol=0, atol=0)
+    assert torch_core.supports(activation="relu", **options)
 
 
 def test_caller_thread_count_is_restored():
@@ -262,7 +270,7 @@ def test_linear_trace_matches_a_recorded_loop():
 
 
 def test_loops_run_the_same_without_torchscript(monkeypatch):
-    from keras_elm.scan import torch_core
+    from keras_elm.scan import torch_steps
 
     g = torch.Generator().manual_seed(5)
     args = [
@@ -281,14 +289,14 @@ def test_loops_run_the_same_without_torchscript(monkeypatch):
     for scripted in (True, False):
         if not scripted:
             monkeypatch.setattr(
-                torch_core,
+                torch_steps,
                 "_SCRIPTED",
                 {
                     f.__name__: f
                     for f in (
-                        torch_core._forward_steps,
-                        torch_core._backward_steps,
-                        torch_core._trace_steps,
+                        torch_steps.forward_steps,
+                        torch_steps.backward_steps,
+                        torch_steps.trace_steps,
                     )
                 },
             )

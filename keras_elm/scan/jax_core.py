@@ -7,7 +7,7 @@ import jax.numpy as jnp
 
 from keras_elm.math import SCALED_TANH_GAIN
 from keras_elm.math import SCALED_TANH_SLOPE
-from keras_elm.scan.common import combine_linear_steps
+from keras_elm.scan.hoist import combine_linear_steps
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -20,7 +20,31 @@ ACTIVATIONS = {
     "linear": lambda x: x,
 }
 
+# The hidden activations of `memory_scan` (see `supports`).
+SUPPORTED_ACTIVATIONS = tuple(ACTIVATIONS)
+
 DEFAULT_UNROLL = 4
+
+
+def supports(activation, **options):
+    """Whether `memory_scan` runs this recurrence (as Keras's `cudnn_ok`).
+
+    Args:
+        activation: name of the MLP's hidden activation.
+        **options: the options `memory_scan` would get (`unroll`,
+            `remat_chunk`); every value of them is supported.
+
+    Returns:
+        True if `activation` is in `SUPPORTED_ACTIVATIONS`.
+
+    Example:
+
+    >>> supports(activation="relu", remat_chunk=16)
+    True
+    >>> supports(activation="hard_sigmoid")
+    False
+    """
+    return activation in SUPPORTED_ACTIVATIONS
 
 
 def is_static(size):
@@ -56,10 +80,78 @@ def linear_trace(decays, inputs, initial):
     return traces + cumulative * initial[:, None, :]
 
 
+def memory_scan(
+    drive,
+    memory0,
+    recurrent_kernel,
+    hidden_kernels,
+    hidden_biases,
+    output_kernel,
+    output_bias,
+    kappa_m,
+    gain,
+    activation,
+    mask=None,
+    **options,
+):
+    """Runs the memory recurrence over `drive` `(B, T, H)`; returns `(B, T, d)`.
+
+    Jitted, with `activation` and the options static.
+
+    Args:
+        drive: first-layer pre-activation without the memory term.
+        memory0: initial memory `(B, d)`.
+        recurrent_kernel: `(d, H)` first-layer rows reading `κ_m ⊙ m`, with
+            κ_m folded in.
+        hidden_kernels: kernels of the further hidden layers.
+        hidden_biases: their biases.
+        output_kernel: `(H, d)` last MLP layer.
+        output_bias: `(d,)`.
+        kappa_m: `(d,)` memory decay.
+        gain: `(d,)` gain of the update.
+        activation: name of the hidden activation, one of
+            `SUPPORTED_ACTIVATIONS`.
+        mask: optional bool `(B, T)`; masked steps keep the memory.
+        **options: `unroll`, the `lax.scan` unroll factor (True unrolls
+            fully; default `DEFAULT_UNROLL`), and `remat_chunk`: if set,
+            rematerialise the backward pass in chunks of this many steps,
+            so memory grows like `T / chunk + chunk`. Other options (of
+            other cores) are ignored.
+
+    Returns:
+        The memory after every step, `(B, T, d)`.
+
+    Example:
+
+    >>> b, t, d, h = 2, 5, 3, 4
+    >>> out = memory_scan(
+    ...     jnp.ones((b, t, h)), jnp.zeros((b, d)), jnp.ones((d, h)),
+    ...     [], [], jnp.ones((h, d)), jnp.zeros(d),
+    ...     jnp.full((d,), 0.9), jnp.full((d,), 0.1), "relu")
+    >>> tuple(out.shape)
+    (2, 5, 3)
+    """
+    return _memory_scan(
+        drive,
+        memory0,
+        recurrent_kernel,
+        hidden_kernels,
+        hidden_biases,
+        output_kernel,
+        output_bias,
+        kappa_m,
+        gain,
+        activation,
+        mask=mask,
+        unroll=options.get("unroll"),
+        remat_chunk=options.get("remat_chunk"),
+    )
+
+
 @functools.partial(
     jax.jit, static_argnames=("activation", "unroll", "remat_chunk")
 )
-def memory_scan(
+def _memory_scan(
     drive,
     memory0,
     recurrent_kernel,
@@ -74,28 +166,7 @@ def memory_scan(
     unroll=None,
     remat_chunk=None,
 ):
-    """Runs the memory recurrence over `drive` `(B, T, H)`; returns `(B, T, d)`.
-
-    Args:
-        drive: first-layer pre-activation without the memory term.
-        memory0: initial memory `(B, d)`.
-        recurrent_kernel: `(d, H)` first-layer rows reading `κ_m ⊙ m`, with
-            κ_m folded in.
-        hidden_kernels: kernels of the further hidden layers.
-        hidden_biases: their biases.
-        output_kernel: `(H, d)` last MLP layer.
-        output_bias: `(d,)`.
-        kappa_m: `(d,)` memory decay.
-        gain: `(d,)` gain of the update.
-        activation: name of the hidden activation.
-        mask: optional bool `(B, T)`; masked steps keep the memory.
-        unroll: `lax.scan` unroll factor (True unrolls fully).
-        remat_chunk: if set, rematerialise the backward pass in chunks of
-            this many steps, so memory grows like `T / chunk + chunk`.
-
-    Returns:
-        The memory after every step, `(B, T, d)`.
-    """
+    """`memory_scan`, jitted, with its options as arguments."""
     if activation not in ACTIVATIONS:
         raise NotImplementedError(
             f"The JAX fast path has no activation {activation!r}."

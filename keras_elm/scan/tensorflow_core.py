@@ -18,6 +18,30 @@ ACTIVATIONS = {
     "linear": tf.identity,
 }
 
+# The hidden activations of `memory_scan` (see `supports`).
+SUPPORTED_ACTIVATIONS = tuple(ACTIVATIONS)
+
+
+def supports(activation, **options):
+    """Whether `memory_scan` runs this recurrence (as Keras's `cudnn_ok`).
+
+    Args:
+        activation: name of the MLP's hidden activation.
+        **options: the options `memory_scan` would get; this core ignores
+            them, so they never make a recurrence unsupported.
+
+    Returns:
+        True if `activation` is in `SUPPORTED_ACTIVATIONS`.
+
+    Example:
+
+    >>> supports(activation="relu")
+    True
+    >>> supports(activation="hard_sigmoid")
+    False
+    """
+    return activation in SUPPORTED_ACTIVATIONS
+
 
 def time_scan(step, initial, sequences):
     """`tf.while_loop` over the leading (time) axis of `sequences`.
@@ -128,8 +152,9 @@ def memory_scan(
     gain,
     activation,
     mask=None,
+    **options,
 ):
-    """Runs the memory recurrence; see `keras_elm.scan.jax_core.memory_scan`.
+    """Runs the memory recurrence over `drive` `(B, T, H)`; returns `(B, T, d)`.
 
     The forward loop and a hand-written backward pass through time are each
     one `tf.function(jit_compile=True)`, joined by `tf.custom_gradient`: XLA
@@ -138,7 +163,38 @@ def memory_scan(
     cross an XLA boundary and is slow in graph mode, is not used. Weight
     gradients of the MLP and the update are summed step by step inside the
     reverse loop; see `_backward`.
+
+    Args:
+        drive: first-layer pre-activation without the memory term.
+        memory0: initial memory `(B, d)`.
+        recurrent_kernel: `(d, H)` first-layer rows reading `κ_m ⊙ m`, with
+            κ_m folded in.
+        hidden_kernels: kernels `(H, H)` of the further hidden layers.
+        hidden_biases: their biases `(H,)`.
+        output_kernel: `(H, d)` last MLP layer.
+        output_bias: `(d,)`.
+        kappa_m: `(d,)` memory decay.
+        gain: `(d,)` gain of the update.
+        activation: name of the hidden activation, one of
+            `SUPPORTED_ACTIVATIONS`.
+        mask: optional bool `(B, T)`; masked steps keep the memory.
+        **options: the options of other cores (JAX's `unroll` and
+            `remat_chunk`); this core has none and ignores them.
+
+    Returns:
+        The memory after every step, `(B, T, d)`.
+
+    Example:
+
+    >>> b, t, d, h = 2, 5, 3, 4
+    >>> out = memory_scan(
+    ...     tf.ones((b, t, h)), tf.zeros((b, d)), tf.ones((d, h)),
+    ...     [], [], tf.ones((h, d)), tf.zeros(d),
+    ...     tf.fill((d,), 0.9), tf.fill((d,), 0.1), "relu")
+    >>> tuple(out.shape)
+    (2, 5, 3)
     """
+    del options  # None apply here (see `supports`).
     if activation not in ACTIVATIONS:
         raise NotImplementedError(
             f"The TensorFlow fast path has no activation {activation!r}."

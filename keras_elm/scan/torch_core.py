@@ -7,68 +7,28 @@ forward pass is a tight loop of in-place ops writing into preallocated
 buffers, the backward pass through time is a reverse loop doing only the work
 that must be sequential, and every weight gradient is one large matmul over
 all `B * T` rows after that loop.
+
+This module holds the contract (`memory_scan`, `linear_trace`, `supports`)
+and the forward pass; `torch_steps` holds the TorchScript time loops,
+`torch_backward` the backward pass through time, and `triton_core` the
+fused CUDA kernels of the loops.
 """
 
 import contextlib
-import warnings
-from typing import List
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
 from keras_elm.math import SCALED_TANH_GAIN
 from keras_elm.math import SCALED_TANH_SLOPE
+from keras_elm.scan import torch_steps
 from keras_elm.scan import triton_core
+from keras_elm.scan.torch_backward import ACTIVATIONS as _ACTIVATIONS
+from keras_elm.scan.torch_backward import scan_backward as _scan_backward
 
+# The hidden activations of `memory_scan` (see `supports`).
+SUPPORTED_ACTIVATIONS = tuple(_ACTIVATIONS)
 
-def _relu_derivative(z, a):
-    # a = relu(z) >= 0, so its sign is the slope in one pass.
-    return torch.sign(a)
-
-
-def _tanh_derivative(z, a):
-    return 1.0 - a * a
-
-
-def _sigmoid_derivative(z, a):
-    return a * (1.0 - a)
-
-
-def _elu_derivative(z, a):
-    # For z <= 0, elu(z) = exp(z) - 1, so its slope exp(z) is a + 1.
-    return torch.where(a > 0, torch.ones_like(a), a + 1.0)
-
-
-def _softplus_derivative(z, a):
-    # sigmoid(z) = 1 - exp(-softplus(z)); expm1 keeps it exact for tiny a.
-    return -torch.expm1(-a)
-
-
-def _silu_derivative(z, a):
-    s = torch.sigmoid(z)
-    return s * (1.0 + z * (1.0 - s))
-
-
-def _gelu_derivative(z, a):
-    cdf = 0.5 * (1.0 + torch.erf(z * 0.7071067811865476))
-    pdf = torch.exp(-0.5 * z * z) * 0.3989422804014327
-    return cdf + z * pdf
-
-
-# name: (in_place, derivative). The loops apply an in-place activation over
-# the pre-activation, so its derivative is computed from the activation
-# alone; the others keep both. A None derivative is 1 (linear).
-_ACTIVATIONS = {
-    "relu": (True, _relu_derivative),
-    "tanh": (True, _tanh_derivative),
-    "sigmoid": (True, _sigmoid_derivative),
-    "elu": (True, _elu_derivative),
-    "softplus": (False, _softplus_derivative),
-    "silu": (False, _silu_derivative),
-    "gelu": (False, _gelu_derivative),
-    "linear": (True, None),
-}
 
 _REFERENCE_ACTIVATIONS = {
     "relu": torch.relu,
@@ -113,127 +73,33 @@ def _one_thread_if_small(device, batch, hidden, units):
         torch.set_num_threads(threads)
 
 
+def supports(activation, **options):
+    """Whether `memory_scan` runs this recurrence (as Keras's `cudnn_ok`).
+
+    Args:
+        activation: name of the MLP's hidden activation.
+        **options: the options `memory_scan` would get; this core ignores
+            them, so they never make a recurrence unsupported.
+
+    Returns:
+        True if `activation` is in `SUPPORTED_ACTIVATIONS`.
+
+    Example:
+
+    >>> supports(activation="relu")
+    True
+    >>> supports(activation="hard_sigmoid")
+    False
+    """
+    return activation in SUPPORTED_ACTIVATIONS
+
+
 def _check_activation(activation, table):
     if activation not in table:
         raise NotImplementedError(
             f"The PyTorch memory core has no activation {activation!r}; "
             f"supported: {sorted(table)}."
         )
-
-
-# The two sequential loops run as TorchScript: the interpreter dispatches a
-# step's ops in C++, which took a third off each loop against the same ops
-# issued from Python (41 -> 29 ms forward, NeuronIO d_m = 100, batch 8,
-# T = 500, one CPU thread). Activations are passed by code.
-_ACTIVATION_CODES = triton_core.ACTIVATION_CODES
-
-
-def _forward_steps(
-    pre: List[torch.Tensor],
-    post: List[torch.Tensor],
-    memory: torch.Tensor,
-    tanh: torch.Tensor,
-    recurrent_kernel: torch.Tensor,
-    hidden_kernels: List[torch.Tensor],
-    hidden_biases: List[torch.Tensor],
-    output_kernel: torch.Tensor,
-    output_bias: torch.Tensor,
-    decays: torch.Tensor,
-    gains: torch.Tensor,
-    skipped: Optional[torch.Tensor],
-    activation: int,
-):
-    """The forward loop of `_scan_forward`, writing into its buffers.
-
-    A buffer is `(T, B, width)` to keep every step, or `(B, width)` scratch.
-    """
-    steps = pre[0].shape[0]
-    per_step = decays.dim() == 3
-    layers = len(pre)
-    h = memory[0]
-    for t in range(steps):
-        m = memory[t]
-        for layer in range(layers):
-            if layer == 0:
-                z = pre[0][t].addmm_(m, recurrent_kernel)
-            else:
-                z_out = pre[layer][t] if pre[layer].dim() == 3 else pre[layer]
-                z = torch.addmm(
-                    hidden_biases[layer - 1],
-                    h,
-                    hidden_kernels[layer - 1],
-                    out=z_out,
-                )
-            h = post[layer][t] if post[layer].dim() == 3 else post[layer]
-            if activation == 0:
-                z.relu_()
-            elif activation == 1:
-                z.tanh_()
-            elif activation == 2:
-                z.sigmoid_()
-            elif activation == 3:
-                torch.nn.functional.elu(z, inplace=True)
-            elif activation == 4:
-                h.copy_(torch.nn.functional.softplus(z, 1.0, 20.0))
-            elif activation == 5:
-                h.copy_(torch.nn.functional.silu(z))
-            elif activation == 6:
-                h.copy_(torch.nn.functional.gelu(z))
-        th = torch.addmm(
-            output_bias,
-            h,
-            output_kernel,
-            out=tanh[t] if tanh.dim() == 3 else tanh,
-        )
-        th.tanh_()
-        if skipped is not None:
-            # Gain 0 alone would let a non-finite input at a masked step
-            # into the memory (0 * nan); `where` in the reference does not.
-            th.masked_fill_(skipped[t], 0.0)
-        decay = decays[t] if per_step else decays
-        gain = gains[t] if per_step else gains
-        torch.mul(m, decay, out=memory[t + 1]).addcmul_(gain, th)
-
-
-def _backward_steps(
-    d_memory: torch.Tensor,
-    d_out: torch.Tensor,
-    d_pre: List[torch.Tensor],
-    kernels_t: List[torch.Tensor],
-    recurrent_kernel_t: torch.Tensor,
-    decays: torch.Tensor,
-    scratch: torch.Tensor,
-    scaled: bool,
-):
-    """The reverse loop of `_scan_backward`, writing into its buffers.
-
-    `kernels_t[l]` is the transposed kernel that reads layer `l`.
-    """
-    steps = d_out.shape[0]
-    per_step = decays.dim() == 3
-    layers = len(d_pre)
-    for i in range(steps):
-        t = steps - 1 - i
-        dm = d_memory[t + 1]
-        grad = d_out[t].mul_(dm)
-        for j in range(layers):
-            layer = layers - 1 - j
-            if scaled:
-                torch.mm(grad, kernels_t[layer], out=scratch)
-                grad = d_pre[layer][t].mul_(scratch)
-            else:
-                grad = torch.mm(grad, kernels_t[layer], out=d_pre[layer][t])
-        decay = decays[t] if per_step else decays
-        d_memory[t].addcmul_(dm, decay).addmm_(grad, recurrent_kernel_t)
-
-
-def _trace_steps(
-    decays: torch.Tensor, values: torch.Tensor, initial: torch.Tensor
-):
-    """`values[t] = decays[t] * b_{t-1} + values[t]` in place, time-major."""
-    b = initial
-    for t in range(values.shape[0]):
-        b = values[t].addcmul_(decays[t], b)
 
 
 def _time_major_copy(x):
@@ -260,7 +126,7 @@ class _LinearTrace(torch.autograd.Function):
         decays = decays.transpose(0, 1).contiguous()
         # The loop writes into `traces`: a copy, never a view of `inputs`.
         traces = _time_major_copy(inputs)
-        _scripted(_trace_steps)(decays, traces, initial)
+        torch_steps.scripted(torch_steps.trace_steps)(decays, traces, initial)
         ctx.save_for_backward(decays, traces, initial)
         return traces.transpose(0, 1)
 
@@ -272,7 +138,9 @@ class _LinearTrace(torch.autograd.Function):
         next_decays = torch.cat(
             [torch.ones_like(decays[:1]), decays[1:].flip(0)], 0
         )
-        _scripted(_trace_steps)(next_decays, totals, torch.zeros_like(initial))
+        torch_steps.scripted(torch_steps.trace_steps)(
+            next_decays, totals, torch.zeros_like(initial)
+        )
         totals = totals.flip(0)
         previous = torch.cat([initial[None], traces[:-1]], 0)
         return (
@@ -315,27 +183,6 @@ def linear_trace(decays, inputs, initial):
     if inputs.device.type == "cpu":
         return _LinearTrace.apply(decays, inputs, initial)
     return _doubling_trace(decays, inputs, initial)
-
-
-_SCRIPTED = {}
-
-
-def _scripted(function):
-    """`function` compiled by TorchScript once, on first use.
-
-    TorchScript is deprecated in PyTorch 2.13 but still the one way to run a
-    loop of eager ops without Python in between. If it is missing or fails,
-    the same function runs as plain Python (about 30% slower).
-    """
-    name = function.__name__
-    if name not in _SCRIPTED:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                _SCRIPTED[name] = torch.jit.script(function)
-        except Exception:  # noqa: BLE001 - any failure: run it uncompiled.
-            _SCRIPTED[name] = function
-    return _SCRIPTED[name]
 
 
 def _scan_forward(
@@ -408,7 +255,7 @@ def _scan_forward(
         )
     )
     if not fused:
-        _scripted(_forward_steps)(
+        torch_steps.scripted(torch_steps.forward_steps)(
             pre,
             post,
             memory,
@@ -421,7 +268,7 @@ def _scan_forward(
             decays,
             gains,
             skipped,
-            _ACTIVATION_CODES[activation],
+            torch_steps.ACTIVATION_CODES[activation],
         )
     if not keep:
         return memory, None, None, None
@@ -518,140 +365,6 @@ class _MemoryScan(torch.autograd.Function):
             return _scan_backward(ctx, saved, grad_out)
 
 
-def _scan_backward(ctx, saved, grad_out):
-    """The backward pass of `_MemoryScan`: one gradient per forward input."""
-    num_hidden = ctx.num_hidden
-    layers = num_hidden + 1
-    (
-        memory,
-        tanh,
-        recurrent_kernel,
-        slope_kernel,
-        decays,
-        gains,
-        step_mask,
-    ) = saved[:7]
-    post = list(saved[7 : 7 + layers])
-    pre = post if ctx.in_place else list(saved[7 + layers : 7 + 2 * layers])
-    hidden_kernels = saved[len(saved) - num_hidden :] if num_hidden else ()
-    (
-        _,
-        _,
-        _,
-        need_drive,
-        need_memory0,
-        need_recurrent,
-        need_output_kernel,
-        need_output_bias,
-        need_kappa,
-        need_gain,
-    ) = ctx.needs_input_grad[:10]
-    need_hidden_kernels = ctx.needs_input_grad[10 : 10 + num_hidden]
-    need_hidden_biases = ctx.needs_input_grad[10 + num_hidden :]
-
-    steps, batch, units = tanh.shape
-    hidden = post[0].shape[-1]
-    rows = steps * batch
-    _, derivative = _ACTIVATIONS[ctx.activation]
-    # Everything that does not depend on the carried gradient is done
-    # for all steps at once: the activation slopes and the tanh slope
-    # times the gain. The loop then overwrites each step of these with
-    # the gradient it scales, which saves a buffer per layer.
-    # Contiguous like every buffer of the loop (the fused kernel needs it).
-    d_out = (gains * (1.0 - tanh * tanh)).contiguous()
-    d_pre = [
-        post[0].new_empty(post[0].shape)
-        if derivative is None
-        else derivative(z, a)
-        for z, a in zip(pre, post)
-    ]
-    scaled = derivative is not None
-
-    # d_memory[t] becomes dL/dm_t; it starts as the direct gradient of
-    # the output and the loop adds what flows back from step t + 1.
-    d_memory = memory.new_empty(memory.shape)
-    d_memory[0].zero_()
-    d_memory[1:].copy_(grad_out.transpose(0, 1))
-
-    fused = triton_core.usable(grad_out, ctx.activation, layers) and (
-        triton_core.backward_steps(
-            d_memory,
-            d_out,
-            d_pre[0],
-            slope_kernel,
-            recurrent_kernel,
-            decays,
-            scaled,
-        )
-    )
-    if not fused:
-        # The kernel that reads layer l, transposed: the hidden kernels, then
-        # the output kernel. Contiguous transposes, as in the forward loop.
-        kernels_t = [k.t().contiguous() for k in hidden_kernels]
-        kernels_t.append(slope_kernel.t().contiguous())
-        _scripted(_backward_steps)(
-            d_memory,
-            d_out,
-            d_pre,
-            kernels_t,
-            recurrent_kernel.t().contiguous(),
-            decays,
-            post[0].new_empty((batch, hidden)),
-            scaled,
-        )
-
-    grads = {}
-    if need_drive:
-        grads["drive"] = d_pre[0].transpose(0, 1)
-    if need_memory0:
-        grads["memory0"] = d_memory[0].clone()
-
-    def flat(x):
-        return x.reshape(rows, x.shape[-1])
-
-    if need_recurrent:
-        grads["recurrent_kernel"] = torch.mm(
-            flat(memory[:-1]).t(), flat(d_pre[0])
-        )
-    if need_output_kernel:
-        grads["output_kernel"] = torch.mm(flat(post[-1]).t(), flat(d_out)).mul_(
-            SCALED_TANH_SLOPE
-        )
-    if need_output_bias:
-        grads["output_bias"] = flat(d_out).sum(0).mul_(SCALED_TANH_SLOPE)
-    if need_kappa or need_gain:
-        d_new = d_memory[1:]
-        if step_mask is not None:
-            # kappa_m and gain do not act in a masked step.
-            d_new = d_new * step_mask
-        if need_kappa:
-            grads["kappa_m"] = flat(d_new * memory[:-1]).sum(0)
-        if need_gain:
-            grads["gain"] = flat(d_new * tanh).sum(0).mul_(SCALED_TANH_GAIN)
-    hidden_kernel_grads = [
-        torch.mm(flat(post[k]).t(), flat(d_pre[k + 1])) if need else None
-        for k, need in enumerate(need_hidden_kernels)
-    ]
-    hidden_bias_grads = [
-        flat(d_pre[k + 1]).sum(0) if need else None
-        for k, need in enumerate(need_hidden_biases)
-    ]
-    return (
-        None,
-        None,
-        None,
-        grads.get("drive"),
-        grads.get("memory0"),
-        grads.get("recurrent_kernel"),
-        grads.get("output_kernel"),
-        grads.get("output_bias"),
-        grads.get("kappa_m"),
-        grads.get("gain"),
-        *hidden_kernel_grads,
-        *hidden_bias_grads,
-    )
-
-
 @torch.compiler.disable
 def memory_scan(
     drive,
@@ -690,7 +403,8 @@ def memory_scan(
             `"silu"`, `"tanh"`, `"sigmoid"`, `"gelu"` (exact), `"elu"`,
             `"softplus"` or `"linear"`.
         mask: optional bool `(B, T)`; masked steps keep the memory.
-        **options: none are supported; any raises `NotImplementedError`.
+        **options: the options of other cores (JAX's `unroll` and
+            `remat_chunk`); this core has none and ignores them.
 
     Returns:
         The memory after every step, `(B, T, d)`.
@@ -705,11 +419,7 @@ def memory_scan(
     >>> tuple(out.shape)
     (2, 5, 3)
     """
-    if options:
-        raise NotImplementedError(
-            "The PyTorch memory core takes no options. Received: "
-            f"{sorted(options)}"
-        )
+    del options  # None apply here (see `supports`).
     _check_activation(activation, _ACTIVATIONS)
     hidden_kernels = list(hidden_kernels)
     hidden_biases = list(hidden_biases)

@@ -1,6 +1,6 @@
 """Fused GPU kernels (Triton) for the two time loops of the PyTorch core.
 
-On a GPU, the loops of `keras_elm.scan.torch_core` launch about ten small
+On a GPU, the loops of `keras_elm.scan.torch_steps` launch about ten small
 kernels per step, and at ELM sizes each launch costs more than its work:
 Path-X (16,384 steps) spends its time launching. Here each loop is one
 kernel. A program owns a block of batch rows for the whole sequence, keeps
@@ -8,7 +8,7 @@ its memory (or its carried gradient) in registers, and does a step's two
 matmuls with `tl.dot` in IEEE float32, reading the weights from cache.
 
 The kernels write into exactly the buffers of the TorchScript loops they
-replace (`_forward_steps`, `_backward_steps`), so everything around them,
+replace (`forward_steps`, `backward_steps`), so everything around them,
 the bulk weight gradients included, is shared. They cover one hidden layer
 (the paper's MLP), float32 and the activations in `ACTIVATION_CODES`; for
 anything else, or where Triton or a CUDA device is missing, the TorchScript
@@ -307,7 +307,7 @@ def forward_steps(
     activation,
     in_place,
 ):
-    """The fused `torch_core._forward_steps` for one hidden layer.
+    """The fused `torch_steps.forward_steps` for one hidden layer.
 
     `pre` is `(T, B, H)`; `post` and `tanh` are full `(T, B, ...)` buffers
     to keep every step, or anything else not to keep them.
@@ -361,7 +361,7 @@ def forward_steps(
 def backward_steps(
     d_memory, d_out, d_pre, output_kernel, recurrent_kernel, decays, scaled
 ):
-    """The fused `torch_core._backward_steps` for one hidden layer.
+    """The fused `torch_steps.backward_steps` for one hidden layer.
 
     Returns:
         Whether it ran; False if the kernel does not fit this GPU.

@@ -5,9 +5,12 @@ the part of the MLP's first layer that reads the branches are linear in the
 input and independent of the memory m. They are computed here for the whole
 sequence with large `keras.ops` calls; only the memory recurrence is left to
 the backend's sequential core.
+
+This module imports no core: the functions that run a linear trace take the
+backend's core (`keras_elm.scan.backend_core()`) as their `core` argument,
+and the cores import `combine_linear_steps` from here.
 """
 
-import keras
 import numpy as np
 from keras import ops
 
@@ -58,12 +61,22 @@ def branch_input(cell, sequences):
     return cell.branch_sum(weighted)
 
 
-def branch_traces(cell, sequences, initial_trace, mask=None, need_final=True):
+def branch_traces(
+    cell, sequences, initial_trace, mask=None, need_final=True, *, core
+):
     """The branch input `b_t` of the MLP for all steps, and the final trace.
 
     The synapses of a branch share τ_s, so the branch sum of the synapse
     traces is the trace of the branch sum: one `x @ R` and a trace per
     branch, in both versions.
+
+    Args:
+        cell: the built `ELMCell`.
+        sequences: `(B, T, inputs)` inputs.
+        initial_trace: the trace state `(B, trace_size)`.
+        mask: optional bool `(B, T)`.
+        need_final: whether to return the final trace state.
+        core: the backend's core module (its `linear_trace`).
 
     Returns:
         `(branches, final_trace)`: `(B, T, branches)` and the trace state
@@ -77,6 +90,7 @@ def branch_traces(cell, sequences, initial_trace, mask=None, need_final=True):
         cell.branch_decay(),
         initial_branches,
         mask,
+        core=core,
     )
     if not need_final:
         return branches, None
@@ -87,7 +101,9 @@ def branch_traces(cell, sequences, initial_trace, mask=None, need_final=True):
     return branches, branches[:, -1]
 
 
-def token_drive(layer, tokens, initial_trace, mask=None, need_final=True):
+def token_drive(
+    layer, tokens, initial_trace, mask=None, need_final=True, *, core
+):
     """The MLP's first-layer drive for one-hot tokens, by row lookup.
 
     `one_hot(x) @ W` is `W[x]`. The branch input of a one-hot token is a
@@ -103,6 +119,7 @@ def token_drive(layer, tokens, initial_trace, mask=None, need_final=True):
         initial_trace: the trace state `(B, trace_size)`.
         mask: optional bool `(B, T)`.
         need_final: whether to return the final trace state.
+        core: the backend's core module (its `linear_trace`).
 
     Returns:
         `(drive, final_trace)`: float32 `(B, T, hidden)` (bias included),
@@ -126,7 +143,11 @@ def token_drive(layer, tokens, initial_trace, mask=None, need_final=True):
     # One decay for all: the layer builds `trace_tau` from one number.
     decay = ops.broadcast_to(cell.branch_decay()[:1], ops.shape(table)[1:])
     drive = linear_trace(
-        looked_up, decay, ops.matmul(initial_branches, first_kernel), mask
+        looked_up,
+        decay,
+        ops.matmul(initial_branches, first_kernel),
+        mask,
+        core=core,
     ) + ops.cast(cell.mlp_biases[0], "float32")
     if not need_final:
         return drive, None
@@ -134,37 +155,105 @@ def token_drive(layer, tokens, initial_trace, mask=None, need_final=True):
     if cell.version == 1:
         return drive, final_synapse_trace(cell, inputs, initial_trace, mask)
     branches = linear_trace(
-        branch_input(cell, inputs), cell.branch_decay(), initial_trace, mask
+        branch_input(cell, inputs),
+        cell.branch_decay(),
+        initial_trace,
+        mask,
+        core=core,
     )
     return drive, branches[:, -1]
 
 
-def backend_core():
-    """This backend's module of cores (`memory_scan`, `linear_trace`)."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        from keras_elm.scan import jax_core
+def memory_inputs(
+    layer, sequences, initial_trace, mask=None, need_final=True, *, core
+):
+    """Everything the memory core reads, for the whole sequence at once.
 
-        return jax_core
-    if backend == "tensorflow":
-        from keras_elm.scan import tensorflow_core
+    Args:
+        layer: the `ELM` layer (its cell built).
+        sequences: `(B, T, features)` inputs, or `(B, T)` integer tokens for
+            a layer with `num_tokens`, in the order the loop reads them.
+        initial_trace: the trace state `(B, trace_size)`.
+        mask: optional bool `(B, T)`.
+        need_final: whether to return the final trace state.
+        core: the backend's core module (its `linear_trace`).
 
-        return tensorflow_core
-    if backend == "torch":
-        from keras_elm.scan import torch_core
-
-        return torch_core
-    raise NotImplementedError(f"No fast path for the {backend!r} backend.")
+    Returns:
+        `(drive, weights, final_trace)`: the first layer's pre-activation
+        without the memory term, float32 `(B, T, H)`; the arguments of
+        `memory_scan` between `memory0` and `activation` (`recurrent_kernel`
+        with κ_m folded in, `hidden_kernels`, `hidden_biases`,
+        `output_kernel`, `output_bias`, `kappa_m`, `gain`), float32; and the
+        trace state after the last step (None unless `need_final`).
+    """
+    cell = layer.cell
+    kappa_m, gain = cell.memory_coefficients()
+    num_branches = cell.resolved_num_branches
+    first_kernel = ops.cast(cell.mlp_kernels[0], "float32")
+    float32 = lambda v: ops.cast(v, "float32")  # noqa: E731
+    if layer.num_tokens is not None and not layer.uses_token_lookup:
+        sequences = layer.one_hot(sequences)
+    if layer.uses_token_lookup:
+        drive, final_trace = token_drive(
+            layer,
+            sequences,
+            initial_trace,
+            mask,
+            need_final=need_final,
+            core=core,
+        )
+    else:
+        branches, final_trace = branch_traces(
+            cell,
+            sequences,
+            initial_trace,
+            mask,
+            need_final=need_final,
+            core=core,
+        )
+        drive = ops.matmul(branches, first_kernel[:num_branches]) + float32(
+            cell.mlp_biases[0]
+        )
+    recurrent_kernel = (
+        ops.expand_dims(kappa_m, -1) * first_kernel[num_branches:]
+    )
+    weights = (
+        recurrent_kernel,
+        [float32(k) for k in cell.mlp_kernels[1:-1]],
+        [float32(b) for b in cell.mlp_biases[1:-1]],
+        float32(cell.mlp_kernels[-1]),
+        float32(cell.mlp_biases[-1]),
+        kappa_m,
+        gain,
+    )
+    return drive, weights, final_trace
 
 
 def combine_linear_steps(left, right):
-    """Composes two steps `b -> κ b + a` of a linear recurrence."""
+    """Composes two steps `b -> κ b + a` of a linear recurrence.
+
+    The operator of an associative scan over `(decays, values)` pairs: the
+    step `left` then the step `right` is one step with decay `κ_l κ_r` and
+    value `κ_r a_l + a_r`.
+
+    Args:
+        left: `(κ_l, a_l)`, the earlier step.
+        right: `(κ_r, a_r)`, the later step.
+
+    Returns:
+        `(κ, a)` of the composed step.
+
+    Example:
+
+    >>> combine_linear_steps((0.5, 1.0), (0.5, 2.0))
+    (0.25, 2.5)
+    """
     decay_l, value_l = left
     decay_r, value_r = right
     return decay_l * decay_r, decay_r * value_l + value_r
 
 
-def linear_trace(inputs, decay, initial, mask=None):
+def linear_trace(inputs, decay, initial, mask=None, *, core):
     """`b_t = κ ⊙ b_{t-1} + a_t` for all t, by the backend's linear trace.
 
     Args:
@@ -172,6 +261,8 @@ def linear_trace(inputs, decay, initial, mask=None):
         decay: `κ`, float32 `(C,)`.
         initial: `b_{-1}`, float32 `(B, C)`.
         mask: optional bool `(B, T)`; a masked step leaves `b` unchanged.
+        core: the backend's core module; its `linear_trace(decays, inputs,
+            initial)` runs the loop.
 
     Returns:
         `(B, T, C)` traces.
@@ -185,7 +276,7 @@ def linear_trace(inputs, decay, initial, mask=None):
     # Each backend's own loop or scan: Keras's TensorFlow associative_scan
     # fails under XLA, and its torch one makes CPU tensors. The reshape
     # restores the static shape that TensorFlow's compiled loop loses.
-    traces = backend_core().linear_trace(decays, inputs, initial)
+    traces = core.linear_trace(decays, inputs, initial)
     return ops.reshape(traces, ops.shape(inputs))
 
 
