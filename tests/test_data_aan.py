@@ -147,9 +147,11 @@ def test_unknown_split_lists_the_splits(folder):
         aan.load(folder, split="eval")
 
 
-@pytest.mark.parametrize("max_length", [0, 1.0, None])
-def test_bad_max_length(folder, max_length):
-    with pytest.raises(ValueError, match="max_length"):
+@pytest.mark.parametrize(
+    "max_length, error", [(0, ValueError), (1.0, TypeError), (None, TypeError)]
+)
+def test_bad_max_length(folder, max_length, error):
+    with pytest.raises(error, match="max_length"):
         aan.load(folder, max_length=max_length)
 
 

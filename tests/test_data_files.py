@@ -140,3 +140,48 @@ def test_publish_folder_follows_the_umask_and_is_made_once(tmp_path, umask_022):
     assert files.publish_folder(target, write) == path  # reused
     assert len(calls) == 1
     assert sorted(os.listdir(tmp_path / "data")) == [".set.path", "set"]
+
+
+@pytest.mark.parametrize(
+    "settings, key",
+    [
+        (dict(image=""), "image-n4-seed3"),
+        (
+            dict(listops="", min_length=15, max_length=60),
+            "listops-min_length15-max_length60-n4-seed3",
+        ),
+        (
+            dict(pathfinder=32, difficulty="hard"),
+            "pathfinder32-difficultyhard-n4-seed3",
+        ),
+    ],
+)
+def test_made_once_names_the_folder_by_its_settings_and_reuses_it(
+    tmp_path, settings, key
+):
+    calls = []
+
+    def write(folder):
+        calls.append(folder)
+        with open(os.path.join(folder, "x.txt"), "w") as f:
+            f.write("1")
+        return os.path.join(folder, "x.txt")
+
+    path = files.made_once(tmp_path, write, num_samples=4, seed=3, **settings)
+    assert path == os.path.join(tmp_path, "smoke_data", key, "x.txt")
+    modified = os.stat(path).st_mtime_ns
+    again = files.made_once(tmp_path, write, num_samples=4, seed=3, **settings)
+    assert again == path and len(calls) == 1
+    assert os.stat(path).st_mtime_ns == modified
+
+
+def test_made_once_without_a_cache_dir_uses_a_new_temporary_folder():
+    made = [
+        files.made_once(None, lambda folder: None, num_samples=2, seed=0, a="")
+        for _ in range(2)
+    ]
+    assert made[0] != made[1]
+    assert all(os.path.isdir(path) for path in made)
+    assert all(
+        path.endswith(os.path.join("smoke_data", "a-n2-seed0")) for path in made
+    )

@@ -167,9 +167,12 @@ def test_unknown_split_lists_the_splits(root):
         imdb.load(root, split="validation")
 
 
-@pytest.mark.parametrize("max_length", [0, -1, 2.5, True])
-def test_bad_max_length(root, max_length):
-    with pytest.raises(ValueError, match="max_length"):
+@pytest.mark.parametrize(
+    "max_length, error",
+    [(0, ValueError), (-1, ValueError), (2.5, TypeError), (True, TypeError)],
+)
+def test_bad_max_length(root, max_length, error):
+    with pytest.raises(error, match="max_length"):
         imdb.load(root, max_length=max_length)
 
 

@@ -248,7 +248,7 @@ def test_cache_is_reused_and_written_atomically(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the cache was not used")
 
-    monkeypatch.setattr(listops, "_generate", fail)
+    monkeypatch.setattr(listops.trees, "_generate", fail)
     cached_sources, cached_targets = listops.generate(20, **kwargs)
     assert cached_sources == sources
     assert cached_targets.dtype == np.int32
@@ -658,7 +658,7 @@ def test_unwritable_folders_fail_before_generating(
     def fail(*args, **kwargs):
         raise AssertionError("generated before checking the folder")
 
-    monkeypatch.setattr(listops, "_generate", fail)
+    monkeypatch.setattr(listops.trees, "_generate", fail)
     with pytest.raises(ValueError, match="cache_dir.*afile"):
         listops.generate(5, cache_dir=folder, **_CACHE)
     with pytest.raises(ValueError, match="directory.*afile"):

@@ -226,7 +226,7 @@ def test_cache_is_written_atomically_and_reused(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("drew images instead of reading the cache")
 
-    monkeypatch.setattr(pathfinder, "_generate", fail)
+    monkeypatch.setattr(pathfinder.generator, "_generate", fail)
     cached_images, cached_labels = pathfinder.generate(4, **kwargs)
     np.testing.assert_array_equal(cached_images, images)
     np.testing.assert_array_equal(cached_labels, labels)
@@ -608,7 +608,7 @@ def test_unwritable_cache_dir_fails_before_generating(
     def fail(*args, **kwargs):
         raise AssertionError("generated before checking the folder")
 
-    monkeypatch.setattr(pathfinder, "_generate", fail)
+    monkeypatch.setattr(pathfinder.generator, "_generate", fail)
     with pytest.raises(ValueError, match="cache_dir.*afile"):
         pathfinder.generate(4, cache_dir=cache_dir, **_CACHE)
     with pytest.raises(ValueError, match="release folder.*afile"):

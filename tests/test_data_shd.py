@@ -629,7 +629,9 @@ def test_a_write_killed_midway_keeps_the_old_files(
     directory = shd.write_synthetic(str(tmp_path), num_train=3, num_test=2)
     before = _digest(directory)
     name, function = replacement
-    monkeypatch.setattr(shd if name == "_fill_h5" else os, name, function)
+    monkeypatch.setattr(
+        shd.synthetic if name == "_fill_h5" else os, name, function
+    )
     with pytest.raises(RuntimeError, match="killed"):
         shd.write_synthetic(directory, num_train=3, num_test=2, seed=1)
     monkeypatch.undo()

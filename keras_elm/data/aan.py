@@ -15,11 +15,14 @@ quote characters that a CSV reader would take for field quoting (LRA reads
 them with quoting off too).
 """
 
+import functools
 import os
 
 import numpy as np
 
 from keras_elm.checks import check_choice as _check_choice
+from keras_elm.checks import check_int as _check_int
+from keras_elm.data import splitting
 from keras_elm.data.text_bytes import VOCABULARY_SIZE  # noqa: F401 (re-export)
 from keras_elm.data.text_bytes import check_max_length
 from keras_elm.data.text_bytes import claim_fixture_folder
@@ -27,6 +30,15 @@ from keras_elm.data.text_bytes import encode
 from keras_elm.data.text_bytes import write_atomically
 
 SPLITS = ("train", "val", "test")
+HELP = (
+    "Download the LRA release (https://storage.googleapis.com/"
+    "long-range-arena/lra_release.gz), unpack it, and pass "
+    "--data-dir "
+    "~/data/lra_release/tsv_data (the folder holding "
+    "new_aan_pairs.train.tsv, new_aan_pairs.eval.tsv and "
+    "new_aan_pairs.test.tsv). `--smoke` runs on a tiny synthetic fixture "
+    "in that format."
+)
 FILES = {
     "train": "new_aan_pairs.train.tsv",
     "val": "new_aan_pairs.eval.tsv",
@@ -230,15 +242,7 @@ def write_fixture(directory, num_samples=8, *, seed=0):
     >>> int(load(directory, split="test")[1].sum())
     3
     """
-    if (
-        isinstance(num_samples, bool)
-        or not isinstance(num_samples, (int, np.integer))
-        or num_samples < 1
-    ):
-        raise ValueError(
-            f"Argument `num_samples` must be an integer >= 1. Received: "
-            f"num_samples={num_samples!r}"
-        )
+    num_samples = _check_int("num_samples", num_samples, 1)
     rng = np.random.default_rng(seed)
     directory = os.fspath(directory)
     claim_fixture_folder(
@@ -275,3 +279,65 @@ def write_fixture(directory, num_samples=8, *, seed=0):
             "".join(lines).encode("utf-8"),
         )
     return directory
+
+
+def splits(
+    data_dir=None,
+    *,
+    num_samples=40,
+    max_length=MAX_LENGTH,
+    seed=0,
+    cache_dir=None,
+    smoke=False,
+):
+    """The train, val and test pairs of the Retrieval example.
+
+    From the files in `data_dir` (`load()`); the AAN pairs cannot be
+    generated, so without `data_dir` there is only the `smoke` stand-in:
+    `write_fixture()` pairs under `<cache_dir>/smoke_data/` (once), read
+    back by `load()`.
+
+    Args:
+        data_dir: the release's `tsv_data/` folder (or the one holding it),
+            or None.
+        num_samples: pairs of each split of the smoke stand-in.
+        max_length: bytes per text, padded or cut.
+        seed: seed of the stand-in.
+        cache_dir: the folder of the stand-in; None: a new temporary one.
+        smoke: without `data_dir`, run on the stand-in.
+
+    Returns:
+        `{"train": ([tokens_1, tokens_2], labels), "val": ..., "test": ...}`:
+        the two texts' tokens as a list (the two inputs of the two-tower
+        model), as `load()` returns them.
+
+    Raises:
+        FileNotFoundError: no `data_dir` and no `smoke` (the message says
+            what to download, `HELP`), or a file of `data_dir` is missing.
+
+    Example:
+
+    >>> data = splits(smoke=True, num_samples=4, max_length=100)
+    >>> [tuple(x.shape) for x in data["val"][0]]
+    [(4, 100), (4, 100)]
+    """
+    num_samples = _check_int("num_samples", num_samples, 1)
+    max_length = check_max_length(max_length)
+    data = splitting.from_files(
+        functools.partial(load, max_length=max_length),
+        data_dir,
+        smoke=smoke,
+        cache_dir=cache_dir,
+        write_fixture=lambda folder: write_fixture(
+            folder, num_samples, seed=seed
+        ),
+        missing="the Retrieval task needs the AAN pairs of the LRA release, "
+        "which cannot be generated. " + HELP,
+        num_samples=num_samples,
+        seed=seed,
+        settings=dict(retrieval=""),
+    )
+    # The two-tower model takes a list of its two inputs.
+    return {
+        split: (list(texts), labels) for split, (texts, labels) in data.items()
+    }

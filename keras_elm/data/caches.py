@@ -134,3 +134,49 @@ def _cache_problem(data, expected, arrays, check):
                 f"dimensions, expected {np.dtype(dtype)} with {ndim}"
             )
     return check(data)
+
+
+def cached_arrays(cache_dir, name, settings, read, make):
+    """The arrays `make()` returns, kept in `<cache_dir>/<name>` once made.
+
+    The cache block of the generators: stale temporaries of a killed
+    writer are removed, a sound cache (`read`) is returned as it is, and
+    otherwise the folder is checked to be writable before `make` runs (so
+    a folder that cannot be written is found out at once, not after the
+    work), and the arrays are saved with `save_cache`.
+
+    Args:
+        cache_dir: the folder (`~` expanded); None: `make()`, nothing kept.
+        name: the file name of the `.npz`.
+        settings: what the arrays are made with (`save_cache`).
+        read: `(path, settings) -> dict of arrays or None`, the reader of a
+            cache (`load_cache` with the generator's checks).
+        make: `() -> dict of arrays`.
+
+    Returns:
+        The dict of arrays.
+
+    Example:
+
+    >>> import numpy as np, tempfile
+    >>> def read(path, settings):
+    ...     return load_cache(path, settings, {"x": (np.int64, 1)},
+    ...                       check=lambda data: None)
+    >>> folder = tempfile.mkdtemp()
+    >>> cached_arrays(folder, "x.npz", {"n": 3}, read,
+    ...               lambda: {"x": np.arange(3)})["x"]
+    array([0, 1, 2])
+    """
+    if cache_dir is None:
+        return make()
+    cache_dir = os.path.expanduser(os.fspath(cache_dir))
+    # Temporaries of a run killed while saving.
+    files.remove_stale_temporaries(cache_dir)
+    path = os.path.join(cache_dir, name)
+    arrays = read(path, settings)
+    if arrays is not None:
+        return arrays
+    files.check_writable(cache_dir, what="`cache_dir`")
+    arrays = make()
+    save_cache(path, settings, **arrays)
+    return arrays

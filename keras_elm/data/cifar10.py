@@ -18,6 +18,7 @@ named and the load (or write) refused. A cast would silently turn 300 into
 44, -1 into 255 and 0.5 into 0.
 """
 
+import functools
 import os
 import pickle
 
@@ -25,6 +26,7 @@ import numpy as np
 
 from keras_elm.checks import check_choice as _check_choice
 from keras_elm.checks import check_int as _check_int
+from keras_elm.data import splitting
 from keras_elm.data.files import atomic_write
 from keras_elm.data.files import check_writable
 
@@ -35,6 +37,13 @@ GREY_WEIGHTS = (0.2989, 0.587, 0.114)
 VALIDATION_FRACTION = 0.1
 NUM_CLASSES = 10
 PIXELS = 32 * 32 * 3  # one row of b'data': the R, G and B planes
+HELP = (
+    "Download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    " and unpack it, then pass --data-dir ~/data/cifar-10-batches-py "
+    "(the folder holding data_batch_1 ... data_batch_5 and "
+    "test_batch), or the data_dir of a prepared tensorflow-datasets "
+    "'cifar10'. `--smoke` runs on a tiny random stand-in."
+)
 
 _HOW_TO_GET = (
     "Put the CIFAR-10 'python version' pickles (data_batch_1 ... "
@@ -203,8 +212,8 @@ def load(data_dir, *, split="train", seed=0):
 
     Example:
 
-    >>> images, labels = keras_elm.data.cifar10.load(
-    ...     "~/data/cifar-10-batches-py", split="val")
+    >>> images, labels = load("~/data/cifar-10-batches-py",
+    ...                       split="val")  # doctest: +SKIP
     """
     _check_choice("split", split, SPLITS)
     data_dir = os.path.expanduser(os.fspath(data_dir))
@@ -308,3 +317,57 @@ def write_batches(directory, images, labels, *, train_batches=5):
         with atomic_write(os.path.join(directory, name), "wb") as f:
             pickle.dump(batch, f)
     return directory
+
+
+def splits(
+    data_dir=None, *, num_samples=40, seed=0, cache_dir=None, smoke=False
+):
+    """The train, val and test images of the Image example.
+
+    From the files in `data_dir` (`load()`); CIFAR-10 cannot be generated,
+    so without `data_dir` there is only the `smoke` stand-in: random images
+    written as the python-version pickles under `<cache_dir>/smoke_data/`
+    (once) and read back by `load()`.
+
+    Args:
+        data_dir: the folder of `data_batch_1..5` and `test_batch` (or of a
+            prepared tensorflow-datasets `cifar10`), or None.
+        num_samples: images of the smoke stand-in.
+        seed: seed of the validation split (and of the stand-in).
+        cache_dir: the folder of the stand-in; None: a new temporary one.
+        smoke: without `data_dir`, run on the random stand-in.
+
+    Returns:
+        `{"train": (images, labels), "val": ..., "test": ...}` as `load()`
+        returns them.
+
+    Raises:
+        FileNotFoundError: no `data_dir` and no `smoke` (the message says
+            what to download, `HELP`), or a file of `data_dir` is missing.
+
+    Example:
+
+    >>> data = splits(smoke=True, num_samples=12)
+    >>> tuple(data["test"][0].shape)
+    (2, 32, 32)
+    """
+    num_samples = _check_int("num_samples", num_samples, 2)
+    seed = _check_int("seed", seed, 0)
+    # Tiny random pickles in the real format, read by the real loader.
+    rng = np.random.default_rng(seed)
+    return splitting.from_files(
+        functools.partial(load, seed=seed),
+        data_dir,
+        smoke=smoke,
+        cache_dir=cache_dir,
+        write_fixture=lambda path: write_batches(
+            path,
+            rng.integers(0, 256, (num_samples, 32, 32, 3), dtype="uint8"),
+            rng.integers(0, 10, num_samples),
+        ),
+        missing="the Image task needs CIFAR-10, which cannot be generated. "
+        + HELP,
+        num_samples=num_samples,
+        seed=seed,
+        settings=dict(image=""),
+    )

@@ -77,9 +77,8 @@ def is_temporary(name):
 
     Example:
 
-    ```python
-    kept = [n for n in os.listdir(folder) if not is_temporary(n)]
-    ```
+    >>> is_temporary(".cache.npz.123.ab12.tmp"), is_temporary("cache.npz")
+    (True, False)
     """
     return _TEMPORARY.match(name) is not None
 
@@ -146,8 +145,16 @@ def atomic_write(path, mode="wb", **open_kwargs):
     Example:
 
     ```python
-    with atomic_write("cache.npz") as f:
-        np.savez(f, images=images)
+    import os
+    import tempfile
+
+    import numpy as np
+
+    from keras_elm.data.files import atomic_write
+
+    path = os.path.join(tempfile.mkdtemp(), "cache.npz")
+    with atomic_write(path) as f:
+        np.savez(f, images=np.zeros((2, 4), np.uint8))
     ```
     """
     if mode not in ("w", "wb"):
@@ -194,7 +201,16 @@ def atomic_path(path):
     Example:
 
     ```python
-    with atomic_path("runs/x/model.keras") as temporary:
+    import os
+    import tempfile
+
+    import keras
+
+    from keras_elm.data.files import atomic_path
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    with atomic_path(path) as temporary:
         model.save(temporary)
     ```
     """
@@ -237,10 +253,17 @@ def publish_folder(folder, write):
     Example:
 
     ```python
-    def write(folder):
-        np.save(os.path.join(folder, "x.npy"), x)
+    import os
+    import tempfile
 
-    path = publish_folder("runs/data/synthetic", write)
+    import numpy as np
+
+    from keras_elm.data.files import publish_folder
+
+    def write(folder):
+        np.save(os.path.join(folder, "x.npy"), np.arange(3))
+
+    path = publish_folder(os.path.join(tempfile.mkdtemp(), "synthetic"), write)
     ```
     """
     folder = os.path.abspath(folder)
@@ -267,6 +290,55 @@ def publish_folder(folder, write):
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     return _inside(folder, marker)
+
+
+def made_once(cache_dir, write, *, num_samples, seed, **settings):
+    """A folder of small data (a smoke fixture), named by its settings and
+    made once.
+
+    The folder is `<cache_dir>/smoke_data/<key>`, the key naming what the
+    data depends on (`settings` in their order, then `num_samples` and
+    `seed`: `listops-min_length15-max_length60-n40-seed0`), so other
+    settings get their own folder and a rerun with the same ones reuses it.
+    It is made whole by `publish_folder`: a killed writer leaves no
+    half-made folder that a rerun would trust.
+
+    Args:
+        cache_dir: the folder to keep it under; None: a new temporary
+            folder (`tempfile.mkdtemp`), so nothing is reused.
+        write: `(folder) -> path or None`, writing the data into the empty
+            `folder` given and returning the path a loader reads (the
+            folder or one inside it; None: the folder).
+        num_samples: the number of samples, part of the key (`n`).
+        seed: the seed, part of the key.
+        **settings: the other values the data depends on, in the key's
+            order (`name=""` puts the name alone).
+
+    Returns:
+        The path to read, inside `<cache_dir>/smoke_data/<key>`.
+
+    Example:
+
+    ```python
+    import os
+    import tempfile
+
+    from keras_elm.data import files
+
+    def write(folder):
+        with open(os.path.join(folder, "x.txt"), "w") as f:
+            f.write("1")
+
+    cache = tempfile.mkdtemp()
+    path = files.made_once(cache, write, num_samples=4, seed=0, toy="")
+    assert path == os.path.join(cache, "smoke_data", "toy-n4-seed0")
+    ```
+    """
+    if cache_dir is None:
+        cache_dir = tempfile.mkdtemp(prefix="keras_elm_")
+    settings = dict(settings, n=num_samples, seed=seed)
+    key = "-".join(f"{name}{value}" for name, value in settings.items())
+    return publish_folder(os.path.join(cache_dir, "smoke_data", key), write)
 
 
 def _inside(folder, marker):

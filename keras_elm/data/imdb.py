@@ -16,12 +16,15 @@ As in LRA there is no separate validation set: the test split doubles as
 validation, so `split="val"` returns exactly the `"test"` data.
 """
 
+import functools
 import os
 import re
 
 import numpy as np
 
 from keras_elm.checks import check_choice as _check_choice
+from keras_elm.checks import check_int as _check_int
+from keras_elm.data import splitting
 from keras_elm.data.text_bytes import VOCABULARY_SIZE  # noqa: F401 (re-export)
 from keras_elm.data.text_bytes import check_max_length
 from keras_elm.data.text_bytes import claim_fixture_folder
@@ -33,6 +36,14 @@ CLASSES = ("neg", "pos")  # index = label
 MAX_LENGTH = 4096
 URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 TFDS_NAME = "imdb_reviews"
+HELP = (
+    "Download https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+    ", unpack it, and pass --data-dir ~/data/aclImdb (the folder holding "
+    "train/pos, train/neg, test/pos and test/neg with the reviews as "
+    "*.txt), or the data_dir of a prepared tensorflow-datasets "
+    "'imdb_reviews'. `--smoke` runs on a tiny synthetic fixture in the "
+    "aclImdb layout."
+)
 _FOLDERS = {"train": "train", "val": "test", "test": "test"}
 _REVIEW_NAME = re.compile(r"(\d+)_(\d+)\.txt")
 
@@ -323,15 +334,9 @@ def write_fixture(
     >>> load(root, split="train")[0].shape
     (6, 4096)
     """
-    if (
-        isinstance(num_samples_per_class, bool)
-        or not isinstance(num_samples_per_class, (int, np.integer))
-        or num_samples_per_class < 1
-    ):
-        raise ValueError(
-            f"Argument `num_samples_per_class` must be an integer >= 1. "
-            f"Received: num_samples_per_class={num_samples_per_class!r}"
-        )
+    num_samples_per_class = _check_int(
+        "num_samples_per_class", num_samples_per_class, 1
+    )
     if max_length is not None:
         max_length = check_max_length(max_length)
     rng = np.random.default_rng(seed)
@@ -377,3 +382,62 @@ def write_fixture(
             if name not in files:
                 os.remove(os.path.join(class_dir, name))
     return root
+
+
+def splits(
+    data_dir=None,
+    *,
+    num_samples=40,
+    max_length=MAX_LENGTH,
+    seed=0,
+    cache_dir=None,
+    smoke=False,
+):
+    """The train, val and test bytes of the Text example.
+
+    From the files in `data_dir` (`load()`); IMDB cannot be generated, so
+    without `data_dir` there is only the `smoke` stand-in: `write_fixture()`
+    reviews (`num_samples // 4` of each class, at least 2) under
+    `<cache_dir>/smoke_data/` (once), read back by `load()`.
+
+    Args:
+        data_dir: the aclImdb folder (or one holding it, or the data_dir of
+            a prepared tensorflow-datasets `imdb_reviews`), or None.
+        num_samples: sets the size of the smoke stand-in.
+        max_length: bytes per review, padded or cut.
+        seed: seed of the stand-in.
+        cache_dir: the folder of the stand-in; None: a new temporary one.
+        smoke: without `data_dir`, run on the stand-in.
+
+    Returns:
+        `{"train": (tokens, labels), "val": ..., "test": ...}` as `load()`
+        returns them.
+
+    Raises:
+        FileNotFoundError: no `data_dir` and no `smoke` (the message says
+            what to download, `HELP`), or a file of `data_dir` is missing.
+
+    Example:
+
+    >>> data = splits(smoke=True, num_samples=8, max_length=100)
+    >>> tuple(data["train"][0].shape)
+    (4, 100)
+    """
+    num_samples = _check_int("num_samples", num_samples, 1)
+    max_length = check_max_length(max_length)
+    return splitting.from_files(
+        functools.partial(load, max_length=max_length),
+        data_dir,
+        smoke=smoke,
+        cache_dir=cache_dir,
+        write_fixture=lambda folder: write_fixture(
+            folder,
+            max(2, num_samples // 4),
+            seed=seed,
+            max_length=max_length,
+        ),
+        missing="the Text task needs IMDB, which cannot be generated. " + HELP,
+        num_samples=num_samples,
+        seed=seed,
+        settings=dict(text="", max_length=max_length),
+    )

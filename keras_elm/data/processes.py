@@ -10,6 +10,10 @@ import sys
 import threading
 import time
 
+import numpy as np
+
+from keras_elm.checks import check_int
+
 _PR_SET_PDEATHSIG = 1
 _PARENT_POLL_SECONDS = 1.0
 
@@ -80,3 +84,116 @@ def worker_pool(workers):
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def default_workers():
+    """The number of cores this process may run on (its CPU affinity).
+
+    The default `workers` of the data generators.
+
+    Example:
+
+    >>> default_workers() >= 1
+    True
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def generate_in_chunks(
+    make_chunk, chunks, *, workers, progress=False, unit_name="sample"
+):
+    """Runs `make_chunk` on each chunk, in worker processes; yields results.
+
+    The chunks are independent pieces of a data set (each with its own
+    random stream), run by `worker_pool(workers)`, or in this process when
+    `workers` is 1 or there is one chunk. A `keras.utils.Progbar` counts
+    the samples done.
+
+    Args:
+        make_chunk: a function of module level (it is sent to the workers)
+            taking the items of one entry of `chunks` as its arguments.
+        chunks: a list of `(size, *arguments)`: the samples of the chunk
+            (for the progress bar) and the arguments of `make_chunk`.
+        workers: the most processes to run at once (fewer when there are
+            fewer chunks).
+        progress: show a progress bar of the samples done.
+        unit_name: what the progress bar counts.
+
+    Yields:
+        `(index, result)` for each chunk, `index` its place in `chunks`,
+        as the chunks complete (in order when `workers` is 1).
+
+    Example:
+
+    >>> chunks = [(2, 0, 2), (2, 2, 4)]
+    >>> sorted(generate_in_chunks(range, chunks, workers=1))
+    [(0, range(0, 2)), (1, range(2, 4))]
+    """
+    bar = None
+    if progress:
+        import keras
+
+        bar = keras.utils.Progbar(
+            sum(chunk[0] for chunk in chunks), unit_name=unit_name
+        )
+    done = 0
+    workers = min(workers, len(chunks))
+    if workers <= 1:
+        completed = (
+            (index, make_chunk(*chunk[1:]))
+            for index, chunk in enumerate(chunks)
+        )
+        for index, result in completed:
+            done += chunks[index][0]
+            if bar is not None:
+                bar.update(done)
+            yield index, result
+        return
+    with worker_pool(workers) as pool:
+        futures = {
+            pool.submit(make_chunk, *chunk[1:]): index
+            for index, chunk in enumerate(chunks)
+        }
+        for future in concurrent.futures.as_completed(futures):
+            index = futures[future]
+            done += chunks[index][0]
+            if bar is not None:
+                bar.update(done)
+            yield index, future.result()
+
+
+def generator_settings(seed, workers, progress, cache_dir):
+    """The checked `seed`, `workers` and `cache_dir` of a generator.
+
+    Args:
+        seed: a non-negative integer, or None for a fresh random seed.
+        workers: processes to draw with, or None: `default_workers()`.
+        progress: whether to show a progress bar (True or False).
+        cache_dir: the cache folder, or None.
+
+    Returns:
+        `(seed, workers, cache_dir)`: a fresh seed drawn for None (and then
+        `cache_dir` None: data of a fresh seed is never cached).
+
+    Example:
+
+    >>> generator_settings(3, 2, False, "cache")
+    (3, 2, 'cache')
+    """
+    if seed is not None:
+        seed = check_int("seed", seed, 0)
+    workers = (
+        default_workers()
+        if workers is None
+        else check_int("workers", workers, 1)
+    )
+    if not isinstance(progress, bool):
+        raise TypeError(
+            f"`progress` must be True or False. Received: progress={progress!r}"
+        )
+    if seed is None:
+        seed, cache_dir = int(np.random.SeedSequence().entropy), None
+    return seed, workers, cache_dir

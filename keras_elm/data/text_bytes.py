@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from keras_elm.checks import check_int
 from keras_elm.data.files import atomic_write
 from keras_elm.data.files import check_writable
 
@@ -22,7 +23,7 @@ FIXTURE_MARKER = "keras_elm_fixture.json"
 
 
 def check_max_length(max_length):
-    """`max_length` as an `int`, or a ValueError if it is not an integer >= 1.
+    """`max_length` as an `int` (`keras_elm.checks.check_int`, at least 1).
 
     Args:
         max_length: the number of tokens per text.
@@ -30,21 +31,16 @@ def check_max_length(max_length):
     Returns:
         `max_length` as a Python `int`.
 
+    Raises:
+        TypeError: `max_length` is not an integer (bools are not).
+        ValueError: `max_length` is below 1.
+
     Example:
 
     >>> check_max_length(4096)
     4096
     """
-    if (
-        isinstance(max_length, bool)
-        or not isinstance(max_length, (int, np.integer))
-        or max_length < 1
-    ):
-        raise ValueError(
-            f"Argument `max_length` must be an integer >= 1. Received: "
-            f"max_length={max_length!r}"
-        )
-    return int(max_length)
+    return check_int("max_length", max_length, 1)
 
 
 def _as_bytes(text, index):

@@ -1,0 +1,115 @@
+"""What the datasets' `splits()` share: their keywords' checks, and the
+path of the datasets that cannot be generated (real files or a smoke
+fixture in their format)."""
+
+import os
+
+from keras_elm.checks import check_int
+from keras_elm.data import files
+
+SPLITS = ("train", "val", "test")
+
+
+def check_bool(name, value):
+    """`value` if it is True or False, else a `TypeError` naming `name`.
+
+    Example:
+
+    >>> check_bool("smoke", False)
+    False
+    """
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"`{name}` must be True or False. Received: {name}={value!r} of "
+            f"type {type(value).__name__}"
+        )
+    return value
+
+
+def check_folder(name, value):
+    """`value` (a folder, as given) or None; a `TypeError` naming `name`
+    for anything but None, a string or a path.
+
+    Example:
+
+    >>> check_folder("data_dir", None) is None
+    True
+    """
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"`{name}` must be a folder (a string or a path) or None. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    return value
+
+
+def from_files(
+    load,
+    data_dir,
+    *,
+    smoke,
+    cache_dir,
+    write_fixture,
+    missing,
+    num_samples,
+    seed,
+    settings,
+):
+    """Each split of real files through `load`, or of a smoke fixture.
+
+    For the datasets that cannot be generated (CIFAR-10, IMDB, AAN).
+
+    Args:
+        load: `(data_dir, *, split) -> (x, y)` (a loader with its other
+            arguments bound, `functools.partial`).
+        data_dir: the folder of the files, or None.
+        smoke: without `data_dir`, write a fixture in the real format
+            (`files.made_once`) and read that.
+        cache_dir: the folder of the fixture (`files.made_once`).
+        write_fixture: `(folder) -> path or None`, writing the fixture.
+        missing: the message of the `FileNotFoundError` raised when there
+            is neither `data_dir` nor `smoke`.
+        num_samples: the fixture's size, part of its folder's name.
+        seed: the fixture's seed, part of its folder's name.
+        settings: the other values the fixture depends on, in the order of
+            its folder's name.
+
+    Returns:
+        `{"train": (x, y), "val": ..., "test": ...}`.
+
+    Raises:
+        FileNotFoundError: no `data_dir` and no `smoke` (`missing`), or a
+            file of `data_dir` is missing (the loader's message).
+
+    Example:
+
+    ```python
+    from keras_elm.data import splitting
+
+    try:
+        splitting.from_files(
+            print, None, smoke=False, cache_dir=None, write_fixture=print,
+            missing="give data_dir", num_samples=4, seed=0, settings={},
+        )
+    except FileNotFoundError as error:
+        assert str(error) == "give data_dir"
+    ```
+    """
+    data_dir = check_folder("data_dir", data_dir)
+    cache_dir = check_folder("cache_dir", cache_dir)
+    smoke = check_bool("smoke", smoke)
+    seed = check_int("seed", seed, 0)
+    if smoke and not data_dir:
+        num_samples = check_int("num_samples", num_samples, 1)
+        data_dir = files.made_once(
+            cache_dir,
+            write_fixture,
+            num_samples=num_samples,
+            seed=seed,
+            **settings,
+        )
+    if not data_dir:
+        raise FileNotFoundError(missing)
+    return {split: load(data_dir, split=split) for split in SPLITS}
