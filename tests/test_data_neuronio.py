@@ -504,6 +504,31 @@ def test_bad_seeds_are_refused_by_name_before_any_work(
     assert not os.path.exists(tmp_path / "sim")
 
 
+BAD_CHOICES = [
+    ("load", {"targets": "list"}, "targets"),
+    ("load", {"targets": ("spike", "soma")}, "targets"),
+    ("load", {"split": "valid"}, "split"),
+    ("list_files", {"split": "dev"}, "split"),
+]
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, argument",
+    BAD_CHOICES,
+    ids=[f"{n}-{a}" for n, _, a in BAD_CHOICES],
+)
+def test_every_choice_is_checked_by_name(shared_file, name, kwargs, argument):
+    # One message for every choice, `keras_elm.checks.check_choice`'s.
+    source = {
+        "load": {"files": [shared_file]},
+        "list_files": {"data_dir": os.path.dirname(shared_file)},
+    }[name]
+    with pytest.raises(
+        ValueError, match=f"`{argument}` must be one of .* Received: "
+    ):
+        getattr(neuronio, name)(**source, **kwargs)
+
+
 def test_valid_seeds_still_work(shared_file):
     sim_file = shared_file
     for seed in (None, 0, np.int64(3), 2**40):

@@ -12,12 +12,15 @@ import numpy as np
 from keras import ops
 
 from keras_elm import convert
+from keras_elm.data.neuronio.files import SOMA_OFFSET
+from keras_elm.data.neuronio.files import SOMA_SCALE
 
 NEURONIO_DIR = os.path.join(os.path.dirname(__file__), "neuronio")
 NEURONIO_MEMORY_SIZES = (1, 2, 3, 5, 7, 10, 15, 20, 25, 30, 40, 50, 75, 100)
-# The somatic voltage target is (V + 67.7 mV) * 0.1 during training.
-SOMA_VOLTAGE_SCALE = 0.1
-SOMA_VOLTAGE_OFFSET_MV = -67.7
+# The somatic voltage target is (V + 67.7 mV) * 0.1 during training; the
+# data's constants under this module's names.
+SOMA_VOLTAGE_SCALE = SOMA_SCALE
+SOMA_VOLTAGE_OFFSET_MV = SOMA_OFFSET
 
 
 def _neuronio_folder(num_memory):
@@ -82,10 +85,17 @@ def neuronio_neuron(num_memory=15, **layer_kwargs):
 
     Example:
 
+    >>> import numpy as np
+    >>> import keras_elm
+    >>> from keras import ops
     >>> model = keras_elm.pretrained.neuronio_neuron(15)
     >>> y = model(np.zeros((1, 100, 1278), "float32"))
+    >>> tuple(y.shape)
+    (1, 100, 2)
     >>> spike_probability, voltage = ops.unstack(
     ...     keras_elm.pretrained.neuronio_evaluation_output(y), axis=-1)
+    >>> tuple(voltage.shape)
+    (1, 100)
     """
     folder = _neuronio_folder(num_memory)
     with np.load(os.path.join(folder, "state_dict.npz")) as data:
