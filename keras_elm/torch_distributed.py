@@ -33,12 +33,11 @@ def init_process_group():
     Returns:
         `(rank, world_size)`.
 
-    Example:
+    Example (in a script started by `torchrun`, e.g.
+    `KERAS_BACKEND=torch torchrun --nproc_per_node=2 train.py`; the
+    suite runs it in tests/test_torch_ddp.py):
 
-    ```python
-    # KERAS_BACKEND=torch torchrun --nproc_per_node=2 train.py
-    rank, world_size = init_process_group()
-    ```
+    >>> rank, world_size = init_process_group()  # doctest: +SKIP
     """
     if torch.cuda.is_available():
         # Before any tensor is made: Keras puts its tensors on this device.
@@ -63,13 +62,12 @@ def distributed_model(model):
     Returns:
         A `torch.nn.parallel.DistributedDataParallel`.
 
-    Example:
+    Example (after `init_process_group()`, in a `torchrun` script, as
+    `examples/torch_ddp.py` does):
 
-    ```python
-    ddp = distributed_model(model)
-    loss = loss_fn(y, ddp(x, training=True))
-    loss.backward()
-    ```
+    >>> ddp = distributed_model(model)  # doctest: +SKIP
+    >>> loss = loss_fn(y, ddp(x, training=True))  # doctest: +SKIP
+    >>> loss.backward()  # doctest: +SKIP
     """
     if torch.cuda.is_available():
         device_ids = [torch.cuda.current_device()]
@@ -125,12 +123,11 @@ def any_process(flag):
     Returns:
         True if some process's `flag` is true.
 
-    Example:
+    Example (alone, the process's own answer; under `torchrun`, the same
+    answer in every process, e.g. to stop on time together):
 
-    ```python
-    if any_process(time.perf_counter() > deadline):
-        break
-    ```
+    >>> any_process(False), any_process(True)
+    (False, True)
     """
     return bool(all_reduce_sum([1.0 if flag else 0.0])[0] > 0)
 
@@ -145,11 +142,11 @@ def all_reduce_sum(values):
     Returns:
         A float64 NumPy array of the sums.
 
-    Example:
+    Example (alone, the numbers themselves):
 
-    ```python
-    loss_sum, correct, count = all_reduce_sum([loss_sum, correct, count])
-    ```
+    >>> loss_sum, correct, count = all_reduce_sum([2.5, 3, 4])
+    >>> float(loss_sum), float(correct), float(count)
+    (2.5, 3.0, 4.0)
     """
     totals = torch.tensor(values, dtype=torch.float64)
     if dist.is_available() and dist.is_initialized():
