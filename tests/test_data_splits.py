@@ -46,7 +46,7 @@ SMOKE_KEYS = {
 }
 # x's shape past the batch, its dtype, and the sizes of the three splits.
 EXPECTED = {
-    "listops": ((60,), "int32", (38, 1, 1)),
+    "listops": ((60,), "int32", (32, 4, 4)),
     "pathfinder": ((32, 32), "uint8", (8, 1, 1)),
     "cifar10": ((32, 32), "uint8", None),
     "imdb": ((50,), "int32", (4, 4, 4)),
@@ -182,18 +182,18 @@ def test_smoke_files_hold_the_generated_splits(name, tmp_path):
 
 def test_listops_generated_split_is_lra_96_2_2_in_generation_order(tmp_path):
     data = listops.splits(
-        num_samples=100, max_length=60, seed=4, cache_dir=str(tmp_path)
+        num_samples=250, max_length=60, seed=4, cache_dir=str(tmp_path)
     )
     sources, targets = listops.generate(
-        100, seed=4, min_length=15, max_length=60, progress=False
+        250, seed=4, min_length=15, max_length=60, progress=False
     )
     tokens = listops.tokenize(sources, 60)
-    bounds = {"train": (0, 96), "val": (96, 98), "test": (98, 100)}
+    bounds = {"train": (0, 240), "val": (240, 245), "test": (245, 250)}
     for split, (start, stop) in bounds.items():
         np.testing.assert_array_equal(data[split][0], tokens[start:stop])
         np.testing.assert_array_equal(data[split][1], targets[start:stop])
     assert os.listdir(tmp_path / "data_cache") == [
-        "listops_n100_seed4_length15-60_depth10_args10_v1.npz"
+        "listops_n250_seed4_length15-60_depth10_args10_v1.npz"
     ]
 
 
@@ -244,8 +244,11 @@ def test_listops_default_min_length(max_length, expected):
     "total, sizes",
     [
         (3, (1, 1, 1)),
-        (40, (38, 1, 1)),
-        (100, (96, 2, 2)),
+        (20, (16, 2, 2)),
+        (40, (32, 4, 4)),
+        (100, (92, 4, 4)),
+        (200, (192, 4, 4)),
+        (250, (240, 5, 5)),
         (1000, (960, 20, 20)),
     ],
 )

@@ -167,7 +167,7 @@ def splits(
 
     >>> data = splits(num_samples=50, max_length=60, progress=False)
     >>> {name: x.shape for name, (x, y) in data.items()}
-    {'train': (48, 60), 'val': (1, 60), 'test': (1, 60)}
+    {'train': (42, 60), 'val': (4, 60), 'test': (4, 60)}
     """
     data_dir = splitting.check_folder("data_dir", data_dir)
     cache_dir = splitting.check_folder("cache_dir", cache_dir)

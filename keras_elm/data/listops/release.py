@@ -148,7 +148,10 @@ def split_sizes(num_samples):
     """ListOps' one split rule: LRA's 96/2/2 shares, train first.
 
     The release's 96,000 / 2,000 / 2,000 as shares of `num_samples`: val
-    and test get 2% each (rounded, at least 1), train the rest. Generated
+    and test get 2% each (rounded), train the rest; but a held-out set
+    keeps at least 4 samples where the total has 10 for each (else at
+    least 1), so that a small run (`--smoke`, 40 trees: 32 / 4 / 4) still
+    validates on every device of up to 4 under `--distribute`. Generated
     trees, the smoke fixture and `write_release()` are all split by it,
     as consecutive slices in generation order (the trees are independent
     draws).
@@ -166,7 +169,7 @@ def split_sizes(num_samples):
     >>> split_sizes(1000)
     {'train': 960, 'val': 20, 'test': 20}
     >>> split_sizes(40)
-    {'train': 38, 'val': 1, 'test': 1}
+    {'train': 32, 'val': 4, 'test': 4}
     """
     if isinstance(num_samples, dict):
         unknown = sorted(set(num_samples) - set(SPLITS), key=str)
@@ -182,7 +185,7 @@ def split_sizes(num_samples):
         }
     total = _check_int("num_samples", num_samples, len(SPLITS))
     share = RELEASE_SIZES["val"] / sum(RELEASE_SIZES.values())
-    held_out = max(1, round(total * share))
+    held_out = max(1, round(total * share), min(4, total // 10))
     if total - 2 * held_out < 1:
         held_out = 1
     return {"train": total - 2 * held_out, "val": held_out, "test": held_out}
@@ -230,7 +233,7 @@ def write_release(
     ...                           min_length=50, max_length=200)
     >>> tokens, labels = load(directory, split="val", max_length=200)
     >>> tokens.shape
-    (1, 200)
+    (4, 200)
     """
     sizes = split_sizes(num_samples)
     _check_settings(min_length, max_length, max_depth, max_args)
