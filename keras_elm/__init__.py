@@ -4,6 +4,7 @@ from keras_elm import callbacks
 from keras_elm import convert
 from keras_elm import data
 from keras_elm import distribute
+from keras_elm import layers
 from keras_elm import math
 from keras_elm import metrics
 from keras_elm import models
@@ -21,6 +22,7 @@ __all__ = [
     "convert",
     "data",
     "distribute",
+    "layers",
     "math",
     "metrics",
     "models",

@@ -8,6 +8,12 @@ from keras import ops
 
 from keras_elm import math as elm_math
 from keras_elm import routing as elm_routing
+from keras_elm.checks import check_int_choice
+from keras_elm.checks import check_non_negative_float
+from keras_elm.checks import check_positive_float
+from keras_elm.checks import check_positive_int
+from keras_elm.checks import check_seed
+from keras_elm.checks import check_tau_init_range
 
 VERSIONS = (1, 2)
 
@@ -17,118 +23,6 @@ def torch_linear_kernel_initializer(seed=None):
     return keras.initializers.VarianceScaling(
         scale=1.0 / 3.0, mode="fan_in", distribution="uniform", seed=seed
     )
-
-
-def _check_positive_int(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
-            f"Argument `{name}` must be a positive integer. "
-            f"Received: {name}={value!r}"
-        )
-    if value < 1:
-        raise ValueError(
-            f"Argument `{name}` must be a positive integer (>= 1). "
-            f"Received: {name}={value}"
-        )
-
-
-def _check_positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.number)
-    ):
-        raise TypeError(
-            f"Argument `{name}` must be a positive number. "
-            f"Received: {name}={value!r}"
-        )
-    # `not value > 0` also catches NaN; inf would make NaN outputs.
-    if not (value > 0 and pymath.isfinite(value)):
-        raise ValueError(
-            f"Argument `{name}` must be a finite number > 0. "
-            f"Received: {name}={value}"
-        )
-
-
-def _check_non_negative_float(name, value):
-    if isinstance(value, bool) or not isinstance(
-        value, (int, float, np.number)
-    ):
-        raise TypeError(
-            f"Argument `{name}` must be a number >= 0. "
-            f"Received: {name}={value!r}"
-        )
-    if not (value >= 0 and pymath.isfinite(value)):
-        raise ValueError(
-            f"Argument `{name}` must be a finite number >= 0. "
-            f"Received: {name}={value}"
-        )
-
-
-def _check_tau_init_range(init_range, tau_min, tau_max, spacing):
-    """The initial range of τ_m as a float pair (or None), or raises."""
-    if spacing not in ("log", "linear"):
-        raise ValueError(
-            "Argument `memory_tau_spacing` must be 'log' or 'linear'. "
-            f"Received: memory_tau_spacing={spacing!r}"
-        )
-    if init_range is None:
-        if (
-            spacing == "log"
-            and isinstance(tau_min, (int, float))
-            and (tau_min <= 0)
-        ):
-            raise ValueError(
-                "Log-spaced τ_m cannot start at memory_tau_min=0: pass "
-                "memory_tau_init_range=(low, high) with low > 0, or "
-                "memory_tau_spacing='linear'."
-            )
-        return None
-    # Checked by type: a string such as "15" would unpack as (1.0, 5.0).
-    is_pair = isinstance(init_range, (list, tuple, np.ndarray)) and (
-        np.ndim(init_range) == 1 and len(init_range) == 2
-    )
-    if not is_pair or not all(
-        isinstance(v, (int, float, np.integer, np.floating))
-        and not isinstance(v, (bool, np.bool_))
-        for v in init_range
-    ):
-        raise ValueError(
-            "Argument `memory_tau_init_range` must be None or a pair "
-            "(low, high) of numbers. Received: "
-            f"memory_tau_init_range={init_range!r}"
-        )
-    low, high = (float(v) for v in init_range)
-    if not (tau_min <= low < high <= tau_max):
-        raise ValueError(
-            "Argument `memory_tau_init_range` must satisfy memory_tau_min "
-            f"<= low < high <= memory_tau_max = [{tau_min}, {tau_max}]. "
-            f"Received: memory_tau_init_range={init_range!r}"
-        )
-    if spacing == "log" and low <= 0:
-        raise ValueError(
-            "Log-spaced τ_m needs memory_tau_init_range with low > 0. "
-            f"Received: memory_tau_init_range={init_range!r}"
-        )
-    return (low, high)
-
-
-def _check_seed(name, value, allow_negative=False):
-    """Returns the seed as a Python int (or None), or raises naming it."""
-    if value is None:
-        return None
-    kind = "an integer" if allow_negative else "a non-negative integer"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(
-            f"Argument `{name}` must be None or {kind}. "
-            f"Received: {name}={value!r}"
-        )
-    if value < 0 and not allow_negative:
-        raise ValueError(
-            f"Argument `{name}` must be None or a non-negative integer. "
-            f"Received: {name}={value}"
-        )
-    return int(value)
 
 
 def _builtin_activation_name(activation):
@@ -255,9 +149,12 @@ class ELMCell(keras.layers.Layer):
 
     Example:
 
+    >>> import keras
+    >>> import numpy as np
+    >>> import keras_elm
     >>> cell = keras_elm.ELMCell(8)
     >>> layer = keras.layers.RNN(cell, return_sequences=True)
-    >>> layer(np.zeros((2, 5, 3), "float32")).shape
+    >>> tuple(layer(np.zeros((2, 5, 3), "float32")).shape)
     (2, 5, 8)
     """
 
@@ -289,26 +186,30 @@ class ELMCell(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        _check_positive_int("units", units)
-        _check_positive_int("num_branches", num_branches, allow_none=True)
-        _check_positive_int("synapses_per_branch", synapses_per_branch)
-        _check_positive_int("mlp_layers", mlp_layers)
-        _check_positive_int("mlp_units", mlp_units, allow_none=True)
+        units = check_positive_int("units", units)
+        num_branches = check_positive_int(
+            "num_branches", num_branches, allow_none=True
+        )
+        synapses_per_branch = check_positive_int(
+            "synapses_per_branch", synapses_per_branch
+        )
+        mlp_layers = check_positive_int("mlp_layers", mlp_layers)
+        mlp_units = check_positive_int("mlp_units", mlp_units, allow_none=True)
         for name, value in (
             ("lambda_value", lambda_value),
             ("delta_t", delta_t),
             ("memory_tau_max", memory_tau_max),
             ("trace_tau", trace_tau),
         ):
-            _check_positive_float(name, value)
+            check_positive_float(name, value)
         # w_s = relu(raw): an initial w_s <= 0 would cut the input off for
         # good (relu passes no gradient back to a raw weight <= 0).
-        _check_positive_float("synapse_weight_init", synapse_weight_init)
+        check_positive_float("synapse_weight_init", synapse_weight_init)
         # NumPy's generator rejects a negative seed, but only at build.
-        routing_seed = _check_seed("routing_seed", routing_seed)
-        seed = _check_seed("seed", seed, allow_negative=True)
-        _check_non_negative_float("memory_tau_min", memory_tau_min)
-        memory_tau_init_range = _check_tau_init_range(
+        routing_seed = check_seed("routing_seed", routing_seed)
+        seed = check_seed("seed", seed, allow_negative=True)
+        check_non_negative_float("memory_tau_min", memory_tau_min)
+        memory_tau_init_range = check_tau_init_range(
             memory_tau_init_range,
             memory_tau_min,
             memory_tau_max,
@@ -320,63 +221,10 @@ class ELMCell(keras.layers.Layer):
                 f"`memory_tau_max`. Received: memory_tau_min={memory_tau_min}, "
                 f"memory_tau_max={memory_tau_max}"
             )
-        if (
-            isinstance(version, bool)
-            or not isinstance(version, (int, np.integer))
-            or version not in VERSIONS
-        ):
-            raise ValueError(
-                f"Argument `version` must be the integer 1 or 2. "
-                f"Received: version={version!r}"
-            )
-        version = int(version)
-        if routing is not None:
-            if isinstance(routing, str):
-                if routing not in elm_routing.ROUTINGS:
-                    raise ValueError(
-                        "Argument `routing` must be None, one of "
-                        f"{elm_routing.ROUTINGS} or an array of input "
-                        f"indices. Received: routing={routing!r}"
-                    )
-            else:
-                try:
-                    indices = np.asarray(routing)
-                except ValueError as error:  # A ragged nested sequence.
-                    raise ValueError(
-                        "Argument `routing` given as indices must be a 1-D "
-                        f"array of integers. Received: routing={routing!r}"
-                    ) from error
-                if indices.size and not np.issubdtype(
-                    indices.dtype, np.integer
-                ):
-                    # int() would silently truncate 1.7 to 1.
-                    raise TypeError(
-                        "Argument `routing` given as indices must hold "
-                        f"integers. Received dtype {indices.dtype}: "
-                        f"routing={routing!r}"
-                    )
-                if indices.ndim != 1:
-                    # A nested list would otherwise be flattened silently.
-                    raise ValueError(
-                        "Argument `routing` given as indices must be a 1-D "
-                        f"array of integers. Received shape {indices.shape}: "
-                        f"routing={routing!r}"
-                    )
-                routing = [int(i) for i in indices]
-            if num_branches is None:
-                raise ValueError(
-                    "Argument `num_branches` is required when `routing` is "
-                    f"set. Received: routing={routing!r}, num_branches=None"
-                )
-            if not isinstance(routing, str) and len(routing) != (
-                num_branches * synapses_per_branch
-            ):
-                raise ValueError(
-                    "Argument `routing` given as indices must have length "
-                    "num_branches * synapses_per_branch = "
-                    f"{num_branches * synapses_per_branch}. "
-                    f"Received length {len(routing)}."
-                )
+        version = check_int_choice("version", version, VERSIONS)
+        routing = elm_routing.check_routing(
+            routing, num_branches, synapses_per_branch
+        )
         self.units = units
         self.num_branches = num_branches
         self.synapses_per_branch = synapses_per_branch

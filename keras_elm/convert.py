@@ -10,6 +10,7 @@ one to one.
 import keras
 import numpy as np
 
+from keras_elm.checks import check_int_choice
 from keras_elm.layer import ELM
 
 # The reference constructor's keywords and their defaults.
@@ -64,10 +65,7 @@ def layer_arguments(config, version=1):
             f"Argument `config` has unknown keys {unknown}. Expected keys "
             f"among {sorted(REFERENCE_DEFAULTS)}."
         )
-    if version not in (1, 2):
-        raise ValueError(
-            f"Argument `version` must be 1 or 2. Received: version={version!r}"
-        )
+    version = check_int_choice("version", version, (1, 2))
     c = {**REFERENCE_DEFAULTS, **config}
     for key in ("num_input", "num_output"):
         if c[key] is None:
@@ -260,8 +258,29 @@ def from_reference(config, state_dict, version=1, **layer_kwargs):
 
     Example:
 
-    >>> state = {k: v for k, v in np.load("state_dict.npz").items()}
-    >>> model = keras_elm.convert.from_reference(config, state)
+    ```python
+    import numpy as np
+
+    from keras_elm import convert
+
+    config = {"num_input": 3, "num_output": 2, "num_memory": 4}
+    # The reference's names and layouts: PyTorch kernels are (out, in).
+    rng = np.random.default_rng(0)
+    state = {
+        "_proto_w_s": np.full(3, 0.5, "float32"),
+        "tau_s": np.full(3, 5.0, "float32"),
+        "_proto_tau_m": rng.normal(size=4).astype("float32"),
+        "mlp.network.0.weight": rng.normal(size=(8, 7)).astype("float32"),
+        "mlp.network.0.bias": np.zeros(8, "float32"),
+        "mlp.network.2.weight": rng.normal(size=(4, 8)).astype("float32"),
+        "mlp.network.2.bias": np.zeros(4, "float32"),
+        "w_y.weight": rng.normal(size=(2, 4)).astype("float32"),
+        "w_y.bias": np.zeros(2, "float32"),
+    }
+    model = convert.from_reference(config, state)
+    outputs = model.predict(np.zeros((1, 10, 3), "float32"), verbose=0)
+    assert outputs.shape == (1, 10, 2)
+    ```
     """
     num_input, kwargs = layer_arguments(config, version)
     kwargs.update(return_sequences=True)

@@ -51,8 +51,14 @@ def list_devices():
 
     Example:
 
-    >>> len(keras_elm.distribute.list_devices()) >= 1
-    True
+    ```python
+    import keras
+
+    import keras_elm
+
+    if keras.backend.backend() in ("jax", "tensorflow"):
+        assert len(keras_elm.distribute.list_devices()) >= 1
+    ```
     """
     backend = keras.backend.backend()
     if backend == "jax":
@@ -80,7 +86,12 @@ def check_batch_size(batch_size, num_devices):
 
     Example:
 
+    >>> import keras_elm
     >>> keras_elm.distribute.check_batch_size(8, 2)
+    >>> keras_elm.distribute.check_batch_size(9, 2)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Data-parallel training splits every batch evenly over the ...
     """
     batch_size = _check_int("batch_size", batch_size, 1)
     num_devices = _check_int("num_devices", num_devices, 1)
@@ -191,10 +202,21 @@ def data_parallel(batch_size=None, devices=None):
     Example:
 
     ```python
-    with keras_elm.distribute.data_parallel(batch_size=384):
-        model = keras_elm.models.listops()
-        model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=384)
+    import keras
+    import numpy as np
+
+    import keras_elm
+
+    x, y = np.zeros((8, 3), "float32"), np.zeros(8, "int32")
+    if keras.backend.backend() != "torch":  # torch: examples/torch_ddp.py
+        with keras_elm.distribute.data_parallel(batch_size=8):
+            model = keras.Sequential(
+                [keras.Input((3,)), keras.layers.Dense(2)]
+            )
+            model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=8, verbose=0)
+        if keras.backend.backend() == "jax":
+            keras.distribution.set_distribution(None)  # it stays otherwise
     ```
     """
     if batch_size is not None:

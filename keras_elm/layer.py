@@ -3,14 +3,15 @@
 import math as pymath
 
 import keras
-import numpy as np
 from keras import ops
 
+from keras_elm import layer_inputs
 from keras_elm import scan
 from keras_elm.cell import ELMCell
-from keras_elm.cell import _check_positive_int
 from keras_elm.cell import distinct_initializer
 from keras_elm.cell import torch_linear_kernel_initializer
+from keras_elm.checks import check_auto_or_bool
+from keras_elm.checks import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="keras_elm")
@@ -125,8 +126,10 @@ class ELM(keras.layers.RNN):
 
     Example:
 
+    >>> import numpy as np
+    >>> import keras_elm
     >>> layer = keras_elm.ELM(units=16, output_units=2, return_sequences=True)
-    >>> layer(np.zeros((4, 10, 8), "float32")).shape
+    >>> tuple(layer(np.zeros((4, 10, 8), "float32")).shape)
     (4, 10, 2)
     """
 
@@ -170,24 +173,22 @@ class ELM(keras.layers.RNN):
         mask_zero=False,
         **kwargs,
     ):
-        _check_positive_int("output_units", output_units, allow_none=True)
-        _check_positive_int("num_tokens", num_tokens, allow_none=True)
+        output_units = check_positive_int(
+            "output_units", output_units, allow_none=True
+        )
+        num_tokens = check_positive_int(
+            "num_tokens", num_tokens, allow_none=True
+        )
         if mask_zero and num_tokens is None:
             raise ValueError(
                 "Argument `mask_zero=True` needs `num_tokens` (token 0 is "
                 "padding). Received num_tokens=None."
             )
-        _check_positive_int(
+        remat_chunk_size = check_positive_int(
             "remat_chunk_size", remat_chunk_size, allow_none=True
         )
         # Checked by type: `1 in ("auto", True, False)` holds in Python.
-        if isinstance(use_fast_path, (bool, np.bool_)):
-            use_fast_path = bool(use_fast_path)
-        elif not (isinstance(use_fast_path, str) and use_fast_path == "auto"):
-            raise ValueError(
-                "Argument `use_fast_path` must be 'auto', True or False. "
-                f"Received: use_fast_path={use_fast_path!r}"
-            )
+        use_fast_path = check_auto_or_bool("use_fast_path", use_fast_path)
         if remat_chunk_size is not None and keras.backend.backend() != "jax":
             raise ValueError(
                 "Argument `remat_chunk_size` (chunked rematerialisation of "
@@ -373,18 +374,6 @@ class ELM(keras.layers.RNN):
             return memory
         return ops.matmul(memory, self.output_kernel) + self.output_bias
 
-    def _zero_masked_readout(self, output, mask):
-        """Zeros at masked steps also after the readout (`b_y` otherwise)."""
-        if self.output_units is None:
-            return output
-        mask = ops.cast(mask, output.dtype)
-        if self.go_backwards:
-            # Outputs come in processing order, last input step first.
-            mask = ops.flip(mask, axis=1)
-        if self.return_sequences:
-            return output * ops.expand_dims(mask, -1)
-        return output * mask[:, -1:]
-
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         batch_size, timesteps = sequences_shape[0], sequences_shape[1]
         output_size = self.output_units or self.cell.units
@@ -413,7 +402,7 @@ class ELM(keras.layers.RNN):
                 f"Received input shape {sequences.shape}"
             )
         if self.stateful:
-            self._check_stateful_batch_size(sequences)
+            layer_inputs.check_stateful_batch_size(self.states, sequences)
         if initial_state is None:
             if self.stateful:
                 # Copies: the variables are assigned below, which on torch
@@ -435,14 +424,17 @@ class ELM(keras.layers.RNN):
         initial_state = [
             ops.cast(ops.convert_to_tensor(s), "float32") for s in initial_state
         ]
-        self._check_initial_state(initial_state, sequences)
+        layer_inputs.check_initial_state(
+            initial_state, sequences, self.state_size
+        )
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         if self.num_tokens is not None:
-            sequences = self._check_tokens(sequences)
-            mask = self._padding_mask(sequences, mask)
+            sequences = layer_inputs.check_tokens(sequences, self.num_tokens)
+            if self.mask_zero:
+                mask = layer_inputs.padding_mask(sequences, mask)
         if mask is not None:
-            mask = self._standardize_mask(mask, sequences)
+            mask = layer_inputs.standardize_mask(mask, sequences)
             # Padding is often garbage (NaN, inf). A select, unlike a
             # product with 0, keeps it out of every output and gradient.
             keep = (
@@ -452,7 +444,9 @@ class ELM(keras.layers.RNN):
             )
             sequences = ops.where(keep, sequences, ops.zeros_like(sequences))
         if self.stateful:
-            sequences, mask = self._with_state_batch_size(sequences, mask)
+            sequences, mask = layer_inputs.with_state_batch_size(
+                self.states, sequences, mask
+            )
         last_output, outputs, states = self._run_loop(
             sequences, initial_state, mask, training
         )
@@ -460,149 +454,46 @@ class ELM(keras.layers.RNN):
             for variable, state in zip(self.states, states):
                 variable.assign(state)
         output = self.readout(outputs if self.return_sequences else last_output)
-        if self.zero_output_for_mask and mask is not None:
-            output = self._zero_masked_readout(output, mask)
+        if (
+            self.zero_output_for_mask
+            and mask is not None
+            and self.output_units is not None
+        ):
+            output = layer_inputs.zero_masked_readout(
+                output, mask, self.go_backwards, self.return_sequences
+            )
         if self.return_state:
             return output, *states
         return output
 
     def __call__(self, *args, **kwargs):
-        if self.num_tokens is not None:
+        num_tokens = self.num_tokens
+        if num_tokens is not None:
             if args:
-                args = (self._numpy_tokens(args[0]), *args[1:])
+                args = (
+                    layer_inputs.numpy_tokens(args[0], num_tokens),
+                    *args[1:],
+                )
             elif "sequences" in kwargs:
-                kwargs["sequences"] = self._numpy_tokens(kwargs["sequences"])
+                kwargs["sequences"] = layer_inputs.numpy_tokens(
+                    kwargs["sequences"], num_tokens
+                )
         return super().__call__(*args, **kwargs)
-
-    def _numpy_tokens(self, tokens):
-        """NumPy integer tokens as int32, those out of range as -1.
-
-        Checked before Keras converts them: JAX (without x64) would cut an
-        int64 token such as `2**32 + 3` to the valid token 3.
-        """
-        if not isinstance(tokens, (np.ndarray, np.generic, list, tuple)):
-            return tokens
-        array = np.asarray(tokens)
-        if not np.issubdtype(array.dtype, np.integer):
-            return tokens
-        valid = (array >= 0) & (array < self.num_tokens)
-        checked = np.full(array.shape, -1, "int32")
-        checked[valid] = array[valid]
-        return checked
-
-    def _check_tokens(self, tokens):
-        """The tokens as int32; any outside `[0, num_tokens)` becomes -1.
-
-        The range is checked in the tokens' own dtype, so that an int64
-        token `2**32 + 3` (or `2**40`) does not wrap to a valid token (or
-        to the padding 0) when it is cast.
-        """
-        tokens = ops.convert_to_tensor(tokens)
-        if "int" not in str(tokens.dtype):
-            raise TypeError(
-                "`ELM(num_tokens=...)` expects integer tokens. Received "
-                f"dtype {tokens.dtype} (input shape {tuple(tokens.shape)})."
-            )
-        valid = ops.logical_and(tokens >= 0, tokens < self.num_tokens)
-        return ops.where(valid, ops.cast(tokens, "int32"), -1)
-
-    def _padding_mask(self, tokens, mask):
-        if not self.mask_zero:
-            return mask
-        padding = ops.not_equal(tokens, 0)
-        if mask is None:
-            return padding
-        return ops.logical_and(self._standardize_mask(mask, tokens), padding)
 
     def compute_mask(self, sequences, mask=None):
         if isinstance(mask, (list, tuple)):
             mask = mask[0]
         if self.mask_zero:
-            tokens = self._check_tokens(self._numpy_tokens(sequences))
-            mask = self._padding_mask(tokens, mask)
+            tokens = layer_inputs.check_tokens(
+                layer_inputs.numpy_tokens(sequences, self.num_tokens),
+                self.num_tokens,
+            )
+            mask = layer_inputs.padding_mask(tokens, mask)
         return super().compute_mask(sequences, mask)
 
     def one_hot(self, tokens):
-        """The one-hot float32 inputs that `num_tokens` tokens stand for.
-
-        A token outside `[0, num_tokens)` is all zeros, on every backend.
-        """
-        valid = ops.logical_and(tokens >= 0, tokens < self.num_tokens)
-        safe = ops.where(valid, tokens, ops.zeros_like(tokens))
-        one_hot = ops.one_hot(safe, self.num_tokens, dtype="float32")
-        return one_hot * ops.expand_dims(ops.cast(valid, "float32"), -1)
-
-    def _check_stateful_batch_size(self, sequences):
-        expected = None if self.states is None else self.states[0].shape[0]
-        received = sequences.shape[0]
-        if (
-            expected is not None
-            and received is not None
-            and received != expected
-        ):
-            raise ValueError(
-                "If an RNN is stateful, the batch size of the input "
-                "sequences must be the same as the batch size of the "
-                f"initial state. Expected batch size: {expected}. Received "
-                f"batch size: {received} (input shape {sequences.shape}). "
-                "Call `reset_state()` after a rebuild, or keep the batch "
-                "size fixed (`drop_remainder`, `batch_size=` on `Input`)."
-            )
-
-    def _with_state_batch_size(self, sequences, mask):
-        """The sequences (and mask) with the stateful batch size, static.
-
-        A state of batch 1 updated from sequences of unknown batch (as
-        `fit` feeds them on TensorFlow) would change its static shape in
-        TensorFlow's compiled loop, which fails.
-        """
-        batch = self.states[0].shape[0]
-        if sequences.shape[0] is not None or batch is None:
-            return sequences, mask
-        sequences = ops.reshape(sequences, (batch, -1, *sequences.shape[2:]))
-        if mask is not None:
-            mask = ops.reshape(mask, (batch, -1))
-        return sequences, mask
-
-    def _check_initial_state(self, initial_state, sequences):
-        """Shape checks that name `initial_state` instead of a loop op."""
-        batch = sequences.shape[0]
-        names = ("memory", "trace")
-        expected = [(batch, size) for size in self.state_size]
-        received = [tuple(s.shape) for s in initial_state]
-        for name, state, (_, size) in zip(names, received, expected):
-            wrong = len(state) != 2 or (
-                state[1] is not None and size is not None and state[1] != size
-            )
-            if not wrong and batch is not None and state[0] is not None:
-                wrong = state[0] != batch
-            if wrong:
-                raise ValueError(
-                    "Argument `initial_state` of `ELM` must be [memory, "
-                    "trace] with shapes [(batch, units), (batch, "
-                    f"trace_size)] = {expected} for an input of shape "
-                    f"{tuple(sequences.shape)}. Received shapes {received}: "
-                    f"the {name} does not fit."
-                )
-
-    def _standardize_mask(self, mask, sequences):
-        """The mask as bool `(batch, timesteps)`; `(B, T, 1)` is squeezed."""
-        mask = ops.convert_to_tensor(mask)
-        shape = tuple(mask.shape)
-        if len(shape) == 3 and shape[-1] == 1:
-            mask = ops.squeeze(mask, axis=-1)
-            shape = shape[:2]
-        expected = tuple(sequences.shape[:2])
-        fits = len(shape) == 2 and all(
-            a is None or b is None or a == b for a, b in zip(shape, expected)
-        )
-        if not fits:
-            raise ValueError(
-                "Argument `mask` of `ELM` must have shape (batch, timesteps) "
-                f"= {expected} (or (batch, timesteps, 1)) for an input of "
-                f"shape {tuple(sequences.shape)}. Received mask shape {shape}."
-            )
-        return ops.cast(mask, "bool")
+        """The one-hot float32 inputs of the tokens (see `layer_inputs`)."""
+        return layer_inputs.one_hot(tokens, self.num_tokens)
 
     def fast_path_options(self):
         """Backend-specific keyword arguments of the fast memory core."""
@@ -652,30 +543,15 @@ class ELM(keras.layers.RNN):
             training=training,
         )
         if mask is not None and not self.zero_output_for_mask:
-            last_output, outputs = self._carry_initial_memory(
-                last_output, outputs, mask, initial_state[0]
+            last_output, outputs = layer_inputs.carry_initial_memory(
+                last_output,
+                outputs,
+                mask,
+                initial_state[0],
+                self.go_backwards,
+                self.return_sequences,
             )
         return last_output, outputs, states
-
-    def _carry_initial_memory(self, last_output, outputs, mask, memory0):
-        """Outputs `m_0` at the masked steps before a sample's first step.
-
-        The output of an ELM is its memory, which a masked step leaves
-        unchanged, so a leading masked step outputs the initial memory (as
-        the fast path and Keras's JAX loop do); Keras's TensorFlow and torch
-        loops output zeros there.
-        """
-        if self.go_backwards:
-            # The loop's outputs come in processing order.
-            mask = ops.flip(mask, axis=1)
-        started = ops.cumsum(ops.cast(mask, "int32"), axis=1) > 0
-        memory0 = ops.cast(memory0, last_output.dtype)
-        last_output = ops.where(started[:, -1:], last_output, memory0)
-        if self.return_sequences:
-            outputs = ops.where(
-                ops.expand_dims(started, -1), outputs, memory0[:, None, :]
-            )
-        return last_output, outputs
 
     def get_config(self):
         config = self.cell.get_config()

@@ -22,6 +22,8 @@ import numpy as np
 
 from keras_elm.checks import check_choice as _check_choice
 from keras_elm.checks import check_int as _check_int
+from keras_elm.checks import check_number
+from keras_elm.checks import is_number
 
 FALSE_POSITIVE_RATES = (0.0025, 0.01)
 TPR_METHODS = ("interpolate", "nearest")
@@ -151,26 +153,9 @@ def _rate_key(rate):
     return f"tpr_at_fpr_{rate:g}"
 
 
-def _is_number(value):
-    return isinstance(
-        value, (int, float, np.integer, np.floating)
-    ) and not isinstance(value, (bool, np.bool_))
-
-
 def _check_rate(name, value):
     """`value` as a float in [0, 1], or raises naming `name`."""
-    if not _is_number(value):
-        raise TypeError(
-            f"Argument `{name}` must be a false-positive rate, a number in "
-            f"[0, 1]. Received: {name}={value!r:.80} of type "
-            f"{type(value).__name__}"
-        )
-    if not 0.0 <= value <= 1.0:  # NaN fails this too
-        raise ValueError(
-            f"Argument `{name}` must be a false-positive rate in [0, 1]. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)
+    return check_number(name, value, 0.0, 1.0, what="a false-positive rate")
 
 
 def _check_rates(rates):
@@ -179,7 +164,7 @@ def _check_rates(rates):
     A single number is one rate, as Keras's `thresholds` arguments take it.
     """
     name = "false_positive_rates"
-    if _is_number(rates):
+    if is_number(rates):
         rates = (rates,)
     elif isinstance(rates, np.ndarray):
         if rates.ndim > 1:
@@ -258,6 +243,7 @@ def tpr_at_fpr(
 
     Example:
 
+    >>> from keras_elm.metrics import tpr_at_fpr
     >>> tpr_at_fpr([0, 1, 0, 1], [0.5, 0.5, 0.1, 0.9], 0.25)  # a tie
     0.75
     """
@@ -295,6 +281,7 @@ def spike_metrics(
 
     Example:
 
+    >>> from keras_elm.metrics import spike_metrics
     >>> m = spike_metrics([0, 0, 1, 1], [0.1, 0.6, 0.4, 0.9])
     >>> sorted(m), m["auc"]
     (['auc', 'tpr_at_fpr_0.0025', 'tpr_at_fpr_0.01'], 0.75)
@@ -327,6 +314,7 @@ def soma_metrics(soma_true, soma_pred):
 
     Example:
 
+    >>> from keras_elm.metrics import soma_metrics
     >>> soma_metrics([0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 5.0])["mae"]
     0.5
     """
@@ -367,6 +355,7 @@ def neuronio_metrics(
 
     Example:
 
+    >>> from keras_elm.metrics import neuronio_metrics
     >>> m = neuronio_metrics([0, 1, 0, 1], [0.2, 0.9, 0.1, 0.7],
     ...                      [-70.0, -60.0, -65.0, -58.0],
     ...                      [-69.0, -61.0, -65.0, -58.0])
@@ -410,6 +399,7 @@ def format_table(metrics, *, digits=4):
 
     Example:
 
+    >>> from keras_elm.metrics import format_table
     >>> print(format_table({"auc": 0.99151, "soma_rmse": 0.564}))
     metric    | value
     ----------|-------
@@ -450,7 +440,7 @@ def format_table(metrics, *, digits=4):
                     f"keys; {where[name]} has the key {key!r} of type "
                     f"{type(key).__name__}."
                 )
-            if value is not None and not _is_number(value):
+            if value is not None and not is_number(value):
                 raise TypeError(
                     f"Argument `metrics` must hold numbers (None prints as "
                     f'"-"); {where[name]}[{key!r}] is {value!r:.80} of '

@@ -7,64 +7,12 @@ images) and encode it themselves, so that datasets stay compact.
 """
 
 import keras
-from keras import ops
 
 from keras_elm.layer import ELM
 
-
-@keras.saving.register_keras_serializable(package="keras_elm")
-class GreyLevelOneHot(keras.layers.Layer):
-    """Flattens `uint8` images into pixel sequences of one-hot grey levels.
-
-    The 256 grey values are binned into `levels` equal bins (`x * levels //
-    256`), and each pixel becomes one step of a sequence, row by row, as in
-    the Long Range Arena.
-
-    Args:
-        levels: number of grey-level bins, a divisor of 256 is usual
-            (16 for Pathfinder and CIFAR-10, 8 for Path-X).
-        **kwargs: base layer keyword arguments.
-
-    Returns:
-        `(batch, height * width, levels)` one-hot floats.
-
-    Example:
-
-    >>> layer = keras_elm.models.GreyLevelOneHot(16)
-    >>> layer(np.zeros((2, 32, 32), "uint8")).shape
-    (2, 1024, 16)
-    """
-
-    def __init__(self, levels=16, **kwargs):
-        super().__init__(**kwargs)
-        if (
-            isinstance(levels, bool)
-            or not isinstance(levels, int)
-            or not (2 <= levels <= 256)
-        ):
-            raise ValueError(
-                "Argument `levels` must be an integer in [2, 256]. "
-                f"Received: levels={levels!r}"
-            )
-        self.levels = levels
-
-    def compute_output_shape(self, input_shape):
-        steps = None
-        if all(d is not None for d in input_shape[1:]):
-            steps = 1
-            for d in input_shape[1:]:
-                steps *= d
-        return (input_shape[0], steps, self.levels)
-
-    def call(self, images):
-        pixels = ops.reshape(
-            ops.cast(images, "int32"), (ops.shape(images)[0], -1)
-        )
-        bins = ops.clip(pixels, 0, 255) * self.levels // 256
-        return ops.one_hot(bins, self.levels, dtype=self.compute_dtype)
-
-    def get_config(self):
-        return {**super().get_config(), "levels": self.levels}
+# Moved to `keras_elm.layers`; imported from here, the names still work.
+from keras_elm.layers import CastToFloat
+from keras_elm.layers import GreyLevelOneHot
 
 
 def image_classifier(
@@ -135,6 +83,7 @@ def pathfinder(image_size=32, **kwargs):
 
     Example:
 
+    >>> import keras_elm
     >>> model = keras_elm.models.pathfinder()
     >>> model.count_params()
     95734
@@ -161,6 +110,7 @@ def pathfinder_x(**kwargs):
 
     Example:
 
+    >>> import keras_elm
     >>> keras_elm.models.pathfinder_x().count_params()
     93318
     """
@@ -187,6 +137,7 @@ def image(**kwargs):
 
     Example:
 
+    >>> import keras_elm
     >>> keras_elm.models.image().count_params()
     96942
     """
@@ -294,6 +245,7 @@ def listops(sequence_length=2000, **kwargs):
 
     Example:
 
+    >>> import keras_elm
     >>> keras_elm.models.listops().count_params()
     96942
     """
@@ -325,6 +277,7 @@ def text(sequence_length=4096, **kwargs):
 
     Example:
 
+    >>> import keras_elm
     >>> keras_elm.models.text().count_params()
     168516
     """
@@ -384,6 +337,7 @@ def retrieval(
 
     Example:
 
+    >>> import keras_elm
     >>> keras_elm.models.retrieval().count_params()
     202266
     """
@@ -415,29 +369,6 @@ def retrieval(
 
 
 # --- the neuroscience tasks ---------------------------------------------------
-
-
-@keras.saving.register_keras_serializable(package="keras_elm")
-class CastToFloat(keras.layers.Layer):
-    """Casts compact inputs (such as `uint8` spike counts) to floats.
-
-    Args:
-        **kwargs: base layer keyword arguments (`dtype` sets the output's).
-
-    Returns:
-        The inputs in the layer's compute dtype.
-
-    Example:
-
-    >>> keras_elm.models.CastToFloat()(np.ones((1, 3), "uint8")).dtype
-    'float32'
-    """
-
-    def call(self, inputs):
-        return ops.cast(inputs, self.compute_dtype)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
 
 
 def spike_classifier(
@@ -541,6 +472,7 @@ def shd(steps=500, **kwargs):
 
     Example:
 
+    >>> import keras_elm
     >>> keras_elm.models.shd(branch=True).count_params()
     67020
     """
@@ -568,6 +500,7 @@ def shd_adding(steps=1000, **kwargs):
 
     Example:
 
+    >>> import keras_elm
     >>> keras_elm.models.shd_adding(branch=True).count_params()
     66919
     """
@@ -628,6 +561,7 @@ def neuronio(
 
     Example:
 
+    >>> import keras_elm
     >>> model = keras_elm.models.neuronio()
     >>> sorted(model.output_names)
     ['soma', 'spike']

@@ -62,6 +62,86 @@ def random_routing(num_inputs, num_synapses, seed=None):
     return indices.astype("int32"), np.ones(num_synapses, "float32")
 
 
+def check_routing(routing, num_branches, synapses_per_branch):
+    """A routing argument, checked before the input is known, or raises.
+
+    Args:
+        routing: None, `"random"`, `"neuronio"`, or a 1-D sequence of
+            integer input indices of length
+            `num_branches * synapses_per_branch`.
+        num_branches: the number of branches (required with a routing).
+        synapses_per_branch: synapses on each branch.
+
+    Returns:
+        None, the routing's name, or the indices as a list of Python ints
+        (JSON, for the layer's config).
+
+    Raises:
+        TypeError: `routing` is neither None, a string nor an array of
+            integers (a scalar, floats: `int()` would truncate 1.7 to 1).
+        ValueError: an unknown name; indices that are not 1-D or of the
+            wrong length; a routing without `num_branches`.
+
+    Example:
+
+    >>> check_routing([2, 0, 1, 1], num_branches=2, synapses_per_branch=2)
+    [2, 0, 1, 1]
+    >>> check_routing("neuronio", None, 1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: Argument `num_branches` is required when `routing` is set. ...
+    """
+    if routing is None:
+        return None
+    if isinstance(routing, str):
+        if routing not in ROUTINGS:
+            raise ValueError(
+                "Argument `routing` must be None, one of "
+                f"{ROUTINGS} or an array of input "
+                f"indices. Received: routing={routing!r}"
+            )
+    else:
+        try:
+            indices = np.asarray(routing)
+        except ValueError as error:  # A ragged nested sequence.
+            raise ValueError(
+                "Argument `routing` given as indices must be a 1-D "
+                f"array of integers. Received: routing={routing!r}"
+            ) from error
+        if indices.ndim == 0 or (
+            indices.size and not np.issubdtype(indices.dtype, np.integer)
+        ):
+            # int() would silently truncate 1.7 to 1.
+            raise TypeError(
+                "Argument `routing` given as indices must be an array of "
+                f"integers. Received dtype {indices.dtype}, shape "
+                f"{indices.shape}: routing={routing!r}"
+            )
+        if indices.ndim != 1:
+            # A nested list would otherwise be flattened silently.
+            raise ValueError(
+                "Argument `routing` given as indices must be a 1-D "
+                f"array of integers. Received shape {indices.shape}: "
+                f"routing={routing!r}"
+            )
+        routing = [int(i) for i in indices]
+    if num_branches is None:
+        raise ValueError(
+            "Argument `num_branches` is required when `routing` is "
+            f"set. Received: routing={routing!r}, num_branches=None"
+        )
+    if not isinstance(routing, str) and len(routing) != (
+        num_branches * synapses_per_branch
+    ):
+        raise ValueError(
+            "Argument `routing` given as indices must have length "
+            "num_branches * synapses_per_branch = "
+            f"{num_branches * synapses_per_branch}. "
+            f"Received length {len(routing)}."
+        )
+    return routing
+
+
 def make_routing(
     routing, num_inputs, num_branches, synapses_per_branch, seed=None
 ):

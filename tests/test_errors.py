@@ -111,7 +111,7 @@ def test_negative_routing_index_at_build():
 
 
 @pytest.mark.parametrize(
-    "routing", [[0, 1, 2], [0, 1, 2, 3, 4], [[0, 1], [2, 3, 4]]]
+    "routing", [[0, 1, 2], [0, 1, 2, 3, 4], [[0, 1], [2, 3, 4]], []]
 )
 def test_routing_of_the_wrong_length(routing):
     with pytest.raises(ValueError, match="routing"):
@@ -123,11 +123,14 @@ def test_routing_needs_num_branches():
         keras_elm.ELM(4, routing="random")
 
 
-def test_routing_indices_must_be_integers():
+# Not an array of integers is a bad type: TypeError (a scalar such as 3
+# raised ValueError before issue 18).
+@pytest.mark.parametrize(
+    "routing", [[0.0, 1.5], [0.0, 1.0], 3, np.int64(3), 2.0, [True, False]]
+)
+def test_routing_indices_must_be_integers(routing):
     with pytest.raises(TypeError, match="routing"):
-        keras_elm.ELM(
-            4, num_branches=2, synapses_per_branch=1, routing=[0.0, 1.5]
-        )
+        keras_elm.ELM(4, num_branches=2, synapses_per_branch=1, routing=routing)
 
 
 def test_make_routing_rejects_non_integer_indices():
@@ -145,7 +148,7 @@ def test_unknown_routing_string():
         keras_elm.ELM(4, num_branches=2, routing="nonsense")
 
 
-@pytest.mark.parametrize("version", [0, 3, "1"])
+@pytest.mark.parametrize("version", [0, 3, -1, np.int64(3)])
 def test_unknown_version(version):
     with pytest.raises(ValueError, match="version"):
         keras_elm.ELM(4, version=version)
@@ -248,9 +251,23 @@ def test_seed_must_be_an_integer(value):
         keras_elm.ELM(4, seed=value)
 
 
-@pytest.mark.parametrize("value", [1, 0, None, "yes", "Auto", 1.0])
-def test_use_fast_path_is_checked_by_type(value):
-    with pytest.raises(ValueError, match="use_fast_path"):
+# A bad type raises TypeError (ValueError before issue 18), a bad string
+# ValueError: `1 in ("auto", True, False)` holds in Python.
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        (1, TypeError),
+        (0, TypeError),
+        (None, TypeError),
+        (1.0, TypeError),
+        (np.int64(1), TypeError),
+        ("yes", ValueError),
+        ("Auto", ValueError),
+        ("", ValueError),
+    ],
+)
+def test_use_fast_path_is_checked_by_type(value, error):
+    with pytest.raises(error, match="use_fast_path"):
         keras_elm.ELM(4, use_fast_path=value)
 
 
@@ -260,10 +277,22 @@ def test_use_fast_path_accepts_numpy_booleans():
     assert keras_elm.ELM.from_config(layer.get_config()).use_fast_path is True
 
 
-@pytest.mark.parametrize("version", [True, False, 1.0, 2.5, None])
+# A version that is not an integer is a bad type: TypeError (ValueError
+# before issue 18), for the layer and for `convert.layer_arguments`.
+@pytest.mark.parametrize(
+    "version", [True, False, np.True_, 1.0, 2.5, None, "1", [1]]
+)
 def test_version_is_checked_by_type(version):
-    with pytest.raises(ValueError, match="version"):
+    with pytest.raises(TypeError, match="version"):
         keras_elm.ELM(4, version=version)
+    with pytest.raises(TypeError, match="version"):
+        convert.layer_arguments({"num_input": 3, "num_output": 1}, version)
+
+
+@pytest.mark.parametrize("version", [0, 3])
+def test_reference_version_out_of_range(version):
+    with pytest.raises(ValueError, match="version"):
+        convert.layer_arguments({"num_input": 3, "num_output": 1}, version)
 
 
 def test_numpy_integer_version_is_stored_as_int():

@@ -95,22 +95,40 @@ def test_serialised_and_the_same_after_a_round_trip(tmp_path):
     )
 
 
+# Something that is not a pair of numbers is a bad type: TypeError
+# (ValueError before issue 18).
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(memory_tau_spacing="geometric"), "memory_tau_spacing"),
-        (dict(memory_tau_init_range=(5.0,)), "memory_tau_init_range"),
         (dict(memory_tau_init_range="ab"), "memory_tau_init_range"),
         # A string of two digits once unpacked as the pair (1.0, 5.0).
         (dict(memory_tau_init_range="15"), "memory_tau_init_range"),
         (dict(memory_tau_init_range=b"15"), "memory_tau_init_range"),
         (dict(memory_tau_init_range=(1.0, "5")), "memory_tau_init_range"),
         (dict(memory_tau_init_range=(True, 5.0)), "memory_tau_init_range"),
+        (dict(memory_tau_init_range=(None, 5.0)), "memory_tau_init_range"),
         (dict(memory_tau_init_range={1.0, 5.0}), "memory_tau_init_range"),
         (
             dict(memory_tau_init_range={1.0: 5.0, 2.0: 6.0}),
             "memory_tau_init_range",
         ),
+        (dict(memory_tau_init_range=5.0), "memory_tau_init_range"),
+        (dict(num_branches=1, routing=3), "routing"),
+        (dict(memory_tau_min="0"), "memory_tau_min"),
+    ],
+)
+def test_tau_settings_of_the_wrong_type(kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        keras_elm.ELM(4, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(memory_tau_spacing="geometric"), "memory_tau_spacing"),
+        (dict(memory_tau_spacing=None), "memory_tau_spacing"),
+        (dict(memory_tau_init_range=(5.0,)), "memory_tau_init_range"),
+        (dict(memory_tau_init_range=()), "memory_tau_init_range"),
         (dict(memory_tau_init_range=((1.0, 5.0),)), "memory_tau_init_range"),
         (
             dict(memory_tau_init_range=np.array([[1.0, 5.0]])),
@@ -121,6 +139,10 @@ def test_serialised_and_the_same_after_a_round_trip(tmp_path):
             dict(memory_tau_init_range=(float("nan"), 5.0)),
             "memory_tau_init_range",
         ),
+        (
+            dict(memory_tau_init_range=(1.0, float("inf"))),
+            "memory_tau_init_range",
+        ),
         # The other sequence argument: routing indices must be 1-D.
         (
             dict(
@@ -128,7 +150,6 @@ def test_serialised_and_the_same_after_a_round_trip(tmp_path):
             ),
             "routing",
         ),
-        (dict(num_branches=1, routing=3), "routing"),
         (dict(memory_tau_init_range=(0.5, 10.0)), "memory_tau_init_range"),
         (dict(memory_tau_init_range=(10.0, 5.0)), "memory_tau_init_range"),
         (dict(memory_tau_init_range=(1.0, 2000.0)), "memory_tau_init_range"),
