@@ -13,6 +13,7 @@ it without an import cycle.
 """
 
 import math
+import os
 
 import numpy as np
 
@@ -465,3 +466,38 @@ def check_tau_init_range(init_range, tau_min, tau_max, spacing):
             f"Received: memory_tau_init_range={init_range!r}"
         )
     return (low, high)
+
+
+def check_bool(name, value):
+    """`value` if it is True or False, else a `TypeError` naming `name`.
+
+    Example:
+
+    >>> check_bool("smoke", False)
+    False
+    """
+    if not isinstance(value, bool):
+        raise TypeError(
+            f"`{name}` must be True or False. Received: {name}={value!r} of "
+            f"type {type(value).__name__}"
+        )
+    return value
+
+
+def check_folder(name, value):
+    """`value` (a folder, as given) or None; a `TypeError` naming `name`
+    for anything but None, a string or a path.
+
+    Example:
+
+    >>> check_folder("data_dir", None) is None
+    True
+    """
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(
+            f"`{name}` must be a folder (a string or a path) or None. "
+            f"Received: {name}={value!r} of type {type(value).__name__}"
+        )
+    return value

@@ -2,47 +2,13 @@
 path of the datasets that cannot be generated (real files or a smoke
 fixture in their format)."""
 
-import os
 
+from keras_elm.checks import check_bool  # noqa: F401  (re-exported)
+from keras_elm.checks import check_folder  # noqa: F401  (re-exported)
 from keras_elm.checks import check_int
 from keras_elm.data import files
 
 SPLITS = ("train", "val", "test")
-
-
-def check_bool(name, value):
-    """`value` if it is True or False, else a `TypeError` naming `name`.
-
-    Example:
-
-    >>> check_bool("smoke", False)
-    False
-    """
-    if not isinstance(value, bool):
-        raise TypeError(
-            f"`{name}` must be True or False. Received: {name}={value!r} of "
-            f"type {type(value).__name__}"
-        )
-    return value
-
-
-def check_folder(name, value):
-    """`value` (a folder, as given) or None; a `TypeError` naming `name`
-    for anything but None, a string or a path.
-
-    Example:
-
-    >>> check_folder("data_dir", None) is None
-    True
-    """
-    if value is None:
-        return None
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(
-            f"`{name}` must be a folder (a string or a path) or None. "
-            f"Received: {name}={value!r} of type {type(value).__name__}"
-        )
-    return value
 
 
 def from_files(

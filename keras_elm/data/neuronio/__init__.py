@@ -43,6 +43,8 @@ it, from simulated files.
 import os
 import tempfile
 
+from keras_elm.checks import check_bool
+from keras_elm.checks import check_folder
 from keras_elm.checks import check_int as _check_int
 from keras_elm.data.files import check_writable as _check_writable
 from keras_elm.data.files import made_once as _made_once
@@ -151,16 +153,8 @@ def is_synthetic(data_dir):
     >>> is_synthetic(None), is_synthetic("~/data/neuronio")
     (True, False)
     """
-    _check_path("data_dir", data_dir)
+    check_folder("data_dir", data_dir)
     return not data_dir
-
-
-def _check_path(name, value):
-    if value is not None and not isinstance(value, (str, os.PathLike)):
-        raise TypeError(
-            f"`{name}` must be a folder (a str or os.PathLike) or None. "
-            f"Received: {name}={value!r} of type {type(value).__name__}"
-        )
 
 
 def _simulated_folder(num_samples, seed, cache_dir, smoke):
@@ -254,18 +248,14 @@ def splits(
     >>> inputs.shape, weights.shape, data["test"] == folder
     ((2, 500, 1278), (2, 500), True)
     """
-    _check_path("data_dir", data_dir)
-    _check_path("cache_dir", cache_dir)
+    check_folder("data_dir", data_dir)
+    check_folder("cache_dir", cache_dir)
     num_samples = _check_int("num_samples", num_samples, 1)
     batch_size = _check_int("batch_size", batch_size, 1)
     if steps_per_epoch is not None:
         steps_per_epoch = _check_int("steps_per_epoch", steps_per_epoch, 1)
     seed = _check_int("seed", seed, 0)
-    if not isinstance(smoke, bool):
-        raise TypeError(
-            f"`smoke` must be True or False. Received: smoke={smoke!r} of "
-            f"type {type(smoke).__name__}"
-        )
+    smoke = check_bool("smoke", smoke)
     folder = data_dir
     if not folder:
         if cache_dir is not None:
