@@ -35,8 +35,7 @@ def worker(task_name, batch_size, steps, remat):
     )
     kwargs = {"remat_chunk_size": remat} if remat else {}
     model = task.build_model(**kwargs)
-    args = argparse.Namespace(learning_rate=task.learning_rate, epochs=1)
-    tasks.compile_model(model, task, args, steps + 1)
+    model.compile(**tasks.compile_arguments(task, decay_steps=steps + 1))
     times = []
     for _ in range(steps + 1):
         start = time.perf_counter()

@@ -8,17 +8,30 @@ files to put where and exits with an error (`--smoke` runs on tiny random
 pickles in the real format instead).
 """
 
+import keras
+
 import keras_elm
 from keras_elm import tasks
 
 task = tasks.get("image")
 args = tasks.parse_args(tasks.parser(task), task)
 
-splits = task.load_data(args)  # uint8 grey images (N, 32, 32), labels 0..9
+# uint8 grey images (N, 32, 32), labels 0..9
+with tasks.exit_on_missing_data():  # "error: ..." names the missing files
+    splits = keras_elm.data.cifar10.splits(**tasks.data_arguments(task, args))
+splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)
+
 with tasks.distribution(args):  # all devices with --distribute
-    model = keras_elm.models.image(**tasks.model_overrides(task, args))
-    tasks.compile_model(model, task, args, steps)
+    model = keras_elm.models.image(
+        **tasks.builder_arguments(task, args, splits),
+        **tasks.model_overrides(task, args),  # a tiny ELM under --smoke
+    )
+    model.compile(
+        optimizer=tasks.optimizer(task, args, steps),  # Adam, cosine decay
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

@@ -14,6 +14,8 @@ training at the end of the step (exit status 130, the last finished
 epoch kept); rerun the same command and training resumes where it stopped.
 """
 
+import keras
+
 import keras_elm
 from keras_elm import tasks
 
@@ -21,13 +23,22 @@ task = tasks.get("listops")
 parser = tasks.parser(task)  # and --max-length, --min-length
 args = tasks.parse_args(parser, task)
 
-splits = task.load_data(args)  # int32 tokens (N, max_length), values 0..9
+# int32 tokens (N, max_length), values 0..9
+with tasks.exit_on_missing_data():  # "error: ..." names the missing files
+    splits = keras_elm.data.listops.splits(**tasks.data_arguments(task, args))
+splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)
+
 with tasks.distribution(args):  # all devices with --distribute
     model = keras_elm.models.listops(
-        args.max_length, **tasks.model_overrides(task, args)
+        **tasks.builder_arguments(task, args, splits),  # sequence_length
+        **tasks.model_overrides(task, args),  # a tiny ELM under --smoke
     )
-    tasks.compile_model(model, task, args, steps)
+    model.compile(
+        optimizer=tasks.optimizer(task, args, steps),  # Adam, cosine decay
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

@@ -43,7 +43,10 @@ args = tasks.parse_args(parser, task)
 if args.pretrained and args.distribute:
     parser.error("--distribute is for training; --pretrained only evaluates")
 
-data = task.load_data(args)  # streaming windows; the test files' folder
+# Random 500 ms windows streamed from the files (train, val), and the test
+# files' folder; simulated once under --output-dir without --data-dir.
+with tasks.exit_on_missing_data():  # "error: ..." names the missing files
+    data = keras_elm.data.neuronio.splits(**tasks.data_arguments(task, args))
 if args.pretrained:
     model = keras_elm.pretrained.neuronio_neuron(args.pretrained)
 
@@ -53,9 +56,19 @@ if args.pretrained:
 else:
     steps = len(data["train"])
     with tasks.distribution(args):  # all devices with --distribute
-        model = keras_elm.models.neuronio(**tasks.model_overrides(task, args))
-        # The task's loss: 0.5 BCE on the spike logit + 0.5 MSE on the soma.
-        tasks.compile_model(model, task, args, steps)
+        model = keras_elm.models.neuronio(
+            **tasks.builder_arguments(task, args, data),
+            **tasks.model_overrides(task, args),  # a tiny one under --smoke
+        )
+        # The paper's loss: 0.5 BCE on the spike logit + 0.5 MSE on the soma.
+        model.compile(
+            optimizer=tasks.optimizer(task, args, steps),  # Adam, cosine decay
+            loss={
+                "spike": keras.losses.BinaryCrossentropy(from_logits=True),
+                "soma": keras.losses.MeanSquaredError(),
+            },
+            loss_weights={"spike": 0.5, "soma": 0.5},
+        )
     tasks.print_plan(
         task,
         args,

@@ -12,6 +12,8 @@ training at the end of the step (exit status 130, the last finished
 epoch kept); rerun the same command and training resumes where it stopped.
 """
 
+import keras
+
 import keras_elm
 from keras_elm import tasks
 
@@ -19,13 +21,24 @@ task = tasks.get("pathfinder")
 parser = tasks.parser(task)  # and --image-size, --difficulty
 args = tasks.parse_args(parser, task)
 
-splits = task.load_data(args)  # uint8 images (N, S, S) and 0/1 labels
+# uint8 images (N, S, S) and 0/1 labels
+with tasks.exit_on_missing_data():  # "error: ..." names the missing files
+    splits = keras_elm.data.pathfinder.splits(
+        **tasks.data_arguments(task, args)
+    )
+splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)
+
 with tasks.distribution(args):  # all devices with --distribute
     model = keras_elm.models.pathfinder(
-        args.image_size, **tasks.model_overrides(task, args)
+        **tasks.builder_arguments(task, args, splits),  # image_size
+        **tasks.model_overrides(task, args),  # a tiny ELM under --smoke
     )
-    tasks.compile_model(model, task, args, steps)
+    model.compile(
+        optimizer=tasks.optimizer(task, args, steps),  # Adam, cosine decay
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

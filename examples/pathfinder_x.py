@@ -33,14 +33,27 @@ if args.remat_chunk_size and keras.backend.backend() != "jax":
         f"{keras.backend.backend()}); run with KERAS_BACKEND=jax"
     )
 
-splits = task.load_data(args)  # uint8 images (N, 128, 128) and 0/1 labels
-overrides = tasks.model_overrides(task, args)
+# uint8 images (N, 128, 128) and 0/1 labels
+with tasks.exit_on_missing_data():  # "error: ..." names the missing files
+    splits = keras_elm.data.pathfinder.splits(
+        image_size=128, **tasks.data_arguments(task, args)
+    )
+splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
+steps = tasks.steps_per_epoch(splits, args)
+overrides = tasks.model_overrides(task, args)  # a tiny ELM under --smoke
 if args.remat_chunk_size:
     overrides["remat_chunk_size"] = args.remat_chunk_size
-steps = tasks.steps_per_epoch(splits, args)
+
 with tasks.distribution(args):  # all devices with --distribute
-    model = keras_elm.models.pathfinder_x(**overrides)
-    tasks.compile_model(model, task, args, steps)
+    model = keras_elm.models.pathfinder_x(
+        **tasks.builder_arguments(task, args, splits),
+        **overrides,
+    )
+    model.compile(
+        optimizer=tasks.optimizer(task, args, steps),  # Adam, cosine decay
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

@@ -11,6 +11,8 @@ shared weights, reads both texts; a classifier reads [u, v, u*v, u-v].
 reads it through the loader.
 """
 
+import keras
+
 import keras_elm
 from keras_elm import tasks
 
@@ -18,13 +20,22 @@ task = tasks.get("retrieval")
 parser = tasks.parser(task)  # and --max-length
 args = tasks.parse_args(parser, task)
 
-splits = task.load_data(args)  # [int32 (N, L), int32 (N, L)], labels 0/1
+# [int32 (N, L), int32 (N, L)], labels 0/1
+with tasks.exit_on_missing_data():  # "error: ..." names the missing files
+    splits = keras_elm.data.aan.splits(**tasks.data_arguments(task, args))
+splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)
+
 with tasks.distribution(args):  # all devices with --distribute
     model = keras_elm.models.retrieval(
-        args.max_length, **tasks.model_overrides(task, args)
+        **tasks.builder_arguments(task, args, splits),  # sequence_length
+        **tasks.model_overrides(task, args),  # a tiny ELM under --smoke
     )
-    tasks.compile_model(model, task, args, steps)
+    model.compile(
+        optimizer=tasks.optimizer(task, args, steps),  # Adam, cosine decay
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

@@ -17,6 +17,8 @@ epochs, input dropout 0.5, d_m 100, λ 5, Δt = the bin size (2 ms), τ_m
 evenly spaced in 1-150 ms and bounded to 0-1,000 ms.
 """
 
+import keras
+
 import keras_elm
 from keras_elm import tasks
 
@@ -24,16 +26,24 @@ task = tasks.get("shd_adding")
 parser = tasks.parser(task)  # and --dt, --branch
 args = tasks.parse_args(parser, task)
 
-splits = task.load_data(args)  # uint8 counts (N, 2T, 700), labels 0..18
+# uint8 counts (N, 2T, 700), labels 0..18
+with tasks.exit_on_missing_data():  # "error: ..." names the missing files
+    splits = keras_elm.data.shd.splits(
+        adding=True, **tasks.data_arguments(task, args)
+    )
+splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)
+
 with tasks.distribution(args):  # all devices with --distribute
     model = keras_elm.models.shd_adding(
-        steps=splits["train"][0].shape[1],
-        dt=1000 * args.dt,
-        branch=args.branch,
-        **tasks.model_overrides(task, args),
+        **tasks.builder_arguments(task, args, splits),  # steps, dt, branch
+        **tasks.model_overrides(task, args),  # a tiny ELM under --smoke
     )
-    tasks.compile_model(model, task, args, steps)
+    model.compile(
+        optimizer=tasks.optimizer(task, args, steps),  # Adamax, constant rate
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
 tasks.print_plan(task, args, splits, model)
 model.fit(
     *splits["train"],

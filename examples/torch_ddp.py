@@ -75,7 +75,7 @@ if args.batch_size % world_size:
     )
 if rank > 0:
     dist.barrier()  # Process 0 writes the generated data first.
-splits = task.load_data(args)
+splits = tasks.load_data(task, args)  # task.data, the dataset's splits
 if rank == 0:
     dist.barrier()
 x_train, y_train = splits["train"]

@@ -40,7 +40,11 @@ parser.add_argument("--task", choices=TUNED_TASKS, default="listops")
 parser.description = __doc__.splitlines()[0] + " " + parser.description
 args = keras_elm.tuning.parse_args(parser, task)
 
-splits = task.load_data(args)
+# The dataset's splits (`keras_elm.data.listops.splits` or
+# `keras_elm.data.pathfinder.splits`), from the flags.
+with tasks.exit_on_missing_data():  # "error: ..." names the missing files
+    splits = task.data(**tasks.data_arguments(task, args))
+splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)
 # Set again in every build: keras-tuner clears the session before each.
 distribution = tasks.distribution(args) if args.distribute else None

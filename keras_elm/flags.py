@@ -8,10 +8,15 @@ work together (`Task.check_flags`, run by `keras_elm.tasks.parse_args`).
 Example:
 
 ```python
+import argparse
+
 from keras_elm import flags
 
+parser = argparse.ArgumentParser()
 parser.add_argument("--epochs", type=flags.positive_int, default=10)
 parser.add_argument("--learning-rate", type=flags.positive_float)
+args = parser.parse_args(["--epochs", "3", "--learning-rate", "1e-3"])
+assert (args.epochs, args.learning_rate) == (3, 0.001)
 ```
 """
 
@@ -38,9 +43,12 @@ def positive_int(text):
 
     Example:
 
-    ```python
-    parser.add_argument("--epochs", type=flags.positive_int)
-    ```
+    >>> positive_int("3")
+    3
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be an integer >= 1, got 0
     """
     return _integer(text, 1)
 
@@ -55,9 +63,12 @@ def positive_float(text):
 
     Example:
 
-    ```python
-    parser.add_argument("--learning-rate", type=flags.positive_float)
-    ```
+    >>> positive_float("1e-3")
+    0.001
+    >>> positive_float("nan")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be a finite number > 0, got 'nan'
     """
     try:
         value = float(text)
@@ -156,7 +167,10 @@ def _check_neuronio(args):
 
 
 def _min_length(args):
-    """ListOps' lower length bound: LRA's 500, or a quarter of a short max."""
+    """ListOps' lower length bound: `--min-length`, or the dataset's rule
+    (`keras_elm.data.listops.default_min_length`)."""
     if getattr(args, "min_length", None) is not None:
         return args.min_length
-    return 500 if args.max_length > 1000 else max(1, args.max_length // 4)
+    from keras_elm.data import listops
+
+    return listops.default_min_length(args.max_length)

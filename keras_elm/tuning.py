@@ -32,7 +32,9 @@ bounded by a wider range than it starts in (SHD 0-1,000 ms, NeuronIO
 stays the task's (widened if `memory_tau_max` goes past it).
 
 keras-tuner is optional (`pip install "keras-elm[tuning]"`); `import
-keras_elm` does not import this module.
+keras_elm` does not import this module. Of `keras_elm.tasks`, it imports
+the registry and the training recipe only: the flags of `parser` and
+`parse_args` are imported when they are called.
 """
 
 import contextlib
@@ -49,8 +51,8 @@ except ImportError as error:  # pragma: no cover - the extra is in [dev]
         "(or pip install keras-tuner)."
     ) from error
 
-from keras_elm import flags
-from keras_elm import tasks
+from keras_elm.tasks import registry
+from keras_elm.tasks import training
 
 # The knobs every task shares, at the paper's LRA values. A task's own
 # values are in `Task.hyperparameters` and `Task.learning_rate`.
@@ -111,7 +113,10 @@ def parser(task):
     Returns:
         An `argparse.ArgumentParser`.
     """
-    p = tasks.parser(_search_task(task))
+    from keras_elm import flags
+    from keras_elm.tasks import cli
+
+    p = cli.parser(_search_task(task))
     p.description = (
         "Every trial trains --epochs epochs (default 10; "
         "--max-minutes bounds each trial) with the paper's "
@@ -160,7 +165,9 @@ def parse_args(p, task, argv=None):
     >>> args.max_trials, args.epochs, args.learning_rate
     (5, 2, None)
     """
-    args = tasks.parse_args(p, _search_task(task), argv)
+    from keras_elm.tasks import cli
+
+    args = cli.parse_args(p, _search_task(task), argv)
     if args.hyperband_factor < 2:
         p.error(
             "argument --hyperband-factor: must be an integer >= 2, got "
@@ -214,7 +221,7 @@ def search_space(task, hp=None, *, branch=False):
     >>> keras_elm.tuning.search_space("listops")["memory_tau_max"]
     2000.0
     """
-    task = tasks.get(task) if isinstance(task, str) else task
+    task = registry.get(task) if isinstance(task, str) else task
     hp = keras_tuner.HyperParameters() if hp is None else hp
     default = {**DEFAULTS, **task.hyperparameters}
     values = dict(
@@ -324,7 +331,10 @@ class ELMHyperModel(keras_tuner.HyperModel):
     Search ListOps' space, with two knobs fixed by `hp.Fixed`:
 
     ```python
+    import tempfile
+
     import keras_tuner
+
     from keras_elm.tuning import ELMHyperModel
 
     hypermodel = ELMHyperModel("listops", {"sequence_length": 200})
@@ -333,20 +343,28 @@ class ELMHyperModel(keras_tuner.HyperModel):
     hp.Fixed("trace_tau", 5.0)
     tuner = keras_tuner.RandomSearch(
         hypermodel, objective=hypermodel.objective, max_trials=20,
-        hyperparameters=hp, directory="runs/tuning", project_name="listops")
-    tuner.search(x, y, validation_data=(x_val, y_val), epochs=10)
+        hyperparameters=hp, directory=tempfile.mkdtemp(),
+        project_name="listops")
+    # tuner.search(x, y, validation_data=(x_val, y_val), epochs=10)
     ```
 
     Or tune only what you declare, the rest at its default:
 
     ```python
+    import tempfile
+
+    import keras_tuner
+
+    from keras_elm.tuning import ELMHyperModel
+
+    hypermodel = ELMHyperModel("listops", {"sequence_length": 200})
     hp = keras_tuner.HyperParameters()
     hp.Int("units", 50, 200, step=50)
     hp.Float("learning_rate", 1e-4, 1e-3, sampling="log")
     tuner = keras_tuner.Hyperband(
         hypermodel, objective=hypermodel.objective, max_epochs=9,
         hyperparameters=hp, tune_new_entries=False,
-        directory="runs/tuning", project_name="listops_hyperband")
+        directory=tempfile.mkdtemp(), project_name="listops_hyperband")
     ```
     """
 
@@ -361,7 +379,7 @@ class ELMHyperModel(keras_tuner.HyperModel):
         name=None,
         tunable=True,
     ):
-        self.task = tasks.get(task) if isinstance(task, str) else task
+        self.task = registry.get(task) if isinstance(task, str) else task
         super().__init__(name=name or f"elm_{self.task.name}", tunable=tunable)
         self.model_kwargs = dict(model_kwargs or {})
         knobs = sorted(set(self.model_kwargs) & set(BUILDER_ARGUMENTS))
@@ -391,9 +409,8 @@ class ELMHyperModel(keras_tuner.HyperModel):
                 **self.model_kwargs, **model_kwargs(self.task, values)
             )
             model.compile(
-                optimizer=tasks.task_optimizer(
-                    self.task, values["learning_rate"], self.decay_steps
-                ),
-                **tasks.default_compile_kwargs(self.task),
+                **training.compile_arguments(
+                    self.task, self.decay_steps, values["learning_rate"]
+                )
             )
         return model

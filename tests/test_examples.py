@@ -5,6 +5,8 @@ backend's test process, so the suite pays for each once.
 """
 
 import os
+import re
+import runpy
 import subprocess
 import sys
 
@@ -191,3 +193,75 @@ def test_bad_flags_stop_the_example_before_any_work(
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+# --- every example takes the flags it took before the issue-18 move ----------
+
+HELP_DIR = os.path.join(ROOT, "tests", "data", "help")
+HELP_SCRIPTS = sorted(
+    name[: -len(".txt")]
+    for name in os.listdir(HELP_DIR)
+    if name.endswith(".txt")
+)
+
+
+def _options(help_text):
+    """The option strings (`--xxx`, `-h`) that a `--help` text lists."""
+    return set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", help_text))
+
+
+def test_every_example_has_a_stored_help():
+    scripts = {
+        name[: -len(".py")]
+        for name in os.listdir(os.path.join(ROOT, "examples"))
+        if name.endswith(".py")
+    }
+    assert scripts == set(HELP_SCRIPTS)
+
+
+@pytest.mark.parametrize("script", HELP_SCRIPTS)
+def test_example_help_lists_the_same_flags(script, monkeypatch, capsys):
+    """Run in-process up to `--help` (argparse exits there, before any
+    work): the flags are those stored in tests/data/help."""
+    if BACKEND != "torch":
+        pytest.skip("the flags do not depend on the backend: torch only")
+    path = os.path.join(ROOT, "examples", f"{script}.py")
+    monkeypatch.setattr(sys, "argv", [path, "--help"])
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit) as exit:
+        runpy.run_path(path, run_name="__main__")
+    assert exit.value.code == 0
+    now = capsys.readouterr().out
+    with open(os.path.join(HELP_DIR, f"{script}.txt")) as f:
+        before = f.read()
+    assert _options(now) == _options(before)
+    assert now == before  # the same text, too
+
+
+_DATA_CALL = re.compile(r"keras_elm\.data\.(\w+)\.splits\(")
+
+
+@pytest.mark.parametrize(
+    "script",
+    sorted(
+        name
+        for name in HELP_SCRIPTS
+        if name not in ("torch_ddp", "tuning")  # any task: `task.data`
+    ),
+)
+def test_example_reads_its_tasks_data_in_plain_view(script):
+    """The dataset the example calls is the one its task registers."""
+    import keras_elm.data
+    from keras_elm import tasks
+
+    with open(os.path.join(ROOT, "examples", f"{script}.py")) as f:
+        source = f.read()
+    task = tasks.get(script)
+    data = getattr(task.data, "func", task.data)
+    (dataset,) = _DATA_CALL.findall(source)
+    assert getattr(keras_elm.data, dataset).splits is data
+    assert f"keras_elm.models.{script}(" in source
+    assert "model.compile(" in source
+    if task.classification:  # the task's loss, spelled out
+        assert task.compile_kwargs is None
+        assert "SparseCategoricalCrossentropy(from_logits=True)" in source

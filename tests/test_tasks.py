@@ -14,6 +14,7 @@ import pytest
 from keras_elm import callbacks
 from keras_elm import flags
 from keras_elm import tasks
+from keras_elm.data import files
 from tests.helpers import EpochsSeen
 
 
@@ -226,10 +227,39 @@ def test_a_split_smaller_than_the_devices_is_an_error(monkeypatch):
         load(argparse.Namespace(distribute=True))
 
 
-def test_every_array_task_cuts_its_splits_under_distribute():
-    for name, task in tasks.TASKS.items():
-        if name != "neuronio":  # Streams whole batches of windows.
-            assert hasattr(task.load_data, "__wrapped__"), name
+@pytest.mark.parametrize("name", sorted(tasks.TASKS))
+def test_every_array_task_cuts_its_splits_under_distribute(name, monkeypatch):
+    """`tasks.load_data` (as the examples) trims every task on arrays."""
+    import dataclasses
+
+    monkeypatch.setattr(
+        tasks.distribute, "list_devices", lambda: ["a", "b", "c"]
+    )
+    task = tasks.get(name)
+
+    def data(data_dir=None, *, seed=0, cache_dir=None, smoke=False):
+        return {"train": (np.zeros((10, 2)), np.arange(10))}
+
+    task = dataclasses.replace(task, data=data)
+    args = argparse.Namespace(
+        distribute=True, data_dir=None, seed=0, output_dir="x", smoke=True
+    )
+    rows = len(tasks.load_data(task, args)["train"][1])
+    assert rows == (10 if name == "neuronio" else 9)  # NeuronIO streams
+
+
+def test_trim_to_devices_leaves_a_run_on_one_device_alone(monkeypatch):
+    monkeypatch.setattr(tasks.distribute, "list_devices", lambda: ["a", "b"])
+    splits = {"train": (np.zeros((3, 1)), np.arange(3))}
+    assert tasks.trim_to_devices(splits, False) is splits
+    assert len(tasks.trim_to_devices(splits, True)["train"][1]) == 2
+
+
+def test_a_missing_file_exits_with_its_message():
+    with pytest.raises(tasks.MissingDataError) as error:
+        with tasks.exit_on_missing_data():
+            raise FileNotFoundError("no shd_train.h5 in ~/data")
+    assert error.value.code == "error: no shd_train.h5 in ~/data"
 
 
 # --- every flag checked before any work --------------------------------------
@@ -483,10 +513,11 @@ def test_a_killed_smoke_writer_leaves_nothing_a_rerun_trusts(tmp_path):
 def test_smoke_data_folders_follow_the_umask(tmp_path):
     if keras.backend.backend() != "torch":
         pytest.skip("the data do not depend on the backend: torch only")
-    args = argparse.Namespace(output_dir=str(tmp_path), num_samples=4, seed=0)
     old = os.umask(0o022)
     try:
-        path = tasks._made_once(args, lambda folder: None, image="")
+        path = files.made_once(
+            str(tmp_path), lambda folder: None, num_samples=4, seed=0, image=""
+        )
     finally:
         os.umask(old)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o755  # mkdtemp's 0700 before
@@ -702,3 +733,133 @@ def test_the_neuronio_picture_says_smoke_and_synthetic(
     path = tasks.plot_neuronio(result, str(tmp_path / "p.png"), args=args)
     assert titles == [title]
     assert os.path.getsize(path) > 1000
+
+
+# --- the flags as the data's and the builder's keywords -----------------------
+
+
+def _parameters(function):
+    import inspect
+
+    bound = getattr(function, "keywords", None) or {}
+    return {
+        name: parameter
+        for name, parameter in inspect.signature(function).parameters.items()
+        if name not in bound
+    }
+
+
+@pytest.mark.parametrize("smoke", [[], ["--smoke"]])
+@pytest.mark.parametrize("name", sorted(tasks.TASKS))
+def test_data_arguments_are_the_splits_keywords(name, smoke, tmp_path):
+    """Every keyword is a parameter of the task's `splits`, and every
+    parameter that a flag of the same name sets gets its value."""
+    import keras_elm.data
+
+    task = tasks.get(name)
+    data = getattr(task.data, "func", task.data)
+    assert data.__name__ == "splits"
+    assert getattr(keras_elm.data, data.__module__.split(".")[2]).splits is data
+    args = tasks.parse_args(
+        tasks.parser(task), task, [*smoke, "--output-dir", str(tmp_path)]
+    )
+    kwargs = tasks.data_arguments(task, args)
+    parameters = _parameters(task.data)
+    assert set(kwargs) <= set(parameters)
+    assert kwargs["cache_dir"] == str(tmp_path)
+    for parameter in parameters:
+        value = getattr(args, parameter, None)
+        if parameter != "cache_dir" and value is not None:
+            assert kwargs[parameter] == value, parameter
+    # The flags every task's data reads.
+    assert {"seed", "smoke"} <= set(kwargs)
+    assert kwargs["smoke"] == bool(smoke)
+    for flag in ("max_length", "dt", "difficulty", "image_size"):
+        if hasattr(args, flag):
+            assert kwargs[flag] == getattr(args, flag), flag
+    if name == "neuronio":
+        assert kwargs["batch_size"] == args.batch_size
+
+
+def test_data_arguments_leave_what_the_task_binds():
+    task = tasks.get("pathfinder_x")
+    args = tasks.parse_args(tasks.parser(task), task, ["--smoke"])
+    args.image_size = 32  # not a flag of Path-X: its data are 128 x 128
+    assert "image_size" not in tasks.data_arguments(task, args)
+    assert task.data.keywords == {"image_size": 128}
+    assert tasks.get("shd_adding").data.keywords == {"adding": True}
+
+
+@pytest.mark.parametrize("smoke", [[], ["--smoke"]])
+@pytest.mark.parametrize("name", sorted(tasks.TASKS))
+def test_each_builder_takes_the_arguments_its_task_gives(name, smoke, tmp_path):
+    """`builder_arguments` and `model_overrides` bind to the builder, from
+    the task's own `model_arguments` (no branching on names)."""
+    import inspect
+
+    task = tasks.get(name)
+    args = tasks.parse_args(
+        tasks.parser(task), task, [*smoke, "--output-dir", str(tmp_path)]
+    )
+    splits = {"train": (np.zeros((2, 7, 3)), np.zeros(2))}
+    kwargs = tasks.builder_arguments(task, args, splits)
+    inspect.signature(task.build_model).bind(
+        **kwargs, **tasks.model_overrides(task, args)
+    )
+    tokens = {"sequence_length": getattr(args, "max_length", None)}
+    spikes = {"steps": 7, "dt": 1000 * getattr(args, "dt", 0), "branch": False}
+    expected = {
+        "listops": tokens,
+        "text": tokens,
+        "retrieval": tokens,
+        "pathfinder": {"image_size": 32},
+        "shd": spikes,
+        "shd_adding": spikes,
+    }.get(name, {})
+    assert kwargs == expected
+
+
+def test_builder_arguments_do_not_branch_on_task_names():
+    import inspect
+
+    from keras_elm.tasks import cli
+
+    assert "task.name" not in inspect.getsource(cli.builder_arguments)
+
+
+@pytest.mark.parametrize(
+    "name, argv, note",
+    [
+        ("shd", [], True),
+        ("shd_adding", ["--smoke"], True),
+        ("neuronio", [], True),
+        ("neuronio", ["--data-dir", "."], False),
+        ("listops", [], False),
+        ("image", ["--smoke"], False),
+    ],
+)
+def test_the_synthetic_note_follows_the_dataset(name, argv, note, tmp_path):
+    """Decided from the dataset's `is_synthetic(data_dir)`, not written
+    by the loader."""
+    task = tasks.get(name)
+    args = tasks.parse_args(
+        tasks.parser(task), task, [*argv, "--output-dir", str(tmp_path)]
+    )
+    assert args.synthetic_data == (task.synthetic_note if note else None)
+    line = tasks.synthetic_line(args)
+    assert line.startswith("  SYNTHETIC DATA: ") if note else line == ""
+
+
+def test_a_folder_of_synthetic_shd_gets_the_note(tmp_path):
+    from keras_elm.data import shd
+
+    shd.write_synthetic(str(tmp_path), num_train=20, num_test=10)
+    task = tasks.get("shd")
+    args = tasks.parse_args(
+        tasks.parser(task),
+        task,
+        ["--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "o")],
+    )
+    assert args.synthetic_data == shd.SYNTHETIC_NOTE
+    (tmp_path / "real").mkdir()  # no files: the loader will say so
+    assert task.synthetic(str(tmp_path / "real")) is None
