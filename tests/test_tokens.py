@@ -100,16 +100,40 @@ def _inputs(layer, batch, steps, masked, seed=0):
     return [tokens, m0, s0] + extra, [one_hot, m0, s0] + extra
 
 
-@pytest.mark.parametrize("config", sorted(CONFIGS))
-@pytest.mark.parametrize("fast", [True, False], ids=["fast", "generic"])
+SHAPES = [
+    # (batch, steps, masked, go_backwards)
+    (3, 7, False, False),
+    (2, 6, True, False),
+    (2, 5, True, True),
+    (1, 1, False, False),  # batch 1, one step
+]
+
+
+def _token_cases():
+    """A covering design, not the full product of configs, paths and shapes
+    (each case costs two compiles on JAX): every (config, path) pair and
+    every (path, shape) pair once or more, each config with two shapes,
+    and the masked shapes on a token-lookup and a one-hot config alike."""
+    cases = []
+    for i, config in enumerate(sorted(CONFIGS)):
+        for p, fast in enumerate((True, False)):
+            shape = SHAPES[(i + 2 * p) % len(SHAPES)]
+            path = "fast" if fast else "generic"
+            cases.append(
+                pytest.param(
+                    config,
+                    fast,
+                    *shape,
+                    id=f"{config}-{path}-{shape[0]}x{shape[1]}"
+                    + ("-masked" if shape[2] else "")
+                    + ("-backwards" if shape[3] else ""),
+                )
+            )
+    return cases
+
+
 @pytest.mark.parametrize(
-    "batch, steps, masked, go_backwards",
-    [
-        (3, 7, False, False),
-        (2, 6, True, False),
-        (2, 5, True, True),
-        (1, 1, False, False),
-    ],
+    "config, fast, batch, steps, masked, go_backwards", _token_cases()
 )
 def test_tokens_equal_one_hot_inputs(
     config, fast, batch, steps, masked, go_backwards
