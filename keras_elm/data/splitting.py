@@ -2,7 +2,6 @@
 path of the datasets that cannot be generated (real files or a smoke
 fixture in their format)."""
 
-
 from keras_elm.checks import check_bool  # noqa: F401  (re-exported)
 from keras_elm.checks import check_folder  # noqa: F401  (re-exported)
 from keras_elm.checks import check_int
