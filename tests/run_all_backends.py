@@ -75,11 +75,12 @@ def main(argv):
     linted = lint(root)
     backends = os.environ.get("KERAS_ELM_TEST_BACKENDS", ",".join(BACKENDS))
     waiting = backends.split(",")
+    at_once = jobs()
     running, results = {}, {}
     start_all = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="keras_elm_tests_") as folder:
         while waiting or running:
-            while waiting and len(running) < jobs():
+            while waiting and len(running) < at_once:
                 backend = waiting.pop(0)
                 running[backend] = start(backend, argv, root, folder)
             time.sleep(0.5)
