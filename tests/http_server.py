@@ -92,7 +92,7 @@ class FileServer:
 
     def __enter__(self):
         self._thread = threading.Thread(
-            target=self._server.serve_forever, daemon=True
+            target=self._server.serve_forever, args=(0.05,), daemon=True
         )
         self._thread.start()
         return self

@@ -6,8 +6,9 @@ each of 639 dendritic segments. The task is to predict, at every 1 ms step,
 the somatic spike (0/1, trained on logits with binary cross-entropy) and the
 somatic voltage.
 
-Nothing is downloaded (the release is about 115 GB, on Kaggle; the file
-format is described in `keras_elm.data.neuronio.files`). Pickles can run
+Nothing is downloaded (the release is about 115 GB, on Kaggle, behind a
+login; `download()` raises, saying how to get it; the file format is
+described in `keras_elm.data.neuronio.files`). Pickles can run
 code when they are read: only read files you trust.
 
 What the model sees (the authors' encoding):
@@ -31,6 +32,7 @@ One job a module, every name importable from here:
   simulations; the first 500 ms of every simulation and the simulations
   with more than 24 output spikes are left out; the metrics are in
   `keras_elm.metrics`;
+- `download`: `download()`, which only says how to get the release;
 - `simulator`: `simulate()` writes a small NeuronIO-like set offline, in
   the release's file format, from a simple NumPy neuron with dendritic
   branches: a stand-in for smoke runs and tests, not the Beniaguev L5PC.
@@ -49,6 +51,9 @@ from keras_elm.checks import check_int as _check_int
 from keras_elm.data.files import check_writable as _check_writable
 from keras_elm.data.files import made_once as _made_once
 from keras_elm.data.files import publish_folder as _publish_folder
+from keras_elm.data.neuronio.kaggle import DOWNLOAD_SIZE
+from keras_elm.data.neuronio.kaggle import KAGGLE_DATASETS
+from keras_elm.data.neuronio.kaggle import download
 from keras_elm.data.neuronio.evaluation import EVALUATION_STRIDE
 from keras_elm.data.neuronio.evaluation import MAX_EVALUATION_SPIKES
 from keras_elm.data.neuronio.evaluation import EvaluationSet
@@ -84,11 +89,13 @@ from keras_elm.data.neuronio.windows import load
 
 __all__ = [
     "BURN_IN",
+    "DOWNLOAD_SIZE",
     "EVALUATION_STRIDE",
     "EvaluationSet",
     "FILE_NAME",
     "HELP",
     "IGNORE_MS",
+    "KAGGLE_DATASETS",
     "KAGGLE_URLS",
     "MAX_EVALUATION_SPIKES",
     "NUM_INPUTS",
@@ -107,6 +114,7 @@ __all__ = [
     "Simulation",
     "WINDOW",
     "WINDOWS_PER_SIMULATION",
+    "download",
     "evaluate",
     "evaluation_set",
     "is_synthetic",

@@ -7,11 +7,12 @@ samples) hold, per sample, a variable-length array of spike times in
 seconds (`spikes/times`) and one of channel ids 0..699 (`spikes/units`),
 and the labels (`labels`); `extra/` holds speakers and other metadata.
 
-Nothing is downloaded. `load()` cuts every sample at `duration` seconds
-and counts its spikes in bins of `dt` seconds per channel, as the ELM
-authors do: `(N, T, 700)` counts, `T = duration / dt`. `adding()` builds
-SHD-Adding: two samples one after the other in time, labelled with the sum
-of their digits (19 classes).
+Nothing is downloaded unless asked: `download()` fetches the release's
+zips (md5-checked), unzips them and returns the folder. `load()` cuts
+every sample at `duration` seconds and counts its spikes in bins of `dt`
+seconds per channel, as the ELM authors do: `(N, T, 700)` counts,
+`T = duration / dt`. `adding()` builds SHD-Adding: two samples one after
+the other in time, labelled with the sum of their digits (19 classes).
 
 The real recordings cannot be made here, so `write_synthetic()` writes an
 offline stand-in in the same HDF5 layout, marked as synthetic
@@ -21,8 +22,9 @@ which channels fire (its docstring has the recipe).
 
 `splits()` gives the train/val/test counts of the examples, from the files
 in a folder or from the synthetic stand-in written once. The code is in
-`spikes` (constants, binning), `release` (the files, `load`, `adding`)
-and `synthetic` (`write_synthetic`); every name is reachable here.
+`spikes` (constants, binning), `release` (the files, `load`, `adding`),
+`synthetic` (`write_synthetic`) and `download` (`download`); every name
+is reachable here.
 """
 
 import os
@@ -34,6 +36,12 @@ from keras_elm.data import splitting
 from keras_elm.data.shd import release
 from keras_elm.data.shd import spikes
 from keras_elm.data.shd import synthetic
+from keras_elm.data.shd.fetching import ARCHIVES
+from keras_elm.data.shd.fetching import CHECKSUMS
+from keras_elm.data.shd.fetching import DOWNLOAD_SIZE
+from keras_elm.data.shd.fetching import RELEASE_COUNTS
+from keras_elm.data.shd.fetching import URLS
+from keras_elm.data.shd.fetching import download
 from keras_elm.data.shd.release import _path  # noqa: F401
 from keras_elm.data.shd.release import _read  # noqa: F401
 from keras_elm.data.shd.release import adding
@@ -58,11 +66,12 @@ from keras_elm.data.shd.synthetic import _templates  # noqa: F401
 from keras_elm.data.shd.synthetic import write_synthetic
 
 HELP = (
-    "Download shd_train.h5.gz and shd_test.h5.gz from "
-    "https://zenkelab.org/datasets/, gunzip them, and pass "
-    "--data-dir ~/data/shd (the folder holding shd_train.h5 and "
-    "shd_test.h5); without --data-dir the run uses synthetic "
-    "spiking digits."
+    "Pass --download to fetch shd_train.h5.zip and shd_test.h5.zip "
+    "(about 170 MB, md5-checked) from https://zenkelab.org/datasets/ "
+    "into --data-dir (default ~/.keras/datasets/keras_elm/shd), or "
+    "download and unzip them yourself and pass --data-dir ~/data/shd "
+    "(the folder holding shd_train.h5 and shd_test.h5); without "
+    "--data-dir the run uses synthetic spiking digits."
 )
 SYNTHETIC_NOTE = (
     "keras_elm's synthetic spiking digits (keras_elm.data.shd."
@@ -72,6 +81,9 @@ SYNTHETIC_NOTE = (
 __all__ = [
     "ADDING_CLASSES",
     "ADDING_SEEDS",
+    "ARCHIVES",
+    "CHECKSUMS",
+    "DOWNLOAD_SIZE",
     "DT",
     "DURATION",
     "FILES",
@@ -79,12 +91,15 @@ __all__ = [
     "MAX_COUNT",
     "NUM_CHANNELS",
     "NUM_CLASSES",
+    "RELEASE_COUNTS",
     "SPLITS",
     "SYNTHETIC_NOTE",
     "URL",
+    "URLS",
     "VALIDATION_FRACTION",
     "adding",
     "bin_spikes",
+    "download",
     "is_synthetic",
     "load",
     "num_steps",

@@ -25,10 +25,12 @@ from keras_elm.data.shd.spikes import num_steps
 
 def _how_to_get(data_dir):
     return (
-        f"Download {', '.join(name + '.gz' for name in FILES.values())} "
-        f"from {URL} (the Spiking Heidelberg Digits) and unpack them into "
-        f"{data_dir!r} with `gunzip`, or write a synthetic stand-in there "
-        f"with `keras_elm.data.shd.write_synthetic({data_dir!r})`."
+        f"Download {' and '.join(name + '.zip' for name in FILES.values())} "
+        f"from {URL} (the Spiking Heidelberg Digits) and unzip them into "
+        f"{data_dir!r}, or let keras_elm do it, md5-checked: "
+        f"`keras_elm.data.shd.download({data_dir!r})` (the examples' "
+        f"--download flag); or write a synthetic stand-in there with "
+        f"`keras_elm.data.shd.write_synthetic({data_dir!r})`."
     )
 
 
