@@ -1,10 +1,13 @@
 """Grey CIFAR-10, the Long Range Arena's "Image" task, from files on disk.
 
-Nothing is downloaded. Two sources are read:
+Nothing is downloaded unless asked: `download()` (the examples'
+`--download`) fetches `cifar-10-python.tar.gz`, checks its pinned
+checksums and unpacks the six pickles. Two sources are read:
 
 - the "python version" of CIFAR-10: a folder holding the pickles
   `data_batch_1` ... `data_batch_5` and `test_batch` (the archive
-  `cifar-10-python.tar.gz` unpacks to `cifar-10-batches-py/`);
+  `cifar-10-python.tar.gz` unpacks to `cifar-10-batches-py/`; the folder
+  holding that one is accepted too);
 - a prepared tensorflow-datasets `cifar10` (`tfds.load("cifar10",
   data_dir=..., download=False)` must find it).
 
@@ -25,7 +28,9 @@ import pickle
 import numpy as np
 
 from keras_elm.checks import check_choice as _check_choice
+from keras_elm.checks import check_folder as _check_folder
 from keras_elm.checks import check_int as _check_int
+from keras_elm.data import download as _download
 from keras_elm.data import splitting
 from keras_elm.data.files import atomic_write
 from keras_elm.data.files import check_writable
@@ -37,8 +42,23 @@ GREY_WEIGHTS = (0.2989, 0.587, 0.114)
 VALIDATION_FRACTION = 0.1
 NUM_CLASSES = 10
 PIXELS = 32 * 32 * 3  # one row of b'data': the R, G and B planes
+URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+# The archive's checksums, as two projects that download it pin them:
+# sha256 from Keras (keras/datasets/cifar10.py, `file_hash=`; torchvision's
+# prototype datasets pin the same), md5 from torchvision
+# (torchvision/datasets/cifar.py, `tgz_md5`).
+CHECKSUMS = {
+    "sha256": "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce",  # noqa: E501
+    "md5": "c58f30108f718f92721af3b95e74349a",
+}
+DOWNLOAD_SIZE = 170_498_071  # bytes of the archive (the server's length)
+DOWNLOADED_NAME = "cifar-10-batches-py"  # the folder `download` makes
 HELP = (
-    "Download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+    "Pass --download to fetch cifar-10-python.tar.gz (170 MB, checked "
+    "against pinned checksums) and unpack it into --data-dir (default: "
+    "$KERAS_HOME/datasets/keras_elm/cifar10, KERAS_HOME being ~/.keras "
+    "unless set), as keras_elm.data.cifar10.download() does. Or by hand: "
+    "download https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
     " and unpack it, then pass --data-dir ~/data/cifar-10-batches-py "
     "(the folder holding data_batch_1 ... data_batch_5 and "
     "test_batch), or the data_dir of a prepared tensorflow-datasets "
@@ -51,7 +71,10 @@ _HOW_TO_GET = (
     "cifar-10-python.tar.gz unpacks to cifar-10-batches-py/) in that "
     "folder, or pass the `data_dir` of a prepared tensorflow-datasets "
     "'cifar10' (`tfds.builder('cifar10', data_dir=...).download_and_prepare()`"
-    " on a machine with a network)."
+    " on a machine with a network), or let "
+    "`keras_elm.data.cifar10.download(data_dir)` (the examples' "
+    "`--download`) fetch and unpack the archive (170 MB) into "
+    "`<data_dir>/cifar-10-batches-py`, which `load(data_dir)` also finds."
 )
 
 
@@ -184,6 +207,10 @@ def _has_prepared_tfds(data_dir):
     return os.path.isdir(os.path.join(data_dir, "cifar10"))
 
 
+def _missing(folder, names=(*TRAIN_FILES, TEST_FILE)):
+    return [n for n in names if not os.path.isfile(os.path.join(folder, n))]
+
+
 def _validation_split(num_samples, seed):
     order = np.random.default_rng(seed).permutation(num_samples)
     num_val = int(round(VALIDATION_FRACTION * num_samples))
@@ -194,8 +221,10 @@ def load(data_dir, *, split="train", seed=0):
     """Grey CIFAR-10 images and labels of one split.
 
     Args:
-        data_dir: the folder of the python-version pickles, or the
-            `data_dir` of a prepared tensorflow-datasets `cifar10`.
+        data_dir: the folder of the python-version pickles (or the one
+            holding their `cifar-10-batches-py/`, as `download()` makes
+            it), or the `data_dir` of a prepared tensorflow-datasets
+            `cifar10`.
         split: `"train"` (90 % of the train file), `"val"` (the other 10 %)
             or `"test"` (the test file).
         seed: seed of the train/validation split.
@@ -222,11 +251,13 @@ def load(data_dir, *, split="train", seed=0):
             f"CIFAR-10 folder {data_dir!r} does not exist. {_HOW_TO_GET}"
         )
     names = TRAIN_FILES if split != "test" else (TEST_FILE,)
-    missing = [
-        n for n in names if not os.path.isfile(os.path.join(data_dir, n))
-    ]
+    missing = _missing(data_dir, names)
+    nested = os.path.join(data_dir, DOWNLOADED_NAME)
     if not missing:
         images, labels = _load_pickles(data_dir, names)
+    elif os.path.isdir(nested) and not _missing(nested, names):
+        # The folder `download()` unpacked into.
+        images, labels = _load_pickles(nested, names)
     elif _has_prepared_tfds(data_dir):
         images, labels = _load_tfds(
             data_dir, "test" if split == "test" else "train"
@@ -371,3 +402,151 @@ def splits(
         seed=seed,
         settings=dict(image=""),
     )
+
+
+def _top_level(names, limit=10):
+    """What an archive holds at its top, for a message: `a/, b, ...`."""
+    top = []
+    for name in names:
+        parts = name.split("/", 1)
+        entry = parts[0] + ("/" if len(parts) > 1 else "")
+        if entry and entry not in top:
+            top.append(entry)
+    shown = ", ".join(top[:limit]) or "no files"
+    return shown + (f" and {len(top) - limit} more" if len(top) > limit else "")
+
+
+def _manual(data_dir):
+    archive = os.path.join(data_dir, os.path.basename(URL))
+    return (
+        f"To get it by hand, download {URL} (sha256 {CHECKSUMS['sha256']}) "
+        f"and put it at {archive}: `download()` then unpacks it without the "
+        f"network. Or unpack it yourself and pass its cifar-10-batches-py "
+        f"folder as the data_dir."
+    )
+
+
+def _unpack(archive, folder, progress):
+    """Unpacks the six pickles of `archive` into `folder`, checked as
+    `load` reads them; returns the number of images of each split."""
+    members, counts = [], {"train": 0, "test": 0}
+    expected = f"{DOWNLOADED_NAME}/{{{', '.join((*TRAIN_FILES, TEST_FILE))}}}"
+
+    def select(name):
+        members.append(name)
+        top, _, inner = name.partition("/")
+        wanted = top == DOWNLOADED_NAME and inner in (*TRAIN_FILES, TEST_FILE)
+        return inner if wanted else None
+
+    def check(unpacked):
+        missing = _missing(unpacked)
+        if missing:
+            raise ValueError(f"{missing} are missing from it.")
+        for name in (*TRAIN_FILES, TEST_FILE):
+            try:
+                images, _ = _read_pickle(os.path.join(unpacked, name))
+            except ValueError as error:
+                raise ValueError(
+                    f"its member {DOWNLOADED_NAME}/{name} is not a CIFAR-10 "
+                    f"batch as `load` reads it: {error}"
+                ) from None
+            counts["test" if name == TEST_FILE else "train"] += len(images)
+
+    try:
+        _download.unpack_tar(
+            archive, folder, select=select, check=check, progress=progress
+        )
+    except ValueError as error:
+        raise ValueError(
+            f"The archive {archive} cannot be unpacked as CIFAR-10's python "
+            f"version (`load` reads {expected}): {error} At its top it "
+            f"holds: {_top_level(members)}. "
+            f"{_manual(os.path.dirname(archive))}"
+        ) from None
+    return counts
+
+
+def download(data_dir=None, *, mirror=None, progress=True):
+    """Downloads CIFAR-10's python version and unpacks the six pickles.
+
+    `cifar-10-python.tar.gz` (`DOWNLOAD_SIZE` bytes) is fetched from `URL`
+    (or `mirror`) into `data_dir`, resumed if a transfer was cut, checked
+    against `CHECKSUMS` (`keras_elm.data.download.fetch`; nothing
+    unverified is ever left at its name), and kept there as a cache. Only
+    `data_batch_1..5` and `test_batch` are unpacked, into
+    `<data_dir>/cifar-10-batches-py` (made whole or not at all), each
+    read as `load` reads it first. A later call finds that folder and
+    returns at once, without the network; so does a call whose `data_dir`
+    holds the pickles itself (or a prepared tensorflow-datasets
+    `cifar10`), which is returned as it is.
+
+    Args:
+        data_dir: the folder to keep the archive and the pickles in; None:
+            `keras_elm.data.download.default_data_dir("cifar10")`
+            (`~/.keras/datasets/keras_elm/cifar10`, or under `$KERAS_HOME`).
+        mirror: a base URL serving `cifar-10-python.tar.gz` instead of the
+            Toronto page (a mirror, or a local server); None: `URL`.
+        progress: show the transfer's progress and what was unpacked.
+
+    Returns:
+        The folder of the pickles, to pass to `load` or
+        `splits(data_dir=...)`.
+
+    Raises:
+        keras_elm.data.download.DownloadError: the server cannot be reached
+            or the transfer broke (the message names the URL and the way
+            by hand); a rerun resumes it.
+        keras_elm.data.download.ChecksumError: the archive is not the
+            pinned one (the file, the expected and the found checksum).
+        ValueError: `data_dir` cannot be written, or the archive, or a
+            `cifar-10-batches-py` folder already there, is not in the
+            layout `load` reads (the message says what was found).
+
+    Example:
+
+    ```python
+    import os
+    import tempfile
+
+    from keras_elm.data import cifar10
+
+    # Offline here: a folder already unpacked is returned as it is.
+    data_dir = tempfile.mkdtemp()
+    folder = os.path.join(data_dir, cifar10.DOWNLOADED_NAME)
+    cifar10.write_batches(folder, [[[[0, 0, 0]] * 32] * 32] * 12, [0] * 12)
+    assert cifar10.download(data_dir) == folder
+    images, labels = cifar10.load(data_dir, split="test")
+    ```
+    """
+    data_dir = _check_folder("data_dir", data_dir)
+    if data_dir is None:
+        data_dir = _download.default_data_dir("cifar10")
+    data_dir = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
+    if os.path.isdir(data_dir) and (
+        not _missing(data_dir) or _has_prepared_tfds(data_dir)
+    ):
+        return data_dir  # the files are there already: nothing is missing
+    folder = os.path.join(data_dir, DOWNLOADED_NAME)
+    if os.path.isdir(folder):
+        missing = _missing(folder)
+        if missing:
+            raise ValueError(
+                f"The CIFAR-10 folder {folder} is there but lacks {missing}. "
+                f"Delete it, and `download()` unpacks the archive again."
+            )
+        return folder
+    archive = _download.fetch(
+        _download.source_url(URL, mirror),
+        data_dir,
+        checksums=CHECKSUMS,
+        manual=_manual(data_dir),
+        progress=progress,
+    )
+    counts = _unpack(archive, folder, progress)
+    if progress:
+        print(
+            f"CIFAR-10: {counts['train']:,} train and {counts['test']:,} "
+            f"test images in {folder}",
+            flush=True,
+        )
+    return folder

@@ -1,6 +1,9 @@
 """IMDB movie reviews at byte level, the Long Range Arena's "Text" task.
 
-Nothing is downloaded. Two sources are read, in this order:
+Nothing is downloaded unless asked: `download()` (the examples'
+`--download`; `imdb_download.py`) fetches `aclImdb_v1.tar.gz`, checks its
+pinned checksums and unpacks the labelled reviews. Two sources are read,
+in this order:
 
 - the raw "Large Movie Review Dataset" (`aclImdb_v1.tar.gz` unpacks to
   `aclImdb/`): `aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`, one
@@ -25,6 +28,13 @@ import numpy as np
 from keras_elm.checks import check_choice as _check_choice
 from keras_elm.checks import check_int as _check_int
 from keras_elm.data import splitting
+from keras_elm.data.imdb_download import CHECKSUMS  # noqa: F401 (re-export)
+from keras_elm.data.imdb_download import CLASSES
+from keras_elm.data.imdb_download import DOWNLOAD_SIZE  # noqa: F401
+from keras_elm.data.imdb_download import DOWNLOADED_NAME  # noqa: F401
+from keras_elm.data.imdb_download import TFDS_NAME
+from keras_elm.data.imdb_download import URL
+from keras_elm.data.imdb_download import download  # noqa: F401
 from keras_elm.data.text_bytes import VOCABULARY_SIZE  # noqa: F401 (re-export)
 from keras_elm.data.text_bytes import check_max_length
 from keras_elm.data.text_bytes import claim_fixture_folder
@@ -32,12 +42,14 @@ from keras_elm.data.text_bytes import encode
 from keras_elm.data.text_bytes import write_atomically
 
 SPLITS = ("train", "val", "test")
-CLASSES = ("neg", "pos")  # index = label
 MAX_LENGTH = 4096
-URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
-TFDS_NAME = "imdb_reviews"
 HELP = (
-    "Download https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+    "Pass --download to fetch aclImdb_v1.tar.gz (84 MB, checked against "
+    "pinned checksums) and unpack its labelled reviews into --data-dir "
+    "(default: $KERAS_HOME/datasets/keras_elm/imdb, KERAS_HOME being "
+    "~/.keras unless set), as keras_elm.data.imdb.download() does. Or by "
+    "hand: download "
+    "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
     ", unpack it, and pass --data-dir ~/data/aclImdb (the folder holding "
     "train/pos, train/neg, test/pos and test/neg with the reviews as "
     "*.txt), or the data_dir of a prepared tensorflow-datasets "
@@ -100,6 +112,8 @@ def _how_to_get(data_dir):
         f"`data_dir` of a prepared tensorflow-datasets '{TFDS_NAME}' "
         f"(`tfds.builder('{TFDS_NAME}', data_dir=...).download_and_prepare()`"
         f" on a machine with a network). "
+        f"`keras_elm.data.imdb.download(data_dir)` (the examples' "
+        f"`--download`) fetches the archive (84 MB) and unpacks it there. "
         f"`keras_elm.data.imdb.write_fixture(data_dir)` writes a tiny "
         f"synthetic stand-in in the raw layout."
     )
