@@ -468,7 +468,7 @@ def unpack_tar(archive, target, *, select, check=None, progress=True):
             bar = keras.utils.Progbar(
                 os.path.getsize(archive), unit_name="byte"
             )
-        count = 0
+        count, seen = 0, {}
         with open(archive, "rb") as raw:
             reader = _CountingReader(
                 raw, bar.update if bar is not None else (lambda n: None)
@@ -477,6 +477,7 @@ def unpack_tar(archive, target, *, select, check=None, progress=True):
                 with tarfile.open(fileobj=reader, mode="r|*") as tar:
                     for member in tar:
                         name = member.name.removeprefix("./")
+                        seen.setdefault(name.split("/")[0], None)
                         relative = select(name) if member.isfile() else None
                         if relative is None:
                             continue
@@ -491,12 +492,20 @@ def unpack_tar(archive, target, *, select, check=None, progress=True):
                     f"delete it and download it again."
                 ) from None
         if not count:
-            raise ValueError(f"{archive} holds none of the files to unpack.")
+            raise ValueError(_nothing_selected(archive, seen))
         if check is not None:
             check(folder)
 
     files.publish_folder(target, write)
     return target
+
+
+def _nothing_selected(archive, seen):
+    found = list(seen)[:10]
+    return (
+        f"{archive} holds none of the files to unpack. Found at its top: "
+        f"{found}{' ...' if len(seen) > 10 else ''}."
+    )
 
 
 def unpack_zip(archive, target, *, select, check=None):
@@ -520,10 +529,11 @@ def unpack_zip(archive, target, *, select, check=None):
         return target
 
     def write(folder):
-        count = 0
+        count, seen = 0, {}
         try:
             with zipfile.ZipFile(archive) as zipped:
                 for info in zipped.infolist():
+                    seen.setdefault(info.filename.split("/")[0], None)
                     relative = None if info.is_dir() else select(info.filename)
                     if relative is None:
                         continue
@@ -540,7 +550,7 @@ def unpack_zip(archive, target, *, select, check=None):
                 f"and download it again."
             ) from None
         if not count:
-            raise ValueError(f"{archive} holds none of the files to unpack.")
+            raise ValueError(_nothing_selected(archive, seen))
         if check is not None:
             check(folder)
 
