@@ -1,14 +1,16 @@
 """ACL Anthology Network pairs at byte level: the Long Range Arena "Retrieval".
 
 Each sample is two papers; the label says whether one cites the other
-(1) or not (0). Nothing is downloaded: `load()` reads the release's TSV
-files `new_aan_pairs.{train,eval,test}.tsv` (the `tsv_data/` folder of the
-Long Range Arena release), one pair per line, no header, five
-tab-separated fields `label id1 id2 text1 text2`. Labels may be written as
-floats (`1.0`). Every text becomes its UTF-8 bytes + 1, truncated or
-zero-padded to `max_length` (LRA: 4,000). Texts are taken as the bytes they
-are: a byte that is not UTF-8 is a token like any other, as in LRA, which
-reads the files as bytes too.
+(1) or not (0). `load()` reads the release's TSV files
+`new_aan_pairs.{train,eval,test}.tsv` (the `tsv_data/` folder of the Long
+Range Arena release), one pair per line, no header, five tab-separated
+fields `label id1 id2 text1 text2`. Labels may be written as floats
+(`1.0`). Every text becomes its UTF-8 bytes + 1, truncated or zero-padded
+to `max_length` (LRA: 4,000). Texts are taken as the bytes they are: a
+byte that is not UTF-8 is a token like any other, as in LRA, which reads
+the files as bytes too. `download()` fetches the LRA release
+(`keras_elm.data.lra`, about 7.7 GB) on request and unpacks `tsv_data/`;
+nothing else touches the network.
 
 The lines are split on tabs only, never unquoted: the papers' texts hold
 quote characters that a CSV reader would take for field quoting (LRA reads
@@ -22,6 +24,7 @@ import numpy as np
 
 from keras_elm.checks import check_choice as _check_choice
 from keras_elm.checks import check_int as _check_int
+from keras_elm.data import lra
 from keras_elm.data import splitting
 from keras_elm.data.text_bytes import VOCABULARY_SIZE  # noqa: F401 (re-export)
 from keras_elm.data.text_bytes import check_max_length
@@ -31,10 +34,10 @@ from keras_elm.data.text_bytes import write_atomically
 
 SPLITS = ("train", "val", "test")
 HELP = (
-    "Download the LRA release (https://storage.googleapis.com/"
-    "long-range-arena/lra_release.gz), unpack it, and pass "
-    "--data-dir "
-    "~/data/lra_release/tsv_data (the folder holding "
+    "Pass --download to fetch the LRA release (https://storage.googleapis."
+    "com/long-range-arena/lra_release.gz, about 7.7 GB) into --data-dir "
+    "and unpack tsv_data/ there; or download it by hand, unpack it, and "
+    "pass --data-dir ~/data/lra_release/tsv_data (the folder holding "
     "new_aan_pairs.train.tsv, new_aan_pairs.eval.tsv and "
     "new_aan_pairs.test.tsv). `--smoke` runs on a tiny synthetic fixture "
     "in that format."
@@ -46,7 +49,9 @@ FILES = {
 }
 FIELDS = ("label", "id1", "id2", "text1", "text2")
 MAX_LENGTH = 4000
-RELEASE_URL = "https://storage.googleapis.com/long-range-arena/lra_release.gz"
+RELEASE_URL = lra.URL
+# Bytes `download()` fetches: the whole LRA release.
+DOWNLOAD_SIZE = lra.DOWNLOAD_SIZE
 
 # Words of the synthetic papers of `write_fixture`: the two papers of a
 # citing pair (label 1) share a topic.
@@ -341,3 +346,56 @@ def splits(
     return {
         split: (list(texts), labels) for split, (texts, labels) in data.items()
     }
+
+
+def download(data_dir=None, *, mirror=None, progress=True):
+    """Downloads the LRA release and unpacks the AAN pairs (`tsv_data/`).
+
+    `keras_elm.data.lra.download_release(data_dir, members="aan")`:
+    `<data_dir>/lra_release.gz` (about 7.7 GB, kept as the cache of the
+    other tasks) is fetched unless it is there, and `tsv_data/` is
+    unpacked from it into `<data_dir>/lra_release/` unless it is there
+    (then nothing touches the network).
+
+    Args:
+        data_dir: the download folder; None:
+            `keras_elm.data.download.default_data_dir("lra_release")`.
+        mirror: None, or a base URL serving `lra_release.gz`.
+        progress: show progress bars.
+
+    Returns:
+        The folder to pass to `splits(data_dir=...)` and `load()`:
+        `<data_dir>/lra_release/tsv_data`.
+
+    Raises:
+        ValueError: `data_dir` cannot be written, or the archive holds no
+            AAN folder that `load()` reads (the message names what it
+            holds).
+        keras_elm.data.download.DownloadError: the server cannot be
+            reached or the transfer broke (the next call resumes it).
+
+    Example:
+
+    ```python
+    import os
+    import tarfile
+    import tempfile
+
+    from keras_elm.data import aan
+    from keras_elm.data import lra
+
+    # A release already in `data_dir` (a tiny stand-in here) is unpacked
+    # without the network.
+    data_dir = tempfile.mkdtemp()
+    pairs = aan.write_fixture(os.path.join(data_dir, "pairs"), 4)
+    with tarfile.open(os.path.join(data_dir, lra.ARCHIVE), "w:gz") as tar:
+        tar.add(pairs, "lra_release/lra_release/tsv_data")
+    folder = aan.download(data_dir, progress=False)
+    (a, b), labels = aan.load(folder, split="test", max_length=64)
+    assert a.shape == (4, 64)
+    ```
+    """
+    folder = lra.download_release(
+        data_dir, members="aan", mirror=mirror, progress=progress
+    )
+    return os.path.join(folder, lra.FOLDERS["aan"])

@@ -69,6 +69,11 @@ class DownloadError(OSError):
     way; a broken transfer is resumed by the next call."""
 
 
+class NothingToUnpack(ValueError):
+    """An archive holds none of the files a loader reads. The message
+    names the archive and what its top holds."""
+
+
 class ChecksumError(ValueError):
     """A downloaded file's checksum is not the pinned one. The message
     names the file, the expected and the found checksum."""
@@ -427,8 +432,9 @@ def unpack_tar(archive, target, *, select, check=None, progress=True):
         `target`.
 
     Raises:
-        ValueError: the archive is not a whole tar archive, no member was
-            selected, or a member's path would leave `target`.
+        ValueError: the archive is not a whole tar archive, or a member's
+            path would leave `target`.
+        NothingToUnpack: no member was selected (a `ValueError`).
 
     Example:
 
@@ -492,7 +498,7 @@ def unpack_tar(archive, target, *, select, check=None, progress=True):
                     f"delete it and download it again."
                 ) from None
         if not count:
-            raise ValueError(_nothing_selected(archive, seen))
+            raise NothingToUnpack(_nothing_selected(archive, seen))
         if check is not None:
             check(folder)
 
@@ -521,8 +527,9 @@ def unpack_zip(archive, target, *, select, check=None):
         `target`.
 
     Raises:
-        ValueError: the archive is not a whole zip archive, no member was
-            selected, or a member's path would leave `target`.
+        ValueError: the archive is not a whole zip archive, or a member's
+            path would leave `target`.
+        NothingToUnpack: no member was selected (a `ValueError`).
     """
     target = os.path.abspath(target)
     if os.path.isdir(target):
@@ -550,7 +557,7 @@ def unpack_zip(archive, target, *, select, check=None):
                 f"and download it again."
             ) from None
         if not count:
-            raise ValueError(_nothing_selected(archive, seen))
+            raise NothingToUnpack(_nothing_selected(archive, seen))
         if check is not None:
             check(folder)
 

@@ -30,15 +30,18 @@ and each pair is written `( left right )`. `write_tsv()` writes that form
 and `tokenize()` drops every `(` and `)`, as LRA does, so the model sees
 the plain source. `VOCABULARY` lists the tokens left; index 0 is padding.
 
-Nothing is downloaded. The generator follows LRA's recipe (`generate()`)
-but is written afresh and draws its own random numbers, so its trees are
-distributed as the release's, not identical to them.
+`download()` fetches the LRA release (`keras_elm.data.lra`, about 7.7 GB)
+on request and unpacks `listops-1000/`; nothing else touches the network.
+The generator follows LRA's recipe (`generate()`) but is written afresh
+and draws its own random numbers, so its trees are distributed as the
+release's, not identical to them.
 """
 
 import os
 
 from keras_elm.checks import check_int as _check_int
 from keras_elm.data import files
+from keras_elm.data import lra
 from keras_elm.data import splitting
 from keras_elm.data.listops import release
 from keras_elm.data.listops import trees
@@ -70,15 +73,18 @@ from keras_elm.data.listops.trees import generate
 from keras_elm.data.processes import default_workers as _default_workers  # noqa: F401
 
 HELP = (
-    "Download the LRA release (https://storage.googleapis.com/"
-    "long-range-arena/lra_release.gz), unpack it, and pass "
-    "--data-dir "
-    "~/data/lra_release/listops-1000 (the folder holding "
-    "basic_train.tsv, basic_val.tsv and basic_test.tsv); without "
+    "Pass --download to fetch the LRA release (https://storage.googleapis."
+    "com/long-range-arena/lra_release.gz, about 7.7 GB) into --data-dir "
+    "and unpack listops-1000/ there; or download it by hand, unpack it, "
+    "and pass --data-dir ~/data/lra_release/listops-1000 (the folder "
+    "holding basic_train.tsv, basic_val.tsv and basic_test.tsv); without "
     "--data-dir the trees are generated."
 )
+# Bytes `download()` fetches: the whole LRA release.
+DOWNLOAD_SIZE = lra.DOWNLOAD_SIZE
 
 __all__ = [
+    "DOWNLOAD_SIZE",
     "FILES",
     "GENERATOR_VERSION",
     "HEADER",
@@ -91,6 +97,7 @@ __all__ = [
     "VOCABULARY",
     "VOCABULARY_SIZE",
     "default_min_length",
+    "download",
     "generate",
     "load",
     "release",
@@ -213,3 +220,57 @@ def splits(
         )
         start += size
     return result
+
+
+def download(data_dir=None, *, mirror=None, progress=True):
+    """Downloads the LRA release and unpacks ListOps.
+
+    `keras_elm.data.lra.download_release(data_dir, members="listops")`:
+    `<data_dir>/lra_release.gz` (about 7.7 GB, kept as the cache of the
+    other tasks) is fetched unless it is there, and `listops-1000/` is
+    unpacked from it into `<data_dir>/lra_release/` unless it is there
+    (then nothing touches the network).
+
+    Args:
+        data_dir: the download folder; None:
+            `keras_elm.data.download.default_data_dir("lra_release")`.
+        mirror: None, or a base URL serving `lra_release.gz`.
+        progress: show progress bars.
+
+    Returns:
+        The folder to pass to `splits(data_dir=...)` and `load()`:
+        `<data_dir>/lra_release/listops-1000`.
+
+    Raises:
+        ValueError: `data_dir` cannot be written, or the archive holds no
+            ListOps folder that `load()` reads (the message names what it
+            holds).
+        keras_elm.data.download.DownloadError: the server cannot be
+            reached or the transfer broke (the next call resumes it).
+
+    Example:
+
+    ```python
+    import os
+    import tarfile
+    import tempfile
+
+    from keras_elm.data import listops
+    from keras_elm.data import lra
+
+    # A release already in `data_dir` (a tiny stand-in here) is unpacked
+    # without the network.
+    data_dir = tempfile.mkdtemp()
+    trees = os.path.join(data_dir, "trees")
+    listops.write_release(trees, 50, seed=0, min_length=10, max_length=60)
+    with tarfile.open(os.path.join(data_dir, lra.ARCHIVE), "w:gz") as tar:
+        tar.add(trees, "lra_release/lra_release/listops-1000")
+    folder = listops.download(data_dir, progress=False)
+    tokens, labels = listops.load(folder, split="val", max_length=60)
+    assert tokens.shape == (4, 60)
+    ```
+    """
+    folder = lra.download_release(
+        data_dir, members="listops", mirror=mirror, progress=progress
+    )
+    return os.path.join(folder, lra.FOLDERS["listops"])

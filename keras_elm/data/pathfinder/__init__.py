@@ -18,10 +18,12 @@ split by the release's seeded 80/10/10 (`split_indices()`). The code is
 in `drawing` (one image), `generator` (a data set, on every core) and
 `release` (the files); every name is reachable here.
 
-Nothing is downloaded. The generator follows the recipe of the release's
-(dashes with margins, continuity-weighted turns, two target snakes seeded
-close together, short distractors, `SETTINGS`) but is written afresh, so
-its images are alike, not identical, to the release's. To fit long snakes
+`download()` fetches the LRA release (`keras_elm.data.lra`, about 7.7 GB)
+on request and unpacks the size asked for; nothing else touches the
+network. The generator follows the recipe of the release's (dashes with
+margins, continuity-weighted turns, two target snakes seeded close
+together, short distractors, `SETTINGS`) but is written afresh, so its
+images are alike, not identical, to the release's. To fit long snakes
 on small images it adds two things: each new dash prefers directions with
 free room ahead, and a target pair at a dead end undoes its last steps
 instead of starting over.
@@ -32,6 +34,7 @@ import os
 from keras_elm.checks import check_choice as _check_choice
 from keras_elm.checks import check_int as _check_int
 from keras_elm.data import files
+from keras_elm.data import lra
 from keras_elm.data import splitting
 from keras_elm.data.pathfinder import drawing
 from keras_elm.data.pathfinder import generator
@@ -53,22 +56,26 @@ from keras_elm.data.pathfinder.release import write_release
 
 # `{size}`: the image size, 32, 64 or 128.
 HELP = (
-    "Download the LRA release (https://storage.googleapis.com/"
-    "long-range-arena/lra_release.gz), unpack it, and pass "
-    "--data-dir "
-    "~/data/lra_release (the folder holding pathfinder{size}/"
-    "curv_contour_length_14/...); without --data-dir the images are "
-    "generated."
+    "Pass --download to fetch the LRA release (https://storage.googleapis."
+    "com/long-range-arena/lra_release.gz, about 7.7 GB) into --data-dir "
+    "and unpack pathfinder{size}/ there; or download it by hand, unpack "
+    "it, and pass --data-dir ~/data/lra_release (the folder holding "
+    "pathfinder{size}/curv_contour_length_14/...); without --data-dir the "
+    "images are generated."
 )
+# Bytes `download()` fetches: the whole LRA release.
+DOWNLOAD_SIZE = lra.DOWNLOAD_SIZE
 
 __all__ = [
     "DIFFICULTIES",
+    "DOWNLOAD_SIZE",
     "GENERATOR_VERSION",
     "HELP",
     "IMAGE_SIZES",
     "SETTINGS",
     "SPLITS",
     "PathfinderSettings",
+    "download",
     "drawing",
     "generate",
     "generator",
@@ -182,3 +189,62 @@ def splits(
         split: (images[rows], labels[rows])
         for split, rows in split_indices(len(images), seed).items()
     }
+
+
+def download(data_dir=None, *, image_size=32, mirror=None, progress=True):
+    """Downloads the LRA release and unpacks Pathfinder of one image size.
+
+    `keras_elm.data.lra.download_release(data_dir,
+    members=f"pathfinder{image_size}")`: `<data_dir>/lra_release.gz`
+    (about 7.7 GB, kept as the cache of the other tasks) is fetched unless
+    it is there, and `pathfinder{image_size}/` is unpacked from it into
+    `<data_dir>/lra_release/` unless it is there (then nothing touches the
+    network).
+
+    Args:
+        data_dir: the download folder; None:
+            `keras_elm.data.download.default_data_dir("lra_release")`.
+        image_size: 32, 64 or 128 (Path-X).
+        mirror: None, or a base URL serving `lra_release.gz`.
+        progress: show progress bars.
+
+    Returns:
+        The folder to pass to `splits(data_dir=...)` and `load()`:
+        `<data_dir>/lra_release`.
+
+    Raises:
+        ValueError: `data_dir` cannot be written, or the archive holds no
+            `pathfinder{image_size}` folder that `load()` reads (the
+            message names what it holds).
+        keras_elm.data.download.DownloadError: the server cannot be
+            reached or the transfer broke (the next call resumes it).
+
+    Example:
+
+    ```python
+    import os
+    import tarfile
+    import tempfile
+
+    from keras_elm.data import lra
+    from keras_elm.data import pathfinder
+
+    # A release already in `data_dir` (a tiny stand-in here) is unpacked
+    # without the network.
+    data_dir = tempfile.mkdtemp()
+    images = os.path.join(data_dir, "images")
+    pathfinder.write_release(images, 10, image_size=32)
+    with tarfile.open(os.path.join(data_dir, lra.ARCHIVE), "w:gz") as tar:
+        tar.add(images, "lra_release/lra_release")
+    folder = pathfinder.download(data_dir, image_size=32, progress=False)
+    images, labels = pathfinder.load(folder, image_size=32, split="val")
+    assert images.shape == (1, 32, 32)
+    ```
+    """
+    _check_choice("image_size", image_size, IMAGE_SIZES)
+    return lra.download_release(
+        data_dir,
+        members=f"pathfinder{image_size}",
+        mirror=mirror,
+        progress=progress,
+    )
