@@ -269,7 +269,11 @@ def test_failed_cache_write_leaves_no_temporary_file(tmp_path, monkeypatch):
         listops.generate(
             5, seed=0, workers=1, progress=False, cache_dir=tmp_path, **SHORT
         )
-    assert os.listdir(tmp_path) == []
+    # The finished chunks stay for a rerun, in the hidden parts folder;
+    # no temporary file is left.
+    (parts,) = os.listdir(tmp_path)
+    assert parts.endswith(".parts")
+    assert all(n.endswith(".npz") for n in os.listdir(tmp_path / parts))
 
 
 @pytest.mark.parametrize(
@@ -722,7 +726,10 @@ def test_a_kill_while_saving_the_cache_is_cleaned_up_by_the_rerun(tmp_path):
         os.kill(run.pid, signal.SIGKILL)
         run.wait()
         run.stdout.close()
-    (temporary,) = os.listdir(cache_dir)
+    # Beside the finished chunks, kept for the rerun (a hidden folder).
+    names = sorted(os.listdir(cache_dir), key=lambda n: n.endswith(".parts"))
+    temporary, parts = names
+    assert parts.endswith(".parts")
     assert temporary.startswith(".") and temporary.endswith(".tmp")
     sources, _ = listops.generate(1100, cache_dir=cache_dir, **_CACHE)
     assert len(sources) == 1100

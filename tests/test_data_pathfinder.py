@@ -713,7 +713,9 @@ def test_a_killed_run_leaves_no_workers_and_the_rerun_cleans_up(
     (cache_dir / f".{name}.{run.pid}.x1.tmp").write_bytes(b"half a cache")
     images, _ = pathfinder.generate(4, cache_dir=cache_dir, **_CACHE)
     assert len(images) == 4
-    assert os.listdir(cache_dir) == [name]
+    # The killed n=100,000 run may have kept finished chunks for its rerun.
+    kept = [n for n in os.listdir(cache_dir) if not n.endswith(".parts")]
+    assert kept == [name]
 
 
 def _alive(pid):

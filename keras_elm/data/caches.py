@@ -8,6 +8,7 @@ with one printed line that names the file and says why.
 
 import json
 import os
+import shutil
 
 import numpy as np
 
@@ -136,7 +137,29 @@ def _cache_problem(data, expected, arrays, check):
     return check(data)
 
 
-def cached_arrays(cache_dir, name, settings, read, make):
+def parts_folder(cache_dir, name):
+    """The hidden folder of the finished pieces of the cache `name`.
+
+    `<cache_dir>/.<name without .npz>.parts`: named after the cache, so
+    that only a call with the same settings reads them back.
+
+    Args:
+        cache_dir: the cache folder.
+        name: the file name of the cache's `.npz`.
+
+    Returns:
+        The folder's path.
+
+    Example:
+
+    >>> parts_folder("cache", "listops_n10_seed0.npz")
+    'cache/.listops_n10_seed0.parts'
+    """
+    stem = name[: -len(".npz")] if name.endswith(".npz") else name
+    return os.path.join(cache_dir, f".{stem}.parts")
+
+
+def cached_arrays(cache_dir, name, settings, read, make, *, resume=False):
     """The arrays `make()` returns, kept in `<cache_dir>/<name>` once made.
 
     The cache block of the generators: stale temporaries of a killed
@@ -145,13 +168,22 @@ def cached_arrays(cache_dir, name, settings, read, make):
     a folder that cannot be written is found out at once, not after the
     work), and the arrays are saved with `save_cache`.
 
+    With `resume`, `make` keeps its finished pieces in `parts_folder`
+    (`processes.generate_in_chunks(resume_dir=...)`), so that a call
+    stopped half way (Ctrl-C, a kill) and made again with the same
+    settings goes on from them; the folder is removed once the cache is
+    saved (and when a sound cache is found beside it).
+
     Args:
         cache_dir: the folder (`~` expanded); None: `make()`, nothing kept.
         name: the file name of the `.npz`.
         settings: what the arrays are made with (`save_cache`).
         read: `(path, settings) -> dict of arrays or None`, the reader of a
             cache (`load_cache` with the generator's checks).
-        make: `() -> dict of arrays`.
+        make: `() -> dict of arrays`; with `resume`,
+            `(parts) -> dict of arrays`, `parts` the folder for its pieces
+            (None without a `cache_dir`: nothing is kept).
+        resume: whether `make` takes the folder of its pieces.
 
     Returns:
         The dict of arrays.
@@ -168,15 +200,18 @@ def cached_arrays(cache_dir, name, settings, read, make):
     array([0, 1, 2])
     """
     if cache_dir is None:
-        return make()
+        return make(None) if resume else make()
     cache_dir = os.path.expanduser(os.fspath(cache_dir))
     # Temporaries of a run killed while saving.
     files.remove_stale_temporaries(cache_dir)
     path = os.path.join(cache_dir, name)
+    parts = parts_folder(cache_dir, name)
     arrays = read(path, settings)
-    if arrays is not None:
-        return arrays
-    files.check_writable(cache_dir, what="`cache_dir`")
-    arrays = make()
-    save_cache(path, settings, **arrays)
+    if arrays is None:
+        files.check_writable(cache_dir, what="`cache_dir`")
+        arrays = make(parts) if resume else make()
+        save_cache(path, settings, **arrays)
+    if resume:
+        # Left by a run killed after the save, or now in the cache.
+        shutil.rmtree(parts, ignore_errors=True)
     return arrays

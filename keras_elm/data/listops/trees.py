@@ -413,7 +413,13 @@ def generate(
             arrays, shapes, dtypes or values is generated again (a line
             says which and why). The folder is checked to be writable
             before any tree is drawn. Calls with `seed=None` are not
-            cached.
+            cached. Generation is resumable: each finished chunk of trees
+            is saved at once in a hidden folder beside the cache
+            (`caches.parts_folder`), so a call stopped half way (Ctrl-C,
+            a kill) and made again with the same settings draws only the
+            trees that are missing, with the same result as a call that
+            was never stopped; the folder is removed once the cache is
+            written.
         progress: show a `keras.utils.Progbar`.
 
     Returns:
@@ -438,14 +444,48 @@ def generate(
         _cache_name(num_samples, seed, *settings),
         _cache_settings(num_samples, seed, *settings),
         _read_cache,
-        lambda: _generate(num_samples, seed, settings, workers, progress),
+        lambda parts: _generate(
+            num_samples, seed, settings, workers, progress, parts
+        ),
+        resume=True,
     )
     return _decode(data["ids"], data["lengths"]), data["targets"].astype(
         np.int32
     )
 
 
-def _generate(num_samples, seed, settings, workers, progress):
+def _check_chunk(chunk, result):
+    """What is wrong with a saved chunk `(chunk, ids, lengths, values)`."""
+    _, _, index, count, min_length, max_length, _, _ = chunk
+    got_index, ids, lengths, values = result
+    if got_index != index:
+        return f"holds chunk {got_index}, expected {index}"
+    for name, array, dtype, shape in (
+        ("lengths", lengths, np.int32, (count,)),
+        ("values", values, np.int8, (count,)),
+    ):
+        if array.dtype != dtype or array.shape != shape:
+            return (
+                f"`{name}` is {array.dtype} of the shape {array.shape}, "
+                f"expected {np.dtype(dtype)} of the shape {shape}"
+            )
+    if ids.dtype != np.uint8 or ids.ndim != 1:
+        return f"`ids` is {ids.dtype} with {ids.ndim} dimensions"
+    if int(lengths.sum(dtype=np.int64)) != ids.size or (
+        lengths.min() <= min_length or lengths.max() >= max_length
+    ):
+        return "`lengths` do not fit the bounds or the ids"
+    if (
+        ids.min() < 1
+        or ids.max() > _CLOSE
+        or values.min() < 0
+        or (values.max() > 9)
+    ):
+        return "`ids` or `values` holds values out of range"
+    return None
+
+
+def _generate(num_samples, seed, settings, workers, progress, parts):
     sizes = [
         min(_CHUNK, num_samples - start)
         for start in range(0, num_samples, _CHUNK)
@@ -460,6 +500,8 @@ def _generate(num_samples, seed, settings, workers, progress):
         workers=workers,
         progress=progress,
         unit_name="tree",
+        resume_dir=parts,
+        check=_check_chunk,
     ):
         results[index] = result[1:]
     ids, lengths, targets = (np.concatenate(part) for part in zip(*results))

@@ -103,7 +103,13 @@ def generate(
             arrays, shapes, dtypes or values is generated again (a line
             says which and why). The folder is checked to be writable
             before any image is drawn. Calls with `seed=None` are not
-            cached.
+            cached. Generation is resumable: each finished chunk of
+            images is saved at once in a hidden folder beside the cache
+            (`caches.parts_folder`), so a call stopped half way (Ctrl-C,
+            a kill) and made again with the same settings draws only the
+            images that are missing, with the same result as a call that
+            was never stopped; the folder is removed once the cache is
+            written.
         progress: show a `keras.utils.Progbar`.
 
     Returns:
@@ -130,19 +136,45 @@ def generate(
         _cache_name(num_samples, image_size, difficulty, seed),
         _cache_settings(num_samples, image_size, difficulty, seed),
         _read_cache,
-        lambda: _generate(
+        lambda parts: _generate(
             num_samples,
             image_size,
             DIFFICULTIES[difficulty][1],
             seed,
             workers,
             progress,
+            parts,
         ),
+        resume=True,
     )
     return data["images"], data["labels"]
 
 
-def _generate(num_samples, image_size, contour_length, seed, workers, progress):
+def _check_chunk(chunk, result):
+    """What is wrong with a saved chunk `(start, images, labels)`, or None."""
+    _, _, start, stop, image_size, _ = chunk
+    got_start, images, labels = result
+    if got_start != start:
+        return f"starts at image {got_start}, expected {start}"
+    shape = (stop - start, image_size, image_size)
+    if images.dtype != np.uint8 or images.shape != shape:
+        return (
+            f"`images` is {images.dtype} of the shape {images.shape}, "
+            f"expected uint8 of the shape {shape}"
+        )
+    if labels.dtype != np.int32 or labels.shape != shape[:1]:
+        return (
+            f"`labels` is {labels.dtype} of the shape {labels.shape}, "
+            f"expected int32 of the shape {shape[:1]}"
+        )
+    if not np.isin(labels, (0, 1)).all():
+        return "`labels` holds values other than 0 and 1"
+    return None
+
+
+def _generate(
+    num_samples, image_size, contour_length, seed, workers, progress, parts
+):
     # Several chunks per worker keep every core busy until the end and the
     # progress bar moving.
     chunk = max(1, min(_MAX_CHUNK, -(-num_samples // (4 * workers))))
@@ -165,6 +197,8 @@ def _generate(num_samples, image_size, contour_length, seed, workers, progress):
         workers=workers,
         progress=progress,
         unit_name="image",
+        resume_dir=parts,
+        check=_check_chunk,
     ):
         images[start : start + len(chunk_images)] = chunk_images
         labels[start : start + len(chunk_labels)] = chunk_labels
