@@ -404,18 +404,6 @@ def splits(
     )
 
 
-def _top_level(names, limit=10):
-    """What an archive holds at its top, for a message: `a/, b, ...`."""
-    top = []
-    for name in names:
-        parts = name.split("/", 1)
-        entry = parts[0] + ("/" if len(parts) > 1 else "")
-        if entry and entry not in top:
-            top.append(entry)
-    shown = ", ".join(top[:limit]) or "no files"
-    return shown + (f" and {len(top) - limit} more" if len(top) > limit else "")
-
-
 def _manual(data_dir):
     archive = os.path.join(data_dir, os.path.basename(URL))
     return (
@@ -460,7 +448,7 @@ def _unpack(archive, folder, progress):
         raise ValueError(
             f"The archive {archive} cannot be unpacked as CIFAR-10's python "
             f"version (`load` reads {expected}): {error} At its top it "
-            f"holds: {_top_level(members)}. "
+            f"holds: {_download.top_level(members)}. "
             f"{_manual(os.path.dirname(archive))}"
         ) from None
     return counts

@@ -474,7 +474,7 @@ def unpack_tar(archive, target, *, select, check=None, progress=True):
             bar = keras.utils.Progbar(
                 os.path.getsize(archive), unit_name="byte"
             )
-        count, seen = 0, {}
+        count, seen = 0, {}  # top entries, in order
         with open(archive, "rb") as raw:
             reader = _CountingReader(
                 raw, bar.update if bar is not None else (lambda n: None)
@@ -483,7 +483,7 @@ def unpack_tar(archive, target, *, select, check=None, progress=True):
                 with tarfile.open(fileobj=reader, mode="r|*") as tar:
                     for member in tar:
                         name = member.name.removeprefix("./")
-                        seen.setdefault(name.split("/")[0], None)
+                        seen.setdefault(_top_entry(name))
                         relative = select(name) if member.isfile() else None
                         if relative is None:
                             continue
@@ -506,11 +506,40 @@ def unpack_tar(archive, target, *, select, check=None, progress=True):
     return target
 
 
+def top_level(names, limit=10):
+    """What an archive holds at its top, for a message.
+
+    Args:
+        names: the archive's member names.
+        limit: the most entries shown.
+
+    Returns:
+        E.g. `"a/, b.txt and 3 more"` (`"no files"` for none).
+
+    Example:
+
+    >>> top_level(["a/x.txt", "a/y.txt", "b.txt"])
+    'a/, b.txt'
+    """
+    top = []
+    for name in names:
+        parts = name.split("/", 1)
+        entry = parts[0] + ("/" if len(parts) > 1 else "")
+        if entry and entry not in top:
+            top.append(entry)
+    shown = ", ".join(top[:limit]) or "no files"
+    return shown + (f" and {len(top) - limit} more" if len(top) > limit else "")
+
+
+def _top_entry(name):
+    top, slash, _ = name.partition("/")
+    return top + slash
+
+
 def _nothing_selected(archive, seen):
-    found = list(seen)[:10]
     return (
-        f"{archive} holds none of the files to unpack. Found at its top: "
-        f"{found}{' ...' if len(seen) > 10 else ''}."
+        f"{archive} holds none of the files to unpack. At its top it "
+        f"holds: {top_level(seen)}."
     )
 
 
@@ -536,11 +565,11 @@ def unpack_zip(archive, target, *, select, check=None):
         return target
 
     def write(folder):
-        count, seen = 0, {}
+        count, seen = 0, {}  # top entries, in order
         try:
             with zipfile.ZipFile(archive) as zipped:
                 for info in zipped.infolist():
-                    seen.setdefault(info.filename.split("/")[0], None)
+                    seen.setdefault(_top_entry(info.filename))
                     relative = None if info.is_dir() else select(info.filename)
                     if relative is None:
                         continue

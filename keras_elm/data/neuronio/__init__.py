@@ -51,9 +51,6 @@ from keras_elm.checks import check_int as _check_int
 from keras_elm.data.files import check_writable as _check_writable
 from keras_elm.data.files import made_once as _made_once
 from keras_elm.data.files import publish_folder as _publish_folder
-from keras_elm.data.neuronio.kaggle import DOWNLOAD_SIZE
-from keras_elm.data.neuronio.kaggle import KAGGLE_DATASETS
-from keras_elm.data.neuronio.kaggle import download
 from keras_elm.data.neuronio.evaluation import EVALUATION_STRIDE
 from keras_elm.data.neuronio.evaluation import MAX_EVALUATION_SPIKES
 from keras_elm.data.neuronio.evaluation import EvaluationSet
@@ -78,6 +75,9 @@ from keras_elm.data.neuronio.files import Simulation
 from keras_elm.data.neuronio.files import list_files
 from keras_elm.data.neuronio.files import read_file
 from keras_elm.data.neuronio.files import simulation_arrays
+from keras_elm.data.neuronio.kaggle import DOWNLOAD_SIZE
+from keras_elm.data.neuronio.kaggle import KAGGLE_DATASETS
+from keras_elm.data.neuronio.kaggle import download
 from keras_elm.data.neuronio.simulator import SIMULATOR_VERSION
 from keras_elm.data.neuronio.simulator import simulate
 from keras_elm.data.neuronio.windows import BURN_IN
