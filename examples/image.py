@@ -1,11 +1,13 @@
 """Sequential grey CIFAR-10 (LRA "Image") with an ELM neuron.
 
     python examples/image.py --data-dir ~/data/cifar-10-batches-py
+    python examples/image.py --download        # fetches CIFAR-10 (170 MB), once
     python examples/image.py --smoke                           # < 1 min, CPU
 
-CIFAR-10 cannot be generated: without `--data-dir` the script says which
-files to put where and exits with an error (`--smoke` runs on tiny random
-pickles in the real format instead).
+CIFAR-10 cannot be generated: without `--data-dir` or `--download` the
+script says which files to put where and exits with an error (`--smoke`
+runs on tiny random pickles in the real format instead). Before any data
+work it prints its plan (`--dry-run` stops there).
 """
 
 import keras
@@ -16,9 +18,14 @@ from keras_elm import tasks
 task = tasks.get("image")
 args = tasks.parse_args(tasks.parser(task), task)
 
+tasks.print_plan_first(task, args)  # before any data; --dry-run stops here
+
 # uint8 grey images (N, 32, 32), labels 0..9
-with tasks.exit_on_missing_data():  # "error: ..." names the missing files
-    splits = keras_elm.data.cifar10.splits(**tasks.data_arguments(task, args))
+with tasks.exit_on_missing_data(task, args):  # "error: ..." names the files
+    data_dir = tasks.fetch_data(task, args)  # downloads with --download
+    splits = keras_elm.data.cifar10.splits(
+        **tasks.data_arguments(task, args, data_dir=data_dir)
+    )
 splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)
 

@@ -23,9 +23,14 @@ task = tasks.get("listops")
 parser = tasks.parser(task)  # and --max-length, --min-length
 args = tasks.parse_args(parser, task)
 
+tasks.print_plan_first(task, args)  # before any data; --dry-run stops here
+
 # int32 tokens (N, max_length), values 0..9
-with tasks.exit_on_missing_data():  # "error: ..." names the missing files
-    splits = keras_elm.data.listops.splits(**tasks.data_arguments(task, args))
+with tasks.exit_on_missing_data(task, args):  # "error: ..." names the files
+    data_dir = tasks.fetch_data(task, args)  # downloads with --download
+    splits = keras_elm.data.listops.splits(
+        **tasks.data_arguments(task, args, data_dir=data_dir)
+    )
 splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)
 

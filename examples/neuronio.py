@@ -43,10 +43,16 @@ args = tasks.parse_args(parser, task)
 if args.pretrained and args.distribute:
     parser.error("--distribute is for training; --pretrained only evaluates")
 
+# Before any data: the model, steps, measured time; --dry-run stops here.
+tasks.print_plan_first(task, args, training=not args.pretrained)
+
 # Random 500 ms windows streamed from the files (train, val), and the test
 # files' folder; simulated once under --output-dir without --data-dir.
-with tasks.exit_on_missing_data():  # "error: ..." names the missing files
-    data = keras_elm.data.neuronio.splits(**tasks.data_arguments(task, args))
+with tasks.exit_on_missing_data(task, args):  # "error: ..." names the files
+    data_dir = tasks.fetch_data(task, args)  # downloads with --download
+    data = keras_elm.data.neuronio.splits(
+        **tasks.data_arguments(task, args, data_dir=data_dir)
+    )
 if args.pretrained:
     model = keras_elm.pretrained.neuronio_neuron(args.pretrained)
 

@@ -4,6 +4,7 @@
     python examples/pathfinder.py --smoke                      # < 1 min, CPU
     python examples/pathfinder.py --difficulty easy --epochs 20
     python examples/pathfinder.py --data-dir ~/data/lra_release
+    python examples/pathfinder.py --dry-run  # the plan and its estimates only
 
 With no `--data-dir` the images are generated (`keras_elm.data.pathfinder`,
 cached under `--output-dir`); with it, the LRA release is read
@@ -21,10 +22,13 @@ task = tasks.get("pathfinder")
 parser = tasks.parser(task)  # and --image-size, --difficulty
 args = tasks.parse_args(parser, task)
 
+tasks.print_plan_first(task, args)  # before any data; --dry-run stops here
+
 # uint8 images (N, S, S) and 0/1 labels
-with tasks.exit_on_missing_data():  # "error: ..." names the missing files
+with tasks.exit_on_missing_data(task, args):  # "error: ..." names the files
+    data_dir = tasks.fetch_data(task, args)  # downloads with --download
     splits = keras_elm.data.pathfinder.splits(
-        **tasks.data_arguments(task, args)
+        **tasks.data_arguments(task, args, data_dir=data_dir)
     )
 splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)

@@ -1,6 +1,7 @@
 """Path-X (LRA): Pathfinder at 128 x 128, 16,384 steps, with an ELM neuron.
 
     KERAS_BACKEND=jax python examples/pathfinder_x.py          # paper recipe
+    KERAS_BACKEND=jax python examples/pathfinder_x.py --dry-run  # plan only
     python examples/pathfinder_x.py --smoke                    # < 1 min, CPU
     KERAS_BACKEND=jax python examples/pathfinder_x.py --remat-chunk-size 128
 
@@ -33,16 +34,20 @@ if args.remat_chunk_size and keras.backend.backend() != "jax":
         f"{keras.backend.backend()}); run with KERAS_BACKEND=jax"
     )
 
-# uint8 images (N, 128, 128) and 0/1 labels
-with tasks.exit_on_missing_data():  # "error: ..." names the missing files
-    splits = keras_elm.data.pathfinder.splits(
-        image_size=128, **tasks.data_arguments(task, args)
-    )
-splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
-steps = tasks.steps_per_epoch(splits, args)
 overrides = tasks.model_overrides(task, args)  # a tiny ELM under --smoke
 if args.remat_chunk_size:
     overrides["remat_chunk_size"] = args.remat_chunk_size
+# Before any data: the model, steps, measured time; --dry-run stops here.
+tasks.print_plan_first(task, args, overrides=overrides)
+
+# uint8 images (N, 128, 128) and 0/1 labels
+with tasks.exit_on_missing_data(task, args):  # "error: ..." names the files
+    data_dir = tasks.fetch_data(task, args)  # downloads with --download
+    splits = keras_elm.data.pathfinder.splits(
+        image_size=128, **tasks.data_arguments(task, args, data_dir=data_dir)
+    )
+splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
+steps = tasks.steps_per_epoch(splits, args)
 
 with tasks.distribution(args):  # all devices with --distribute
     model = keras_elm.models.pathfinder_x(

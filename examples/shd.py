@@ -2,6 +2,7 @@
 
     python examples/shd.py                              # synthetic stand-in
     python examples/shd.py --data-dir ~/data/shd  # shd_train.h5, shd_test.h5
+    python examples/shd.py --download                   # fetches SHD, once
     python examples/shd.py --branch --dt 0.01           # Branch-ELM, 10 ms bins
     python examples/shd.py --smoke                      # < 1 min, CPU
 
@@ -23,9 +24,14 @@ task = tasks.get("shd")
 parser = tasks.parser(task)  # and --dt, --branch
 args = tasks.parse_args(parser, task)
 
+tasks.print_plan_first(task, args)  # before any data; --dry-run stops here
+
 # uint8 counts (N, T, 700), labels 0..19
-with tasks.exit_on_missing_data():  # "error: ..." names the missing files
-    splits = keras_elm.data.shd.splits(**tasks.data_arguments(task, args))
+with tasks.exit_on_missing_data(task, args):  # "error: ..." names the files
+    data_dir = tasks.fetch_data(task, args)  # downloads with --download
+    splits = keras_elm.data.shd.splits(
+        **tasks.data_arguments(task, args, data_dir=data_dir)
+    )
 splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)
 

@@ -66,6 +66,9 @@ def take(x, rows):
 
 
 task, args = parse_flags()
+# Before any data: the plan (printed by the first process, RANK 0 of
+# torchrun's environment); --dry-run stops every process here.
+tasks.print_plan_first(task, args, show=os.environ.get("RANK", "0") == "0")
 rank, world_size = torch_distributed.init_process_group()
 if args.batch_size % world_size:
     raise SystemExit(
@@ -75,7 +78,8 @@ if args.batch_size % world_size:
     )
 if rank > 0:
     dist.barrier()  # Process 0 writes the generated data first.
-splits = tasks.load_data(task, args)  # task.data, the dataset's splits
+# task.data, the dataset's splits (downloaded first with --download)
+splits = tasks.load_data(task, args)
 if rank == 0:
     dist.barrier()
 x_train, y_train = splits["train"]

@@ -40,10 +40,17 @@ parser.add_argument("--task", choices=TUNED_TASKS, default="listops")
 parser.description = __doc__.splitlines()[0] + " " + parser.description
 args = keras_elm.tuning.parse_args(parser, task)
 
+# Before any data: the paper's model, a trial's steps and measured time;
+# --dry-run stops here.
+tasks.print_plan_first(
+    task, args, trials=args.max_trials if args.tuner == "random" else None
+)
+
 # The dataset's splits (`keras_elm.data.listops.splits` or
 # `keras_elm.data.pathfinder.splits`), from the flags.
-with tasks.exit_on_missing_data():  # "error: ..." names the missing files
-    splits = task.data(**tasks.data_arguments(task, args))
+with tasks.exit_on_missing_data(task, args):  # "error: ..." names the files
+    data_dir = tasks.fetch_data(task, args)  # downloads with --download
+    splits = task.data(**tasks.data_arguments(task, args, data_dir=data_dir))
 splits = tasks.trim_to_devices(splits, args.distribute)  # whole batches
 steps = tasks.steps_per_epoch(splits, args)
 # Set again in every build: keras-tuner clears the session before each.

@@ -48,13 +48,17 @@ def test_example_smoke_run(script, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "SMOKE RUN" in result.stdout
+    # The plan first, before any data work and the first step.
+    assert result.stdout.startswith("PLAN: "), result.stdout[:2000]
+    assert result.stdout.index("PLAN: ") < result.stdout.index("[timing]")
     assert "trainable parameters" in result.stdout
     assert "[timing] first step" in result.stdout
     assert "test accuracy" in result.stdout and "chance" in result.stdout
     assert (tmp_path / "model.keras").exists()
     assert (tmp_path / "best.keras").exists()
     if script.startswith("shd"):
-        assert result.stdout.count("SYNTHETIC DATA") == 2  # plan and result
+        # The plan, the summary once the data are there, and the result.
+        assert result.stdout.count("SYNTHETIC DATA") == 3
 
 
 def _exit_in_process(script, argv, tmp_path, monkeypatch, capsys):
@@ -92,6 +96,7 @@ def test_image_example_without_data_exits_non_zero(
     )
     assert code != 0
     assert "data_batch_1" in stderr and "--data-dir" in stderr
+    assert "--download" in stderr  # the other way to get them
 
 
 @pytest.mark.parametrize(
@@ -117,7 +122,7 @@ def test_real_data_examples_without_data_say_what_to_put_where(
             capsys,
         )
         assert code != 0
-        for name in files:
+        for name in files + ["--download"]:
             assert name in stderr, (extra, stderr[-2000:])
 
 

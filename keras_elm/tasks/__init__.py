@@ -7,13 +7,18 @@ One job a module, every name reachable as `keras_elm.tasks.<name>`:
 - `training`: the optimizer and `model.compile` keywords of a task
   (`compile_arguments`), the callbacks, `distribution` and
   `trim_to_devices` for `--distribute`, `MissingDataError`, and the
-  data's keywords from the flags (`data_arguments`, `load_data`);
+  data's keywords from the flags (`data_arguments`, `load_data`), the
+  folder to read (`fetch_data`: downloaded with `--download`);
 - `cli`: the examples' flags (`parser`, `parse_args`), and the
   builder's keywords (`builder_arguments`, `model_overrides`); argparse
   is parsed here only;
-- `reporting`: the run plan, the report, the NeuronIO figure.
+- `planning`: the plan printed before any data are made or fetched
+  (`print_plan_first`; `--dry-run` stops there), with measured estimates;
+  `data_plans` its data part (`data_plan`, `measure_generation`);
+- `reporting`: the run's summary once the data are there (`print_plan`),
+  the report, the NeuronIO figure.
 
-`registry` and `training` are imported with the package; `cli` and
+`registry` and `training` are imported with the package; `cli`, `planning` and
 `reporting` when a name of theirs is first used, so that
 `keras_elm.tuning`, which needs only the first two, parses no flags and
 draws nothing.
@@ -48,6 +53,7 @@ from keras_elm.tasks.registry import SMOKE_ELM  # noqa: F401
 from keras_elm.tasks.registry import TASKS  # noqa: F401
 from keras_elm.tasks.registry import Task  # noqa: F401
 from keras_elm.tasks.registry import get  # noqa: F401
+from keras_elm.tasks.training import LRA_DATASETS  # noqa: F401
 from keras_elm.tasks.training import OPTIMIZERS  # noqa: F401
 from keras_elm.tasks.training import RESUMABLE_FLAGS  # noqa: F401
 from keras_elm.tasks.training import MissingDataError  # noqa: F401
@@ -56,10 +62,13 @@ from keras_elm.tasks.training import callbacks  # noqa: F401
 from keras_elm.tasks.training import compile_arguments  # noqa: F401
 from keras_elm.tasks.training import compile_model  # noqa: F401
 from keras_elm.tasks.training import data_arguments  # noqa: F401
+from keras_elm.tasks.training import dataset_name  # noqa: F401
 from keras_elm.tasks.training import default_compile_kwargs  # noqa: F401
+from keras_elm.tasks.training import default_download_dir  # noqa: F401
 from keras_elm.tasks.training import distribution  # noqa: F401
 from keras_elm.tasks.training import even_over_devices  # noqa: F401
 from keras_elm.tasks.training import exit_on_missing_data  # noqa: F401
+from keras_elm.tasks.training import fetch_data  # noqa: F401
 from keras_elm.tasks.training import load_data  # noqa: F401
 from keras_elm.tasks.training import optimizer  # noqa: F401
 from keras_elm.tasks.training import run_config  # noqa: F401
@@ -90,6 +99,19 @@ _LAZY = {
             "plot_neuronio",
         ),
         "keras_elm.tasks.reporting",
+    ),
+    **dict.fromkeys(
+        (
+            "Plan",
+            "make_plan",
+            "print_plan_first",
+            "measure_steps",
+            "suggestions",
+        ),
+        "keras_elm.tasks.planning",
+    ),
+    **dict.fromkeys(
+        ("data_plan", "measure_generation"), "keras_elm.tasks.data_plans"
     ),
     # The flag types and checks lived here before `keras_elm.flags`.
     **dict.fromkeys(

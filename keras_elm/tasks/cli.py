@@ -53,6 +53,26 @@ def parser(task, num_samples=None):
         "under a minute on a CPU",
     )
     p.add_argument("--data-dir", default=None, help="real files to read")
+    p.add_argument(
+        "--download",
+        action="store_true",
+        help="fetch missing files into --data-dir (default "
+        "<keras_home>/datasets/keras_elm/<dataset>, see "
+        "keras_elm.data.download.default_data_dir), verified; without "
+        "it nothing touches the network",
+    )
+    p.add_argument(
+        "--mirror",
+        default=None,
+        metavar="URL",
+        help="with --download: the base URL to fetch the files from, "
+        "in place of their source's",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (data, model, steps, estimated time) and stop",
+    )
     # None: `parse_args` fills in `p.output_dir_default`, or its `smoke`
     # folder under --smoke, so that runs of other kinds never share files.
     p.add_argument(
@@ -169,7 +189,26 @@ def parse_args(p, task, argv=None):
             )
         if isinstance(value, int) and value < 1:
             p.error(f"argument {flag}: must be an integer >= 1, got {value}")
-    if args.data_dir is not None and not os.path.isdir(args.data_dir):
+    if args.download and args.smoke:
+        p.error(
+            "argument --download: not with --smoke, which runs on tiny "
+            "fixtures it writes itself"
+        )
+    if args.mirror is not None:
+        if not args.download:
+            p.error("argument --mirror: only with --download")
+        if not args.mirror.startswith(("http://", "https://")):
+            p.error(
+                "argument --mirror: a base URL starting with http:// or "
+                f"https://, got {args.mirror!r}"
+            )
+    if args.download and args.data_dir is not None:
+        # The folder the download makes: it may not exist yet.
+        try:
+            check_output_dir(args.data_dir, flag="--data-dir")
+        except ValueError as error:
+            p.error(str(error))
+    elif args.data_dir is not None and not os.path.isdir(args.data_dir):
         what = (
             "is a file" if os.path.exists(args.data_dir) else "does not exist"
         )
@@ -196,7 +235,9 @@ def parse_args(p, task, argv=None):
         except ValueError as error:  # torch, or a batch that does not split
             p.error(str(error))
     # The stand-in's note, in the plan, the report and the figure's title.
-    args.synthetic_data = task.synthetic(args.data_dir)
+    args.synthetic_data = (
+        None if args.download else task.synthetic(args.data_dir)
+    )
     keras.utils.set_random_seed(args.seed)
     return args
 
@@ -231,17 +272,20 @@ def check_output_dir(path, flag="--output-dir"):
         )
 
 
-def builder_arguments(task, args, splits):
+def builder_arguments(task, args, splits=None):
     """The model builder's arguments that the task's flags and data set.
 
     `task.model_arguments(splits, **flags)`: the sequence length of the
     token tasks (`--max-length`), Pathfinder's `--image-size`, SHD's
-    number of steps (from the data), bin size and `--branch`.
+    number of steps (from the data, or from `--dt` before there are
+    any), bin size and `--branch`. Every one can be found from the flags
+    alone (`splits` None), so that the plan builds the model before the
+    data.
 
     Args:
         task: a `Task`.
         args: the parsed flags.
-        splits: the task's data.
+        splits: the task's data, or None.
 
     Returns:
         Keyword arguments for `task.build_model`.

@@ -49,8 +49,17 @@ def _image_size(splits, *, image_size, **flags):
 
 
 def _spike_steps(splits, *, dt, branch, **flags):
-    """SHD: the bins of the data, their size in ms (Δt), `--branch`."""
-    return dict(steps=splits["train"][0].shape[1], dt=1000 * dt, branch=branch)
+    """SHD: the bins of the data (without data: of one sample cut at
+    `shd.DURATION`), their size in ms (Δt), `--branch`."""
+    steps = shd.num_steps(dt) if splits is None else splits["train"][0].shape[1]
+    return dict(steps=steps, dt=1000 * dt, branch=branch)
+
+
+def _adding_steps(splits, *, dt, branch, **flags):
+    """SHD-Adding: as `_spike_steps`, two samples one after the other."""
+    if splits is not None:
+        return _spike_steps(splits, dt=dt, branch=branch)
+    return dict(steps=2 * shd.num_steps(dt), dt=1000 * dt, branch=branch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,7 +395,11 @@ TASKS.update(
             build_model=models.shd_adding,
             data=functools.partial(shd.splits, adding=True),
             paper_accuracy=82.0,
-            **{**_SHD_TASK, "num_classes": 19},
+            **{
+                **_SHD_TASK,
+                "num_classes": 19,
+                "model_arguments": _adding_steps,
+            },
         ),
         "neuronio": Task(
             name="neuronio",

@@ -33,14 +33,99 @@ class MissingDataError(SystemExit):
         super().__init__(f"error: {message}")
 
 
+# The datasets of the LRA release (one archive, `keras_elm.data.lra`).
+LRA_DATASETS = ("pathfinder", "listops", "aan")
+
+
+def dataset_name(task):
+    """The name of the data module of `task`: `keras_elm.data.<name>`.
+
+    Example:
+
+    >>> from keras_elm import tasks
+    >>> tasks.dataset_name(tasks.get("image"))
+    'cifar10'
+    """
+    data = getattr(task.data, "func", task.data)
+    return data.__module__.split(".")[2]
+
+
+def default_download_dir(name):
+    """Where `--download` puts the data of `keras_elm.data.<name>` when no
+    `--data-dir` is given: `keras_elm.data.download.default_data_dir`,
+    `lra_release` for the three datasets of the LRA release."""
+    from keras_elm.data import download
+
+    return download.default_data_dir(
+        "lra_release" if name in LRA_DATASETS else name
+    )
+
+
+def fetch_data(task, args):
+    """The folder to read the task's data from: downloaded with
+    `--download`, else `--data-dir` (None: the data are generated, or a
+    smoke fixture).
+
+    With `--download`, the dataset's `download(data_dir, mirror=...)`
+    (`keras_elm.data.<dataset>.download`) fetches what is missing into
+    `--data-dir` (None: its default folder under `$KERAS_HOME` or
+    `~/.keras`), verifies and unpacks it, and returns the folder its
+    `splits` reads; a verified copy there is reused without the network.
+    Without `--download` nothing touches the network.
+
+    Args:
+        task: the `Task`.
+        args: the flags of `parse_args` (`download`, `mirror`,
+            `data_dir`).
+
+    Returns:
+        The folder for `data_arguments(task, args, data_dir=...)`, or
+        `args.data_dir`.
+
+    Raises:
+        MissingDataError: the dataset has no `download`.
+        FileNotFoundError, keras_elm.data.download.DownloadError,
+            keras_elm.data.download.ChecksumError: the download failed
+            (`exit_on_missing_data` turns them into a clean exit).
+    """
+    if not getattr(args, "download", False):
+        return args.data_dir
+    import importlib
+
+    name = dataset_name(task)
+    module = importlib.import_module(f"keras_elm.data.{name}")
+    download = getattr(module, "download", None)
+    if download is None:
+        raise MissingDataError(
+            f"keras_elm.data.{name} cannot download its files yet. "
+            + (getattr(module, "HELP", "") or "")
+        )
+    kwargs = {}
+    if name == "pathfinder":  # which folder of the LRA release
+        bound = getattr(task.data, "keywords", None) or {}
+        kwargs["image_size"] = bound.get(
+            "image_size", getattr(args, "image_size", 32)
+        )
+    return download(
+        args.data_dir, mirror=getattr(args, "mirror", None), **kwargs
+    )
+
+
 @contextlib.contextmanager
-def exit_on_missing_data():
-    """A missing file becomes a clean exit: `error: <what is missing>`.
+def exit_on_missing_data(task=None, args=None):
+    """A missing file or failed download becomes a clean exit: `error: ...`.
 
     The datasets' `splits` raise a `FileNotFoundError` that says which
-    files to put where; inside this context it becomes a
-    `MissingDataError` (exit status 1, the message on stderr, no
-    traceback).
+    files to put where, and their `download` a `DownloadError` (naming
+    the URL and the manual way) or a `ChecksumError`; inside this context
+    each becomes a `MissingDataError` (exit status 1, the message on
+    stderr, no traceback). Given the task and flags of a run without
+    `--download`, the message of a missing file also names `--download`
+    where the dataset can be downloaded.
+
+    Args:
+        task: the `Task`, or None.
+        args: the flags of `parse_args`, or None.
 
     Example:
 
@@ -54,9 +139,25 @@ def exit_on_missing_data():
         assert error.code == "error: no basic_train.tsv in ~/data"
     ```
     """
+    from keras_elm.data import download
+
     try:
         yield
     except FileNotFoundError as error:
+        message = str(error)
+        if (
+            task is not None
+            and args is not None
+            and not getattr(args, "download", False)
+            and "--download" not in message
+            and dataset_name(task) != "neuronio"
+        ):
+            message += (
+                " Or pass --download to fetch them into "
+                f"{args.data_dir or default_download_dir(dataset_name(task))}."
+            )
+        raise MissingDataError(message) from error
+    except (download.DownloadError, download.ChecksumError) as error:
         raise MissingDataError(str(error)) from error
 
 
@@ -280,6 +381,8 @@ RESUMABLE_FLAGS = frozenset(
         "remat_chunk_size",
         "pretrained",
         "synthetic_data",
+        "dry_run",
+        "mirror",
     )
 )
 
@@ -316,6 +419,8 @@ def run_config(args):
     }
     if config.get("data_dir") is not None:
         config["data_dir"] = os.path.abspath(config["data_dir"])
+    if not config.get("download", True):
+        del config["download"]  # as the backups of runs before the flag
     return config
 
 
@@ -368,7 +473,10 @@ def callbacks(args, steps_per_epoch, monitor="val_accuracy"):
     )
 
 
-def data_arguments(task, args):
+_FLAG = object()
+
+
+def data_arguments(task, args, data_dir=_FLAG):
     """The keywords of `task.data` (the dataset's `splits`) from the flags.
 
     Each parameter of `task.data` takes the parsed flag of its name
@@ -381,6 +489,8 @@ def data_arguments(task, args):
     Args:
         task: a `Task`.
         args: the flags of `parse_args`.
+        data_dir: the folder to read, in place of `--data-dir` (what
+            `fetch_data` returns; not given: `args.data_dir`).
 
     Returns:
         A dict of keyword arguments for `task.data`.
@@ -417,11 +527,12 @@ def data_arguments(task, args):
     for name in inspect.signature(task.data).parameters:
         if name in bound:
             continue
-        value = (
-            args.output_dir
-            if name == "cache_dir"
-            else getattr(args, name, None)
-        )
+        if name == "cache_dir":
+            value = args.output_dir
+        elif name == "data_dir" and data_dir is not _FLAG:
+            value = data_dir
+        else:
+            value = getattr(args, name, None)
         if value is not None:
             kwargs[name] = value
     return kwargs
@@ -430,9 +541,10 @@ def data_arguments(task, args):
 def load_data(task, args):
     """The task's splits from the parsed flags, as the examples make them.
 
-    `task.data(**data_arguments(task, args))`, a missing file an exit that
-    names it (`exit_on_missing_data`), each split of arrays cut to a
-    multiple of the device count under `--distribute`
+    `task.data(**data_arguments(task, args, data_dir=fetch_data(task,
+    args)))` (downloaded with `--download`), a missing file or a failed
+    download an exit that names it (`exit_on_missing_data`), each split
+    of arrays cut to a multiple of the device count under `--distribute`
     (`trim_to_devices`).
 
     Args:
@@ -443,8 +555,9 @@ def load_data(task, args):
         `{"train": (x, y), "val": ..., "test": ...}` (NeuronIO: windows to
         train and validate on, and the test files' folder).
     """
-    with exit_on_missing_data():
-        splits = task.data(**data_arguments(task, args))
+    with exit_on_missing_data(task, args):
+        data_dir = fetch_data(task, args)
+        splits = task.data(**data_arguments(task, args, data_dir=data_dir))
     if not task.classification:  # NeuronIO streams whole batches.
         return splits
     return trim_to_devices(splits, getattr(args, "distribute", False))
