@@ -317,3 +317,40 @@ def test_unpack_with_nothing_selected_or_a_failed_check_publishes_nothing(
     assert listing(tmp_path) == [f"x.{kind}"]
     out = unpack(lambda n: n)
     assert os.listdir(os.path.join(out, "top")) == ["a.txt"]
+
+
+def test_ctrl_c_during_a_transfer_keeps_only_the_hidden_part(
+    server, tmp_path, monkeypatch
+):
+    open_url = download._OPENER.open
+    monkeypatch.setattr(download, "_CHUNK", 100_000)
+
+    class Interrupted:
+        def __init__(self, response):
+            self._response, self.reads = response, 0
+            self.status, self.headers = response.status, response.headers
+
+        def read(self, size):
+            self.reads += 1
+            if self.reads == 2:
+                raise KeyboardInterrupt
+            return self._response.read(size)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            self._response.close()
+
+    monkeypatch.setattr(
+        download._OPENER, "open", lambda *a, **k: Interrupted(open_url(*a, **k))
+    )
+    with pytest.raises(KeyboardInterrupt):
+        download.fetch(server.url + "/data.bin", tmp_path, checksums=PINNED)
+    assert listing(tmp_path) == [".data.bin.part"]
+    assert os.path.getsize(tmp_path / ".data.bin.part") == 100_000
+    monkeypatch.setattr(download._OPENER, "open", open_url)
+    path = download.fetch(server.url + "/data.bin", tmp_path, checksums=PINNED)
+    assert server.requests[-1] == ("/data.bin", "bytes=100000-")
+    with open(path, "rb") as f:
+        assert f.read() == DATA
