@@ -348,3 +348,24 @@ def test_default_folder_is_under_keras_home(monkeypatch, tmp_path):
         aan.download(mirror=closed_url(), progress=False)
     assert os.path.isdir(download.default_data_dir("lra_release"))
     assert download.default_data_dir("lra_release").startswith(str(tmp_path))
+
+
+@pytest.mark.parametrize("member", MEMBERS)
+@pytest.mark.parametrize("where", ["release", "member"])
+def test_data_unpacked_by_hand_is_used_without_the_network(
+    release, tmp_path, member, where
+):
+    # `--download --data-dir ~/data/lra_release` (or the member's own
+    # folder) where the user unpacked the release: nothing is fetched.
+    source = _fixture_folder(release, member)
+    if member.startswith("pathfinder"):
+        data_dir = source if where == "release" else source / member
+    else:
+        data_dir = tmp_path / "lra_release"
+        os.makedirs(data_dir)
+        os.symlink(source, data_dir / lra.FOLDERS[member])
+        if where == "member":
+            data_dir = data_dir / lra.FOLDERS[member]
+    folder = _download(member, data_dir, closed_url())
+    _assert_same(_read(member, folder), _read(member, source))
+    assert not os.path.exists(os.path.join(data_dir, lra.ARCHIVE))

@@ -395,6 +395,9 @@ def download(data_dir=None, *, mirror=None, progress=True):
     assert a.shape == (4, 64)
     ```
     """
+    found = lra.find_unpacked(data_dir, "aan")
+    if found is not None:  # there already: no network
+        return found
     folder = lra.download_release(
         data_dir, members="aan", mirror=mirror, progress=progress
     )

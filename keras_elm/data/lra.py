@@ -207,6 +207,44 @@ def _problem(member, folder):
     )
 
 
+def find_unpacked(data_dir, member):
+    """The folder of `member` already in `data_dir`, unpacked by hand or by
+    `download_release`, or None.
+
+    Looked for, in order: `data_dir` itself (e.g. the `listops-1000`
+    folder), `<data_dir>/<FOLDERS[member]>` (the release unpacked by
+    hand) and `<data_dir>/lra_release/<FOLDERS[member]>` (this module's).
+    A folder counts only when its loader reads it (the checks of
+    `download_release`), so `--download --data-dir ~/data/lra_release`
+    never fetches 7.7 GB that are there.
+
+    Args:
+        data_dir: a folder, or None (the default download folder).
+        member: one of `MEMBERS`.
+
+    Returns:
+        The member's folder, or None.
+
+    Example:
+
+    >>> import tempfile
+    >>> find_unpacked(tempfile.mkdtemp(), "listops") is None
+    True
+    """
+    (member,) = _check_members(member)
+    if data_dir is None:
+        data_dir = download.default_data_dir(DOWNLOADED_NAME)
+    data_dir = os.path.abspath(os.path.expanduser(os.fspath(data_dir)))
+    for folder in (
+        data_dir,
+        os.path.join(data_dir, FOLDERS[member]),
+        os.path.join(data_dir, DOWNLOADED_NAME, FOLDERS[member]),
+    ):
+        if os.path.isdir(folder) and _problem(member, folder) is None:
+            return folder
+    return None
+
+
 def _check_members(members):
     if isinstance(members, str):
         members = (members,)

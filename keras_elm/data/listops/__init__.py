@@ -270,6 +270,9 @@ def download(data_dir=None, *, mirror=None, progress=True):
     assert tokens.shape == (4, 60)
     ```
     """
+    found = lra.find_unpacked(data_dir, "listops")
+    if found is not None:  # there already: no network
+        return found
     folder = lra.download_release(
         data_dir, members="listops", mirror=mirror, progress=progress
     )

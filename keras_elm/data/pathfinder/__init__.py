@@ -242,6 +242,9 @@ def download(data_dir=None, *, image_size=32, mirror=None, progress=True):
     ```
     """
     _check_choice("image_size", image_size, IMAGE_SIZES)
+    found = lra.find_unpacked(data_dir, f"pathfinder{image_size}")
+    if found is not None:  # there already: `load` reads its parent
+        return os.path.dirname(found)
     return lra.download_release(
         data_dir,
         members=f"pathfinder{image_size}",
