@@ -312,3 +312,31 @@ def test_loops_run_the_same_without_torchscript(monkeypatch):
         )
     for scripted, plain in zip(*results):
         torch.testing.assert_close(scripted, plain, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("steps", [8, 9, 13])
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_backward_with_the_helper_thread_matches_reference(
+    monkeypatch, steps, masked
+):
+    # The reverse loop in chunks, the weight gradients of each chunk on a
+    # helper thread: forced on here with chunks of 3 steps (the last one
+    # partial), whatever the machine's cores.
+    from keras_elm.scan import torch_backward
+
+    monkeypatch.setattr(torch_backward, "OVERLAP_CHUNK_STEPS", 3)
+    monkeypatch.setattr(torch_backward, "_can_overlap", lambda steps: True)
+    problem = make_problem(steps=steps, num_hidden=2, seed=steps)
+    mask = edge_mask(steps=steps) if masked else None
+    weights = torch.randn(
+        3, steps, 4, generator=torch.Generator().manual_seed(2)
+    )
+    out, grads = run_with_grads(
+        torch_core.memory_scan, problem, "relu", mask, weights
+    )
+    ref_out, ref_grads = run_with_grads(
+        torch_core.memory_scan_reference, problem, "relu", mask, weights
+    )
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+    for grad, ref_grad in zip(grads, ref_grads):
+        torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-5)

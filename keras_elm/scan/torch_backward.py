@@ -8,6 +8,10 @@ work, and every weight gradient is then one large matmul over all `T * B`
 rows.
 """
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 
 from keras_elm.math import SCALED_TANH_GAIN
@@ -65,6 +69,124 @@ ACTIVATIONS = {
 }
 
 
+# Steps of the reverse loop after which the weight gradients of the steps
+# done so far are handed to a second CPU thread, which multiplies them while
+# the loop goes on: the loop is one small matmul after another on one core,
+# and would otherwise leave the other core idle. Below two chunks' worth of
+# steps, or with one CPU, everything runs on the calling thread.
+OVERLAP_CHUNK_STEPS = 64
+
+_POOL = {}
+_POOL_LOCK = threading.Lock()
+
+
+def _helper_pool():
+    """A one-thread executor of this process (a forked child gets its own)."""
+    pid = os.getpid()
+    with _POOL_LOCK:
+        if _POOL.get("pid") != pid:
+            _POOL["pid"] = pid
+            _POOL["pool"] = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="keras_elm_grads"
+            )
+        return _POOL["pool"]
+
+
+def _can_overlap(steps):
+    """Whether `steps` reverse steps on the CPU gain from a helper thread."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # Not on Linux.
+        cpus = os.cpu_count() or 1
+    return (
+        cpus > 1
+        and OVERLAP_CHUNK_STEPS > 0
+        and steps >= 2 * OVERLAP_CHUNK_STEPS
+        and torch.get_num_threads() == 1
+    )
+
+
+def _chunk_products(products, start, stop, totals):
+    """Adds the steps `start:stop` of every `left.T @ right` to `totals`."""
+    for name, (left, right) in products.items():
+        left = left[start:stop].reshape(-1, left.shape[-1])
+        right = right[start:stop].reshape(-1, right.shape[-1])
+        if name in totals:
+            totals[name].addmm_(left.t(), right)
+        else:
+            totals[name] = torch.mm(left.t(), right)
+
+
+def _helper_products(products, start, stop, totals):
+    """`_chunk_products` on the helper thread, itself on one OpenMP thread."""
+    # The count is the helper thread's own (OpenMP's is per thread); the
+    # pass it overlaps runs on one thread as well.
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
+    _chunk_products(products, start, stop, totals)
+
+
+def _loop_and_products(
+    d_memory,
+    d_out,
+    d_pre,
+    hidden_kernels,
+    slope_kernel,
+    recurrent_kernel,
+    decays,
+    scaled,
+    products,
+):
+    """The reverse loop on the CPU, and the weight gradients of `products`.
+
+    The loop runs in chunks of `OVERLAP_CHUNK_STEPS`, last steps first; a
+    chunk's rows of every product are final once it is done, so a helper
+    thread multiplies them while the next chunk runs.
+
+    Returns:
+        `{name: left.T @ right}` over all steps, for each of `products`.
+    """
+    # The kernel that reads layer l, transposed: the hidden kernels, then
+    # the output kernel. Contiguous transposes, as in the forward loop.
+    kernels_t = [k.t().contiguous() for k in hidden_kernels]
+    kernels_t.append(slope_kernel.t().contiguous())
+    recurrent_kernel_t = recurrent_kernel.t().contiguous()
+    scratch = d_pre[0].new_empty(d_pre[0].shape[1:])
+    loop = torch_steps.scripted(torch_steps.backward_steps)
+    steps = d_out.shape[0]
+    per_step = decays.dim() == 3
+
+    def run(start, stop):
+        loop(
+            d_memory[start : stop + 1],
+            d_out[start:stop],
+            [d[start:stop] for d in d_pre],
+            kernels_t,
+            recurrent_kernel_t,
+            decays[start:stop] if per_step else decays,
+            scratch,
+            scaled,
+        )
+
+    totals = {}
+    if not products or not _can_overlap(steps):
+        run(0, steps)
+        _chunk_products(products, 0, steps, totals)
+        return totals
+    pool = _helper_pool()
+    pending = None
+    stop = steps
+    while stop > 0:
+        start = max(0, stop - OVERLAP_CHUNK_STEPS)
+        run(start, stop)
+        if pending is not None:
+            pending.result()
+        pending = pool.submit(_helper_products, products, start, stop, totals)
+        stop = start
+    pending.result()
+    return totals
+
+
 def scan_backward(ctx, saved, grad_out):
     """The backward pass of `torch_core._MemoryScan`, through time.
 
@@ -110,9 +232,6 @@ def scan_backward(ctx, saved, grad_out):
     need_hidden_kernels = ctx.needs_input_grad[10 : 10 + num_hidden]
     need_hidden_biases = ctx.needs_input_grad[10 + num_hidden :]
 
-    steps, batch, units = tanh.shape
-    hidden = post[0].shape[-1]
-    rows = steps * batch
     _, derivative = ACTIVATIONS[ctx.activation]
     # Everything that does not depend on the carried gradient is done
     # for all steps at once: the activation slopes and the tanh slope
@@ -134,6 +253,20 @@ def scan_backward(ctx, saved, grad_out):
     d_memory[0].zero_()
     d_memory[1:].copy_(grad_out.transpose(0, 1))
 
+    def flat(x):
+        return x.reshape(-1, x.shape[-1])
+
+    # The weight gradients that are one matmul over all steps: `(left,
+    # right)` for `left.T @ right`, by name.
+    products = {}
+    if need_recurrent:
+        products["recurrent_kernel"] = (memory[:-1], d_pre[0])
+    if need_output_kernel:
+        products["output_kernel"] = (post[-1], d_out)
+    for k, need in enumerate(need_hidden_kernels):
+        if need:
+            products[k] = (post[k], d_pre[k + 1])
+
     fused = triton_core.usable(grad_out, ctx.activation, layers) and (
         triton_core.backward_steps(
             d_memory,
@@ -145,20 +278,22 @@ def scan_backward(ctx, saved, grad_out):
             scaled,
         )
     )
-    if not fused:
-        # The kernel that reads layer l, transposed: the hidden kernels, then
-        # the output kernel. Contiguous transposes, as in the forward loop.
-        kernels_t = [k.t().contiguous() for k in hidden_kernels]
-        kernels_t.append(slope_kernel.t().contiguous())
-        torch_steps.scripted(torch_steps.backward_steps)(
+    if fused:
+        sums = {
+            name: torch.mm(flat(left).t(), flat(right))
+            for name, (left, right) in products.items()
+        }
+    else:
+        sums = _loop_and_products(
             d_memory,
             d_out,
             d_pre,
-            kernels_t,
-            recurrent_kernel.t().contiguous(),
+            hidden_kernels,
+            slope_kernel,
+            recurrent_kernel,
             decays,
-            post[0].new_empty((batch, hidden)),
             scaled,
+            products,
         )
 
     grads = {}
@@ -166,18 +301,10 @@ def scan_backward(ctx, saved, grad_out):
         grads["drive"] = d_pre[0].transpose(0, 1)
     if need_memory0:
         grads["memory0"] = d_memory[0].clone()
-
-    def flat(x):
-        return x.reshape(rows, x.shape[-1])
-
     if need_recurrent:
-        grads["recurrent_kernel"] = torch.mm(
-            flat(memory[:-1]).t(), flat(d_pre[0])
-        )
+        grads["recurrent_kernel"] = sums["recurrent_kernel"]
     if need_output_kernel:
-        grads["output_kernel"] = torch.mm(flat(post[-1]).t(), flat(d_out)).mul_(
-            SCALED_TANH_SLOPE
-        )
+        grads["output_kernel"] = sums["output_kernel"].mul_(SCALED_TANH_SLOPE)
     if need_output_bias:
         grads["output_bias"] = flat(d_out).sum(0).mul_(SCALED_TANH_SLOPE)
     if need_kappa or need_gain:
@@ -190,8 +317,7 @@ def scan_backward(ctx, saved, grad_out):
         if need_gain:
             grads["gain"] = flat(d_new * tanh).sum(0).mul_(SCALED_TANH_GAIN)
     hidden_kernel_grads = [
-        torch.mm(flat(post[k]).t(), flat(d_pre[k + 1])) if need else None
-        for k, need in enumerate(need_hidden_kernels)
+        sums[k] if need else None for k, need in enumerate(need_hidden_kernels)
     ]
     hidden_bias_grads = [
         flat(d_pre[k + 1]).sum(0) if need else None

@@ -112,21 +112,39 @@ def _time_major_copy(x):
     return x.transpose(0, 1).clone(memory_format=torch.contiguous_format)
 
 
+def _shared_decay(decays):
+    """The `(C,)` decay of a `(B, T, C)` broadcast of one, else None."""
+    if decays.dim() == 3 and decays.stride(0) == 0 and decays.stride(1) == 0:
+        return decays[0, 0]
+    return None
+
+
 class _LinearTrace(torch.autograd.Function):
     """`b_t = κ_t ⊙ b_{t-1} + a_t` as one loop each way (CPU).
 
     Keras's torch `associative_scan` issues a few dozen ops per level and
     tracks them all in autograd; this is one op per step each way. The
     backward pass is the same recurrence reversed: `G_t = g_t + κ_{t+1}
-    G_{t+1}`, `da_t = G_t`, `dκ_t = G_t b_{t-1}`, `db_0 = κ_0 G_0`.
+    G_{t+1}`, `da_t = G_t`, `dκ_t = G_t b_{t-1}`, `db_0 = κ_0 G_0`. A decay
+    broadcast from one `(C,)` vector (no mask) is read as that vector, not
+    copied out to `(T, B, C)`; both passes run on one thread when small.
     """
 
     @staticmethod
     def forward(ctx, decays, inputs, initial):
-        decays = decays.transpose(0, 1).contiguous()
-        # The loop writes into `traces`: a copy, never a view of `inputs`.
-        traces = _time_major_copy(inputs)
-        torch_steps.scripted(torch_steps.trace_steps)(decays, traces, initial)
+        batch, _, channels = inputs.shape
+        with _one_thread_if_small(inputs.device, batch, channels, channels):
+            shared = _shared_decay(decays)
+            if shared is None:
+                decays = decays.transpose(0, 1).contiguous()
+            else:
+                decays = shared.contiguous()
+            # The loop writes into `traces`: a copy, never a view of
+            # `inputs`.
+            traces = _time_major_copy(inputs)
+            torch_steps.scripted(torch_steps.trace_steps)(
+                decays, traces, initial, False
+            )
         ctx.save_for_backward(decays, traces, initial)
         return traces.transpose(0, 1)
 
@@ -134,20 +152,30 @@ class _LinearTrace(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
         decays, traces, initial = ctx.saved_tensors
-        totals = grad.transpose(0, 1).flip(0).contiguous()
-        next_decays = torch.cat(
-            [torch.ones_like(decays[:1]), decays[1:].flip(0)], 0
-        )
-        torch_steps.scripted(torch_steps.trace_steps)(
-            next_decays, totals, torch.zeros_like(initial)
-        )
-        totals = totals.flip(0)
-        previous = torch.cat([initial[None], traces[:-1]], 0)
-        return (
-            (totals * previous).transpose(0, 1),
-            totals.transpose(0, 1),
-            decays[0] * totals[0],
-        )
+        need_decays, _, need_initial = ctx.needs_input_grad
+        batch, _, channels = grad.shape
+        with _one_thread_if_small(grad.device, batch, channels, channels):
+            # New storage: the loop writes into it (`grad` may be a
+            # broadcast, or a view `.contiguous()` would return as is).
+            totals = _time_major_copy(grad)
+            torch_steps.scripted(torch_steps.trace_steps)(
+                decays, totals, initial, True
+            )
+            d_decays = None
+            if need_decays:
+                d_decays = torch.empty_like(totals)
+                if totals.shape[0]:
+                    torch.mul(totals[0], initial, out=d_decays[0])
+                    torch.mul(totals[1:], traces[:-1], out=d_decays[1:])
+                d_decays = d_decays.transpose(0, 1)
+            d_initial = None
+            if need_initial:
+                first = decays[0] if decays.dim() == 3 else decays
+                if totals.shape[0]:
+                    d_initial = first * totals[0]
+                else:
+                    d_initial = torch.zeros_like(initial)
+        return d_decays, totals.transpose(0, 1), d_initial
 
 
 def _doubling_trace(decays, inputs, initial):

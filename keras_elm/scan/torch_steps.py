@@ -41,6 +41,17 @@ def scripted(function):
     return _SCRIPTED[name]
 
 
+def _steps_of(buffer: torch.Tensor, steps: int) -> List[torch.Tensor]:
+    """A `(T, ...)` buffer's steps as views, or a scratch block `T` times.
+
+    Views made in one `unbind` before a loop: indexing the buffer in the
+    loop would issue one `select` op a step for each buffer.
+    """
+    if buffer.dim() == 3:
+        return buffer.unbind(0)
+    return [buffer] * steps
+
+
 def forward_steps(
     pre: List[torch.Tensor],
     post: List[torch.Tensor],
@@ -61,23 +72,31 @@ def forward_steps(
     A buffer is `(T, B, width)` to keep every step, or `(B, width)` scratch.
     """
     steps = pre[0].shape[0]
-    per_step = decays.dim() == 3
     layers = len(pre)
-    h = memory[0]
+    pre_steps = [_steps_of(buffer, steps) for buffer in pre]
+    post_steps = [_steps_of(buffer, steps) for buffer in post]
+    tanh_steps = _steps_of(tanh, steps)
+    memory_steps = memory.unbind(0)
+    decay_steps = _steps_of(decays, steps)
+    gain_steps = _steps_of(gains, steps)
+    masked = skipped is not None
+    skipped_steps: List[torch.Tensor] = []
+    if skipped is not None:
+        skipped_steps = _steps_of(skipped, steps)
+    h = memory_steps[0]
     for t in range(steps):
-        m = memory[t]
+        m = memory_steps[t]
         for layer in range(layers):
             if layer == 0:
-                z = pre[0][t].addmm_(m, recurrent_kernel)
+                z = pre_steps[0][t].addmm_(m, recurrent_kernel)
             else:
-                z_out = pre[layer][t] if pre[layer].dim() == 3 else pre[layer]
                 z = torch.addmm(
                     hidden_biases[layer - 1],
                     h,
                     hidden_kernels[layer - 1],
-                    out=z_out,
+                    out=pre_steps[layer][t],
                 )
-            h = post[layer][t] if post[layer].dim() == 3 else post[layer]
+            h = post_steps[layer][t]
             if activation == 0:
                 z.relu_()
             elif activation == 1:
@@ -92,20 +111,15 @@ def forward_steps(
                 h.copy_(torch.nn.functional.silu(z))
             elif activation == 6:
                 h.copy_(torch.nn.functional.gelu(z))
-        th = torch.addmm(
-            output_bias,
-            h,
-            output_kernel,
-            out=tanh[t] if tanh.dim() == 3 else tanh,
-        )
+        th = torch.addmm(output_bias, h, output_kernel, out=tanh_steps[t])
         th.tanh_()
-        if skipped is not None:
+        if masked:
             # Gain 0 alone would let a non-finite input at a masked step
             # into the memory (0 * nan); `where` in the reference does not.
-            th.masked_fill_(skipped[t], 0.0)
-        decay = decays[t] if per_step else decays
-        gain = gains[t] if per_step else gains
-        torch.mul(m, decay, out=memory[t + 1]).addcmul_(gain, th)
+            th.masked_fill_(skipped_steps[t], 0.0)
+        torch.mul(m, decay_steps[t], out=memory_steps[t + 1]).addcmul_(
+            gain_steps[t], th
+        )
 
 
 def backward_steps(
@@ -120,30 +134,55 @@ def backward_steps(
 ):
     """The reverse loop of `torch_backward.scan_backward`, into its buffers.
 
-    `kernels_t[l]` is the transposed kernel that reads layer `l`.
+    `kernels_t[l]` is the transposed kernel that reads layer `l`. With
+    `scaled`, `d_pre` holds each layer's activation slope and the loop
+    multiplies the gradient into it.
     """
     steps = d_out.shape[0]
-    per_step = decays.dim() == 3
     layers = len(d_pre)
+    d_memory_steps = d_memory.unbind(0)
+    d_out_steps = d_out.unbind(0)
+    d_pre_steps = [buffer.unbind(0) for buffer in d_pre]
+    decay_steps = _steps_of(decays, steps)
     for i in range(steps):
         t = steps - 1 - i
-        dm = d_memory[t + 1]
-        grad = d_out[t].mul_(dm)
+        dm = d_memory_steps[t + 1]
+        grad = d_out_steps[t].mul_(dm)
         for j in range(layers):
             layer = layers - 1 - j
             if scaled:
                 torch.mm(grad, kernels_t[layer], out=scratch)
-                grad = d_pre[layer][t].mul_(scratch)
+                grad = d_pre_steps[layer][t].mul_(scratch)
             else:
-                grad = torch.mm(grad, kernels_t[layer], out=d_pre[layer][t])
-        decay = decays[t] if per_step else decays
-        d_memory[t].addcmul_(dm, decay).addmm_(grad, recurrent_kernel_t)
+                grad = torch.mm(
+                    grad, kernels_t[layer], out=d_pre_steps[layer][t]
+                )
+        d_memory_steps[t].addcmul_(dm, decay_steps[t]).addmm_(
+            grad, recurrent_kernel_t
+        )
 
 
 def trace_steps(
-    decays: torch.Tensor, values: torch.Tensor, initial: torch.Tensor
+    decays: torch.Tensor,
+    values: torch.Tensor,
+    initial: torch.Tensor,
+    reverse: bool = False,
 ):
-    """`values[t] = decays[t] * b_{t-1} + values[t]` in place, time-major."""
-    b = initial
-    for t in range(values.shape[0]):
-        b = values[t].addcmul_(decays[t], b)
+    """The linear trace in place over time-major `values` `(T, B, C)`.
+
+    Forward: `values[t] += decays[t] * values[t - 1]`, from `initial`.
+    Reverse, the same recurrence backwards in time (the gradient of the
+    forward one): `values[t] += decays[t + 1] * values[t + 1]`; `initial`
+    is not read. `decays` is `(T, B, C)` or one `(C,)` for every step.
+    """
+    steps = values.shape[0]
+    value_steps = values.unbind(0)
+    decay_steps = _steps_of(decays, steps)
+    if reverse:
+        for i in range(1, steps):
+            t = steps - 1 - i
+            value_steps[t].addcmul_(decay_steps[t + 1], value_steps[t + 1])
+    else:
+        b = initial
+        for t in range(steps):
+            b = value_steps[t].addcmul_(decay_steps[t], b)
