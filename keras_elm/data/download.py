@@ -22,29 +22,10 @@ module's `download()`, an example's `--download`). Then:
 
 The checksums each data module pins can be replaced, for tests against a
 local server serving small archives, with `override_checksums`.
-
-Example:
-
-```python
-import os
-import tempfile
-
-from keras_elm.data import download
-
-folder = tempfile.mkdtemp()
-path = os.path.join(folder, "notes.txt")
-with open(path, "w") as f:
-    f.write("hello")
-# A file present with the right checksum is reused: no network access.
-sha256 = download.checksums_of(path, ("sha256",))["sha256"]
-same = download.fetch(
-    "https://example.org/notes.txt", folder, checksums={"sha256": sha256}
-)
-assert same == path
-```
 """
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -279,14 +260,15 @@ def fetch(
     from keras_elm.data import download
 
     folder = tempfile.mkdtemp()
-    with open(os.path.join(folder, "a.txt"), "w") as f:
-        f.write("cached")
-    # Already there, checksum as pinned: returned without a download.
-    path = download.fetch(
-        "https://example.org/a.txt",
-        folder,
-        checksums={"md5": "1fb1a060534164a18a99494122825190"},
+    path = os.path.join(folder, "notes.txt")
+    with open(path, "w") as f:
+        f.write("hello")
+    # A file present with the right checksum is reused: no network access.
+    sha256 = download.checksums_of(path, ("sha256",))["sha256"]
+    same = download.fetch(
+        "https://example.org/notes.txt", folder, checksums={"sha256": sha256}
     )
+    assert same == path
     ```
     """
     _check_url(url)
@@ -461,9 +443,6 @@ def unpack_tar(archive, target, *, select, check=None, progress=True):
     assert os.listdir(out) == ["keep.txt"]
     ```
     """
-    target = os.path.abspath(target)
-    if os.path.isdir(target):
-        return target
 
     def write(folder):
         bar = None
@@ -474,35 +453,72 @@ def unpack_tar(archive, target, *, select, check=None, progress=True):
             bar = keras.utils.Progbar(
                 os.path.getsize(archive), unit_name="byte"
             )
-        count, seen = 0, {}  # top entries, in order
         with open(archive, "rb") as raw:
             reader = _CountingReader(
                 raw, bar.update if bar is not None else (lambda n: None)
             )
             try:
                 with tarfile.open(fileobj=reader, mode="r|*") as tar:
-                    for member in tar:
-                        name = member.name.removeprefix("./")
-                        seen.setdefault(_top_entry(name))
-                        relative = select(name) if member.isfile() else None
-                        if relative is None:
-                            continue
-                        path = _member_path(folder, relative, archive, name)
-                        os.makedirs(os.path.dirname(path), exist_ok=True)
-                        with open(path, "wb") as f:
-                            shutil.copyfileobj(tar.extractfile(member), f)
-                        count += 1
+                    _write_members(folder, archive, _tar_entries(tar), select)
             except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
                 raise ValueError(
                     f"{archive} is not a whole tar archive ({error}): "
                     f"delete it and download it again."
                 ) from None
-        if not count:
-            raise NothingToUnpack(_nothing_selected(archive, seen))
+
+    return _publish(target, write, check)
+
+
+def _write_members(folder, archive, entries, select):
+    """Writes the regular files of `entries` that `select` picks.
+
+    `entries`: `(name, open)` of each member, in order; `open()` gives
+    its bytes as a file, None for what is not a regular file. Raises
+    `NothingToUnpack` when none is selected.
+    """
+    count, seen = 0, {}  # top entries, in order
+    for name, open_member in entries:
+        seen.setdefault(_top_entry(name))
+        relative = select(name) if open_member is not None else None
+        if relative is None:
+            continue
+        path = _member_path(folder, relative, archive, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open_member() as source, open(path, "wb") as f:
+            shutil.copyfileobj(source, f)
+        count += 1
+    if not count:
+        raise NothingToUnpack(_nothing_selected(archive, seen))
+
+
+def _tar_entries(tar):
+    for member in tar:
+        extract = functools.partial(tar.extractfile, member)
+        yield (
+            member.name.removeprefix("./"),
+            (extract if member.isfile() else None),
+        )
+
+
+def _zip_entries(zipped):
+    for info in zipped.infolist():
+        extract = functools.partial(zipped.open, info)
+        yield info.filename, None if info.is_dir() else extract
+
+
+def _publish(target, write, check):
+    """`target` made by `write(folder)` then `check(folder)`, whole or not
+    at all (`files.publish_folder`); an existing `target` as it is."""
+    target = os.path.abspath(target)
+    if os.path.isdir(target):
+        return target
+
+    def write_and_check(folder):
+        write(folder)
         if check is not None:
             check(folder)
 
-    files.publish_folder(target, write)
+    files.publish_folder(target, write_and_check)
     return target
 
 
@@ -560,35 +576,15 @@ def unpack_zip(archive, target, *, select, check=None):
             path would leave `target`.
         NothingToUnpack: no member was selected (a `ValueError`).
     """
-    target = os.path.abspath(target)
-    if os.path.isdir(target):
-        return target
 
     def write(folder):
-        count, seen = 0, {}  # top entries, in order
         try:
             with zipfile.ZipFile(archive) as zipped:
-                for info in zipped.infolist():
-                    seen.setdefault(_top_entry(info.filename))
-                    relative = None if info.is_dir() else select(info.filename)
-                    if relative is None:
-                        continue
-                    path = _member_path(
-                        folder, relative, archive, info.filename
-                    )
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    with zipped.open(info) as source, open(path, "wb") as f:
-                        shutil.copyfileobj(source, f)
-                    count += 1
+                _write_members(folder, archive, _zip_entries(zipped), select)
         except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as error:
             raise ValueError(
                 f"{archive} is not a whole zip archive ({error}): delete it "
                 f"and download it again."
             ) from None
-        if not count:
-            raise NothingToUnpack(_nothing_selected(archive, seen))
-        if check is not None:
-            check(folder)
 
-    files.publish_folder(target, write)
-    return target
+    return _publish(target, write, check)
