@@ -351,7 +351,7 @@ def splits(
 def download(data_dir=None, *, mirror=None, progress=True):
     """Downloads the LRA release and unpacks the AAN pairs (`tsv_data/`).
 
-    `keras_elm.data.lra.download_release(data_dir, members="aan")`:
+    `keras_elm.data.lra.download_member(data_dir, "aan")`:
     `<data_dir>/lra_release.gz` (about 7.7 GB, kept as the cache of the
     other tasks) is fetched unless it is there, and `tsv_data/` is
     unpacked from it into `<data_dir>/lra_release/` unless it is there
@@ -395,10 +395,6 @@ def download(data_dir=None, *, mirror=None, progress=True):
     assert a.shape == (4, 64)
     ```
     """
-    found = lra.find_unpacked(data_dir, "aan")
-    if found is not None:  # there already: no network
-        return found
-    folder = lra.download_release(
-        data_dir, members="aan", mirror=mirror, progress=progress
+    return lra.download_member(
+        data_dir, "aan", mirror=mirror, progress=progress
     )
-    return os.path.join(folder, lra.FOLDERS["aan"])

@@ -245,6 +245,31 @@ def find_unpacked(data_dir, member):
     return None
 
 
+def download_member(data_dir, member, *, mirror=None, progress=True):
+    """The folder of one member, there already or downloaded.
+
+    `find_unpacked(data_dir, member)` if it finds one (no network), else
+    `download_release(data_dir, members=member, ...)`'s folder of it. The
+    `download()` of `pathfinder`, `listops` and `aan` call this.
+
+    Args:
+        data_dir: a folder, or None (the default download folder).
+        member: one of `MEMBERS`.
+        mirror: None, or a base URL serving `lra_release.gz`.
+        progress: show progress bars.
+
+    Returns:
+        The member's folder (e.g. `<data_dir>/lra_release/listops-1000`).
+    """
+    found = find_unpacked(data_dir, member)
+    if found is not None:
+        return found
+    release_dir = download_release(
+        data_dir, members=member, mirror=mirror, progress=progress
+    )
+    return os.path.join(release_dir, FOLDERS[member])
+
+
 def _check_members(members):
     if isinstance(members, str):
         members = (members,)

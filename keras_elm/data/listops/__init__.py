@@ -225,7 +225,7 @@ def splits(
 def download(data_dir=None, *, mirror=None, progress=True):
     """Downloads the LRA release and unpacks ListOps.
 
-    `keras_elm.data.lra.download_release(data_dir, members="listops")`:
+    `keras_elm.data.lra.download_member(data_dir, "listops")`:
     `<data_dir>/lra_release.gz` (about 7.7 GB, kept as the cache of the
     other tasks) is fetched unless it is there, and `listops-1000/` is
     unpacked from it into `<data_dir>/lra_release/` unless it is there
@@ -270,10 +270,6 @@ def download(data_dir=None, *, mirror=None, progress=True):
     assert tokens.shape == (4, 60)
     ```
     """
-    found = lra.find_unpacked(data_dir, "listops")
-    if found is not None:  # there already: no network
-        return found
-    folder = lra.download_release(
-        data_dir, members="listops", mirror=mirror, progress=progress
+    return lra.download_member(
+        data_dir, "listops", mirror=mirror, progress=progress
     )
-    return os.path.join(folder, lra.FOLDERS["listops"])

@@ -194,8 +194,8 @@ def splits(
 def download(data_dir=None, *, image_size=32, mirror=None, progress=True):
     """Downloads the LRA release and unpacks Pathfinder of one image size.
 
-    `keras_elm.data.lra.download_release(data_dir,
-    members=f"pathfinder{image_size}")`: `<data_dir>/lra_release.gz`
+    `keras_elm.data.lra.download_member(data_dir,
+    f"pathfinder{image_size}")`: `<data_dir>/lra_release.gz`
     (about 7.7 GB, kept as the cache of the other tasks) is fetched unless
     it is there, and `pathfinder{image_size}/` is unpacked from it into
     `<data_dir>/lra_release/` unless it is there (then nothing touches the
@@ -242,12 +242,7 @@ def download(data_dir=None, *, image_size=32, mirror=None, progress=True):
     ```
     """
     _check_choice("image_size", image_size, IMAGE_SIZES)
-    found = lra.find_unpacked(data_dir, f"pathfinder{image_size}")
-    if found is not None:  # there already: `load` reads its parent
-        return os.path.dirname(found)
-    return lra.download_release(
-        data_dir,
-        members=f"pathfinder{image_size}",
-        mirror=mirror,
-        progress=progress,
+    folder = lra.download_member(
+        data_dir, f"pathfinder{image_size}", mirror=mirror, progress=progress
     )
+    return os.path.dirname(folder)  # `load` reads the folder holding it
