@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -360,14 +361,6 @@ def run_round(args, repeats, root):
     return results
 
 
-def _median(values):
-    values = sorted(values)
-    middle = len(values) // 2
-    if len(values) % 2:
-        return values[middle]
-    return 0.5 * (values[middle - 1] + values[middle])
-
-
 def merge_rounds(rounds):
     """Per (config, backend, model): the median over rounds of its times."""
     merged = {}
@@ -386,13 +379,13 @@ def merge_rounds(rounds):
         entry["rows"] = [
             dict(
                 rows[0],
-                forward=_median([row["forward"] for row in rows]),
-                train=_median([row["train"] for row in rows]),
+                forward=statistics.median([row["forward"] for row in rows]),
+                train=statistics.median([row["train"] for row in rows]),
                 train_rounds=[row["train"] for row in rows],
             )
             for rows in models.values()
         ]
-        entry["matmul_flops_per_s"] = _median(
+        entry["matmul_flops_per_s"] = statistics.median(
             [r["matmul_flops_per_s"] for r in runs]
         )
         entry["peak_rss_gib"] = max(r["peak_rss_gib"] for r in runs)

@@ -47,6 +47,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,14 +70,6 @@ COLUMNS = (
     "fit - pre-made",
     "fit samples/s",
 )
-
-
-def _median(values):
-    values = sorted(values)
-    middle = len(values) // 2
-    if len(values) % 2:
-        return values[middle]
-    return 0.5 * (values[middle - 1] + values[middle])
 
 
 def _timed(function, count):
@@ -266,16 +259,16 @@ def measure(example, backend, steps, cache_dir, smoke=False):
         premades.append(fit_ms(x=Premade()))
         fits.append(fit_ms(**fit_data))
     premade, fit = min(premades), min(fits)
-    adapter = _median(adapter_ms[1:])
+    adapter = statistics.median(adapter_ms[1:])
     return {
         "example": example,
         "backend": backend,
         "batch_size": batch_size,
         "first batch ms": numpy_ms[0],
-        "batch (numpy) ms": _median(numpy_ms[1:]),
+        "batch (numpy) ms": statistics.median(numpy_ms[1:]),
         "batch (fit's adapter) ms": adapter,
-        "to tensor ms": _median(tensor_ms),
-        "train_on_batch ms": _median(step_ms),
+        "to tensor ms": statistics.median(tensor_ms),
+        "train_on_batch ms": statistics.median(step_ms),
         "fit step ms (pre-made)": premade,
         "pipeline share": adapter / premade,
         "fit ms/batch": fit,

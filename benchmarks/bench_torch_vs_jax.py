@@ -24,6 +24,7 @@ core.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -111,14 +112,6 @@ def profile(steps, rows):
     )
 
 
-def _median(values):
-    values = sorted(values)
-    middle = len(values) // 2
-    if len(values) % 2:
-        return values[middle]
-    return 0.5 * (values[middle - 1] + values[middle])
-
-
 # Row name: (backend, extra environment).
 WORKERS = {
     "torch": ("torch", {}),
@@ -153,7 +146,7 @@ def run_worker(name, repeats, warmup):
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode or not lines:
         raise RuntimeError(f"{name} worker failed:\n{proc.stderr[-3000:]}")
-    return _median(json.loads(lines[-1])["times"])
+    return statistics.median(json.loads(lines[-1])["times"])
 
 
 def main():
@@ -196,13 +189,13 @@ def main():
     print("|---" * (args.rounds + 2) + "|")
     for name in names:
         row = " | ".join(f"{v:.1f}" for v in ms[name])
-        print(f"| {name} | {_median(ms[name]):.1f} | {row} |")
+        print(f"| {name} | {statistics.median(ms[name]):.1f} | {row} |")
     for name in names:
         if name == "jax":
             continue
         ratios = [t / j for t, j in zip(ms[name], ms["jax"])]
         row = " | ".join(f"{v:.2f}x" for v in ratios)
-        print(f"| {name} / JAX | {_median(ratios):.2f}x | {row} |")
+        print(f"| {name} / JAX | {statistics.median(ratios):.2f}x | {row} |")
 
 
 if __name__ == "__main__":
